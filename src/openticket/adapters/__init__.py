@@ -1,0 +1,1 @@
+"""Adapters: the application ports implemented (memory, PostgreSQL, Redis, NATS, payments)."""

@@ -1,0 +1,587 @@
+"""Repositories and a unit of work in process memory, with real transaction semantics.
+
+A ``MemoryDatabase`` keeps committed rows per table. Each ``MemoryUnitOfWork`` stages
+its writes and applies them in ``commit`` after checking versions (optimistic
+concurrency) and unique keys against what others committed meanwhile — so code that
+is correct here is correct on PostgreSQL too. Nothing in ``commit`` awaits, which
+makes it atomic within the event loop.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+from uuid import UUID
+
+from openticket.application.ports.errors import (
+    ConcurrencyError,
+    DuplicateError,
+    EmailTaken,
+    NotInTransaction,
+    SeatAlreadyTicketed,
+)
+from openticket.application.ports.repositories import (
+    DEFAULT_PAGE_SIZE,
+    InvalidCursor,
+    Page,
+)
+from openticket.domain.catalog import Event, PriceCategory, Session
+from openticket.domain.identity import User
+from openticket.domain.ordering import Order
+from openticket.domain.payment import Payment
+from openticket.domain.shared import (
+    Aggregate,
+    AreaId,
+    CategoryId,
+    DomainEvent,
+    EventId,
+    OrderId,
+    PaymentId,
+    SeatId,
+    SessionId,
+    TicketId,
+    UserId,
+    VenueId,
+)
+from openticket.domain.ticketing import Ticket
+from openticket.domain.venue import Venue, parse_seat_id
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+UniqueKey = Callable[[Any], Hashable | None]
+"""Maps a row to its value in a unique index (None: the row is not in the index)."""
+
+
+class _Table(Generic[K, V]):
+    """Committed rows of one table, their versions, insertion order and unique indexes."""
+
+    def __init__(
+        self,
+        key: Callable[[V], K],
+        unique: dict[str, tuple[UniqueKey, Callable[[V], Exception]]] | None = None,
+    ) -> None:
+        self.key = key
+        self.unique = unique or {}
+        self.rows: dict[K, V] = {}
+        self.versions: dict[K, int] = {}
+        self.position: dict[K, int] = {}
+        self.indexes: dict[str, dict[Hashable, K]] = {name: {} for name in self.unique}
+
+    def apply(self, key: K, row: V, version: int, position: int) -> None:
+        old = self.rows.get(key)
+        for name, (unique_key, _) in self.unique.items():
+            index = self.indexes[name]
+            if old is not None:
+                old_value = unique_key(old)
+                if old_value is not None and index.get(old_value) == key:
+                    del index[old_value]
+            value = unique_key(row)
+            if value is not None:
+                index[value] = key
+        self.rows[key] = row
+        self.versions[key] = version
+        self.position.setdefault(key, position)
+
+
+class _TableTx(Generic[K, V]):
+    """One unit of work's view of a table: committed rows overlaid with staged writes."""
+
+    def __init__(self, table: _Table[K, V], uow: MemoryUnitOfWork) -> None:
+        self.table = table
+        self.uow = uow
+        self.staged: dict[K, V] = {}
+        self.expected: dict[K, int] = {}
+        self.positions: dict[K, int] = {}
+        self.originals: dict[K, V] = {}
+        """The caller's objects: their ``version`` follows the commit."""
+
+    # --- reads ---------------------------------------------------------------------
+
+    def get(self, key: K) -> V | None:
+        self.uow.require_active()
+        row = self.staged.get(key)
+        if row is None:
+            row = self.table.rows.get(key)
+        return None if row is None else _detached(row)
+
+    def find_unique(self, index: str, value: Hashable) -> V | None:
+        self.uow.require_active()
+        unique_key = self.table.unique[index][0]
+        for row in self.staged.values():
+            if unique_key(row) == value:
+                return _detached(row)
+        key = self.table.indexes[index].get(value)
+        if key is None or key in self.staged:
+            return None
+        return _detached(self.table.rows[key])
+
+    def rows(self) -> Iterator[tuple[int, V]]:
+        """Every row this unit sees, with its insertion position, oldest first."""
+        self.uow.require_active()
+        merged: list[tuple[int, V]] = []
+        for key, row in self.table.rows.items():
+            merged.append((self.table.position[key], self.staged.get(key, row)))
+        for key, row in self.staged.items():
+            if key not in self.table.rows:
+                merged.append((self.positions[key], row))
+        merged.sort(key=lambda pair: pair[0])
+        return ((position, _detached(row)) for position, row in merged)
+
+    # --- writes --------------------------------------------------------------------
+
+    def add(self, row: V) -> None:
+        self.uow.require_active()
+        key = self.table.key(row)
+        version = _version_of(row)
+        if version != 0:
+            raise ConcurrencyError(f"{type(row).__name__} {key} is not new (version {version})")
+        if key in self.table.rows or (key in self.staged and key not in self.expected):
+            raise DuplicateError(f"{type(row).__name__} {key} exists already")
+        self._check_unique(key, row)
+        self.staged[key] = _detached(row)
+        self.positions[key] = self.uow.database.next_position()
+        self.originals[key] = row
+        self.uow.track(row)
+
+    def save(self, row: V) -> None:
+        self.uow.require_active()
+        key = self.table.key(row)
+        version = _version_of(row)
+        if key in self.staged and key not in self.table.rows:
+            if version != 0:
+                raise ConcurrencyError(f"{type(row).__name__} {key} changed meanwhile")
+            self._check_unique(key, row)
+            self.staged[key] = _detached(row)
+            self.originals[key] = row
+            self.uow.track(row)
+            return
+        current = self.table.versions.get(key)
+        if current is None:
+            raise ConcurrencyError(f"{type(row).__name__} {key} was never stored")
+        if current != version:
+            raise ConcurrencyError(
+                f"{type(row).__name__} {key} is at version {current}, not {version}"
+            )
+        self._check_unique(key, row)
+        self.staged[key] = _detached(row)
+        self.expected[key] = version
+        self.originals[key] = row
+        self.uow.track(row)
+
+    def _check_unique(self, key: K, row: V) -> None:
+        for name, (unique_key, error) in self.table.unique.items():
+            value = unique_key(row)
+            if value is None:
+                continue
+            for other_key, other in self.staged.items():
+                if other_key != key and unique_key(other) == value:
+                    raise error(row)
+            owner = self.table.indexes[name].get(value)
+            if owner is not None and owner != key:
+                staged_owner = self.staged.get(owner)
+                if staged_owner is None or unique_key(staged_owner) == value:
+                    raise error(row)
+
+    # --- commit --------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Refuse the commit if someone else committed a conflicting change meanwhile."""
+        for key, row in self.staged.items():
+            if key in self.expected:
+                if self.table.versions.get(key) != self.expected[key]:
+                    raise ConcurrencyError(f"{type(row).__name__} {key} changed meanwhile")
+            elif key in self.table.rows:
+                raise DuplicateError(f"{type(row).__name__} {key} exists already")
+            self._check_unique(key, row)
+
+    def apply(self) -> None:
+        """Write the staged rows; the caller's aggregates take their new versions."""
+        for key, row in self.staged.items():
+            version = self.expected.get(key, 0) + 1
+            if isinstance(row, Aggregate):
+                row.version = version
+                original = self.originals[key]
+                if isinstance(original, Aggregate):
+                    original.version = version
+            self.table.apply(key, row, version, self.positions.get(key, 0))
+
+
+def _detached(row: V) -> V:
+    if isinstance(row, Aggregate):
+        return row.detached_copy()
+    return row
+
+
+def _version_of(row: object) -> int:
+    return row.version if isinstance(row, Aggregate) else 0
+
+
+def _live_ticket_seat(ticket: Ticket) -> Hashable | None:
+    return (ticket.session_id, ticket.seat_id) if ticket.is_live else None
+
+
+def _seat_error(ticket: Ticket) -> Exception:
+    return SeatAlreadyTicketed(ticket.session_id, ticket.seat_id)
+
+
+def _duplicate(what: str) -> Callable[[Any], Exception]:
+    return lambda row: DuplicateError(f"another row has the same {what}")
+
+
+class MemoryDatabase:
+    """Committed state shared by every ``MemoryUnitOfWork`` made from it.
+
+    ``unit_of_work`` is a ``UnitOfWorkFactory``; ``committed_events`` is the log of
+    every event committed, in commit order (the in-memory outbox).
+    """
+
+    def __init__(self) -> None:
+        self.users: _Table[UserId, User] = _Table(
+            lambda u: u.user_id,
+            {"email": (lambda u: u.email, lambda u: EmailTaken(f"{u.email} is registered"))},
+        )
+        self.venues: _Table[VenueId, Venue] = _Table(lambda v: v.venue_id)
+        self.events: _Table[EventId, Event] = _Table(lambda e: e.event_id)
+        self.sessions: _Table[SessionId, Session] = _Table(lambda s: s.session_id)
+        self.price_categories: _Table[CategoryId, PriceCategory] = _Table(lambda c: c.category_id)
+        self.orders: _Table[OrderId, Order] = _Table(lambda o: o.order_id)
+        self.payments: _Table[PaymentId, Payment] = _Table(
+            lambda p: p.payment_id,
+            {
+                "idempotency_key": (lambda p: p.idempotency_key, _duplicate("idempotency key")),
+                "provider_transaction": (
+                    lambda p: (
+                        (p.provider, p.provider_transaction_id)
+                        if p.provider_transaction_id
+                        else None
+                    ),
+                    _duplicate("provider transaction id"),
+                ),
+            },
+        )
+        self.tickets: _Table[TicketId, Ticket] = _Table(
+            lambda t: t.ticket_id,
+            {
+                "qr_code": (lambda t: t.qr_code, _duplicate("QR code")),
+                "live_seat": (_live_ticket_seat, _seat_error),
+            },
+        )
+        self.processed_events: set[tuple[str, UUID]] = set()
+        self.committed_events: list[DomainEvent] = []
+        self._positions = itertools.count(1)
+
+    def next_position(self) -> int:
+        """A new insertion position (lists are ordered by it)."""
+        return next(self._positions)
+
+    def unit_of_work(self) -> MemoryUnitOfWork:
+        """A new unit of work over this database."""
+        return MemoryUnitOfWork(self)
+
+
+# --- cursors ---------------------------------------------------------------------
+
+
+def _encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("p"):
+            raise ValueError(raw)
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidCursor(f"not a cursor of this list: {cursor!r}") from e
+
+
+def _page(rows: Iterator[tuple[int, V]], limit: int, cursor: str | None) -> Page[V]:
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    after = _decode_cursor(cursor)
+    items: list[V] = []
+    last = 0
+    for position, row in rows:
+        if position <= after:
+            continue
+        if len(items) == limit:
+            return Page(tuple(items), _encode_cursor(last))
+        items.append(row)
+        last = position
+    return Page(tuple(items), None)
+
+
+# --- repositories ------------------------------------------------------------------
+
+
+class _Repository(Generic[K, V]):
+    def __init__(self, tx: _TableTx[K, V]) -> None:
+        self._tx = tx
+
+    async def add(self, row: V) -> None:
+        self._tx.add(row)
+
+    async def get(self, key: K) -> V | None:
+        return self._tx.get(key)
+
+    async def save(self, row: V) -> None:
+        self._tx.save(row)
+
+
+class MemoryUserRepository(_Repository[UserId, User]):
+    """Users in memory."""
+
+    async def get_by_email(self, email: str) -> User | None:
+        """The user with this e-mail (compared normalised)."""
+        return self._tx.find_unique("email", email.strip().lower())
+
+
+class MemoryVenueRepository(_Repository[VenueId, Venue]):
+    """Venues in memory."""
+
+
+class MemoryEventRepository(_Repository[EventId, Event]):
+    """Catalog events in memory."""
+
+    async def list(
+        self,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        organizer_id: UserId | None = None,
+    ) -> Page[Event]:
+        """Events oldest first, optionally one organizer's."""
+        rows = (
+            (p, e)
+            for p, e in self._tx.rows()
+            if organizer_id is None or e.organizer_id == organizer_id
+        )
+        return _page(rows, limit, cursor)
+
+
+class MemorySessionRepository(_Repository[SessionId, Session]):
+    """Sessions in memory."""
+
+    async def list_for_event(self, event_id: EventId) -> Sequence[Session]:
+        """An event's sessions, earliest start first."""
+        sessions = [s for _, s in self._tx.rows() if s.event_id == event_id]
+        return sorted(sessions, key=lambda s: s.start_time)
+
+
+class MemoryPriceCategoryRepository:
+    """Price categories in memory (immutable once added)."""
+
+    def __init__(self, tx: _TableTx[CategoryId, PriceCategory]) -> None:
+        self._tx = tx
+
+    async def add(self, category: PriceCategory) -> None:
+        """Store a new category."""
+        self._tx.add(category)
+
+    async def get(self, category_id: CategoryId) -> PriceCategory | None:
+        """The category with this id, if any."""
+        return self._tx.get(category_id)
+
+    async def list_for_event(self, event_id: EventId) -> Sequence[PriceCategory]:
+        """An event's categories in the order they were added."""
+        return [c for _, c in self._tx.rows() if c.event_id == event_id]
+
+
+class MemoryOrderRepository(_Repository[OrderId, Order]):
+    """Orders in memory."""
+
+    async def list_for_user(
+        self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Order]:
+        """A buyer's orders, oldest first."""
+        return _page(((p, o) for p, o in self._tx.rows() if o.user_id == user_id), limit, cursor)
+
+    async def list_due(self, now: datetime, *, limit: int = DEFAULT_PAGE_SIZE) -> Sequence[Order]:
+        """Open orders due at ``now``, soonest due first."""
+        due = [o for _, o in self._tx.rows() if o.is_due(now)]
+        due.sort(key=lambda o: o.expires_at)
+        return due[:limit]
+
+
+class MemoryPaymentRepository(_Repository[PaymentId, Payment]):
+    """Payments in memory."""
+
+    async def get_by_idempotency_key(self, key: str) -> Payment | None:
+        """The payment created with this idempotency key, if any."""
+        return self._tx.find_unique("idempotency_key", key)
+
+    async def get_by_provider_transaction(
+        self, provider: str, provider_transaction_id: str
+    ) -> Payment | None:
+        """The payment a provider knows by this transaction id, if any."""
+        return self._tx.find_unique("provider_transaction", (provider, provider_transaction_id))
+
+    async def list_for_order(self, order_id: OrderId) -> Sequence[Payment]:
+        """Every payment attempt of an order, oldest first."""
+        return [p for _, p in self._tx.rows() if p.order_id == order_id]
+
+
+class MemoryTicketRepository(_Repository[TicketId, Ticket]):
+    """Tickets in memory; at most one live ticket per session and seat."""
+
+    async def get_by_qr_code(self, qr_code: str) -> Ticket | None:
+        """The ticket showing this QR code, if any."""
+        return self._tx.find_unique("qr_code", qr_code)
+
+    async def list_for_user(
+        self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Ticket]:
+        """A user's tickets, oldest first."""
+        return _page(((p, t) for p, t in self._tx.rows() if t.user_id == user_id), limit, cursor)
+
+    async def list_for_order(self, order_id: OrderId) -> Sequence[Ticket]:
+        """The tickets of one order."""
+        return [t for _, t in self._tx.rows() if t.order_id == order_id]
+
+    async def sold_seat_ids(
+        self, session_id: SessionId, area_id: AreaId | None = None
+    ) -> frozenset[SeatId]:
+        """Seats with a live ticket in a session (optionally one area)."""
+        seats: set[SeatId] = set()
+        for _, ticket in self._tx.rows():
+            if (
+                ticket.session_id == session_id
+                and ticket.is_live
+                and (area_id is None or parse_seat_id(ticket.seat_id).area_id == area_id)
+            ):
+                seats.add(ticket.seat_id)
+        return frozenset(seats)
+
+
+class MemoryProcessedEventRepository:
+    """Which consumer handled which event, in memory."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+        self.staged: set[tuple[str, UUID]] = set()
+
+    async def add(self, consumer: str, event_id: UUID) -> bool:
+        """Record the event as handled; False if it was before."""
+        self._uow.require_active()
+        key = (consumer, event_id)
+        if key in self.staged or key in self._uow.database.processed_events:
+            return False
+        self.staged.add(key)
+        return True
+
+    async def contains(self, consumer: str, event_id: UUID) -> bool:
+        """Whether the consumer handled the event."""
+        self._uow.require_active()
+        key = (consumer, event_id)
+        return key in self.staged or key in self._uow.database.processed_events
+
+
+# --- the unit of work -----------------------------------------------------------------
+
+
+class MemoryUnitOfWork:
+    """A ``UnitOfWork`` over a ``MemoryDatabase``. Use once, inside ``async with``."""
+
+    def __init__(self, database: MemoryDatabase) -> None:
+        self.database = database
+        self._active = False
+        self._new_events: list[DomainEvent] = []
+        self._reset()
+
+    def _reset(self) -> None:
+        db = self.database
+        self._users = _TableTx(db.users, self)
+        self._venues = _TableTx(db.venues, self)
+        self._events = _TableTx(db.events, self)
+        self._sessions = _TableTx(db.sessions, self)
+        self._categories = _TableTx(db.price_categories, self)
+        self._orders = _TableTx(db.orders, self)
+        self._payments = _TableTx(db.payments, self)
+        self._tickets = _TableTx(db.tickets, self)
+        self._tables: tuple[_TableTx[Any, Any], ...] = (
+            self._users,
+            self._venues,
+            self._events,
+            self._sessions,
+            self._categories,
+            self._orders,
+            self._payments,
+            self._tickets,
+        )
+        self.users = MemoryUserRepository(self._users)
+        self.venues = MemoryVenueRepository(self._venues)
+        self.events = MemoryEventRepository(self._events)
+        self.sessions = MemorySessionRepository(self._sessions)
+        self.price_categories = MemoryPriceCategoryRepository(self._categories)
+        self.orders = MemoryOrderRepository(self._orders)
+        self.payments = MemoryPaymentRepository(self._payments)
+        self.tickets = MemoryTicketRepository(self._tickets)
+        self.processed_events = MemoryProcessedEventRepository(self)
+        self._pending_events: list[DomainEvent] = []
+
+    def require_active(self) -> None:
+        """Refuse use outside ``async with``."""
+        if not self._active:
+            raise NotInTransaction("use the unit of work inside 'async with'")
+
+    def track(self, row: object) -> None:
+        """An added or saved aggregate's events join this transaction."""
+        if isinstance(row, Aggregate):
+            self._pending_events.extend(row.collect_events())
+
+    async def __aenter__(self) -> Self:
+        if self._active:
+            raise NotInTransaction("this unit of work is already in use")
+        self._active = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.rollback()
+        self._active = False
+
+    async def commit(self) -> None:
+        """Check every staged change against what others committed, then apply them all."""
+        self.require_active()
+        db = self.database
+        try:
+            for table in self._tables:
+                table.validate()
+            processed = self.processed_events.staged
+            if not processed.isdisjoint(db.processed_events):
+                raise DuplicateError("an event was processed meanwhile by the same consumer")
+        except Exception:
+            await self.rollback()
+            raise
+        for table in self._tables:
+            table.apply()
+        db.processed_events.update(processed)
+        db.committed_events.extend(self._pending_events)
+        self._new_events.extend(self._pending_events)
+        self._reset()
+
+    async def rollback(self) -> None:
+        """Forget every staged change and its events."""
+        self._reset()
+
+    def publish_on_commit(self, *events: DomainEvent) -> None:
+        """Store ``events`` with the next commit."""
+        self.require_active()
+        self._pending_events.extend(events)
+
+    def collect_new_events(self) -> list[DomainEvent]:
+        """Events committed by this unit and not collected yet."""
+        events, self._new_events = self._new_events, []
+        return events

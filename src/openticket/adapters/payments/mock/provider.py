@@ -1,0 +1,181 @@
+"""A ``PaymentProvider`` that needs no network.
+
+The buyer picks the outcome with the ``outcome`` option: ``succeed`` (the default)
+settles at once, ``decline`` fails at once, ``delay`` stays pending until
+:meth:`MockPaymentProvider.settle` (or a signed mock webhook) says how it ended.
+Calls are idempotent by key, like a real provider's: retrying never charges twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+
+import attrs
+
+from openticket.application.ports.payments import (
+    InvalidWebhookSignature,
+    PaymentProviderError,
+    PaymentRequest,
+    ProviderPayment,
+    ProviderRefund,
+    ProviderStatus,
+    WebhookNotice,
+)
+from openticket.domain.shared import Money
+
+SIGNATURE_HEADER = "x-mock-signature"
+
+
+class MockOutcome(StrEnum):
+    """How a mock payment ends."""
+
+    SUCCEED = "succeed"
+    DECLINE = "decline"
+    DELAY = "delay"
+
+
+@attrs.define
+class _Transaction:
+    transaction_id: str
+    amount: Money
+    status: ProviderStatus
+    failure_reason: str | None = None
+    refunded: Money | None = None
+
+
+class MockPaymentProvider:
+    """Settles payments in memory; see the module docstring for the outcomes."""
+
+    def __init__(
+        self,
+        webhook_secret: str = "mock-webhook-secret",  # noqa: S107  # a test double, not a credential
+        name: str = "mock",
+    ) -> None:
+        self._secret = webhook_secret.encode()
+        self._name = name
+        self._by_key: dict[str, _Transaction] = {}
+        self._by_id: dict[str, _Transaction] = {}
+        self._refunds: dict[str, ProviderRefund] = {}
+        self.create_calls = 0
+
+    @property
+    def name(self) -> str:
+        """``mock``."""
+        return self._name
+
+    async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
+        """Start (and usually settle) a payment; one transaction per idempotency key."""
+        self.create_calls += 1
+        existing = self._by_key.get(request.idempotency_key)
+        if existing is not None:
+            return self._view(existing)
+        try:
+            outcome = MockOutcome(request.options.get("outcome", MockOutcome.SUCCEED))
+        except ValueError as e:
+            raise PaymentProviderError(
+                f"unknown mock outcome {request.options['outcome']!r}"
+            ) from e
+        status, reason = {
+            MockOutcome.SUCCEED: (ProviderStatus.SUCCEEDED, None),
+            MockOutcome.DECLINE: (ProviderStatus.FAILED, "card_declined"),
+            MockOutcome.DELAY: (ProviderStatus.PENDING, None),
+        }[outcome]
+        transaction = _Transaction(
+            transaction_id=f"mock_{hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]}",
+            amount=request.amount,
+            status=status,
+            failure_reason=reason,
+        )
+        self._by_key[request.idempotency_key] = transaction
+        self._by_id[transaction.transaction_id] = transaction
+        return self._view(transaction)
+
+    async def confirm_payment(self, provider_transaction_id: str, amount: Money) -> ProviderPayment:
+        """Nothing to capture separately: the same as :meth:`verify_payment`."""
+        transaction = self._get(provider_transaction_id)
+        if amount != transaction.amount:
+            raise PaymentProviderError("amount does not match the transaction")
+        return self._view(transaction)
+
+    async def verify_payment(self, provider_transaction_id: str) -> ProviderPayment:
+        """How the transaction stands now."""
+        return self._view(self._get(provider_transaction_id))
+
+    async def refund(
+        self, provider_transaction_id: str, amount: Money, idempotency_key: str
+    ) -> ProviderRefund:
+        """Give ``amount`` back once per idempotency key; only captured money can be refunded."""
+        done = self._refunds.get(idempotency_key)
+        if done is not None:
+            return done
+        transaction = self._get(provider_transaction_id)
+        if transaction.status is not ProviderStatus.SUCCEEDED:
+            raise PaymentProviderError(f"cannot refund a {transaction.status.value} payment")
+        if amount > transaction.amount:
+            raise PaymentProviderError("cannot refund more than was captured")
+        transaction.status = ProviderStatus.REFUNDED
+        transaction.refunded = amount
+        refund = ProviderRefund(provider_refund_id=f"re_{idempotency_key}", amount=amount)
+        self._refunds[idempotency_key] = refund
+        return refund
+
+    async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice | None:
+        """Read a mock webhook signed with HMAC-SHA256 of the raw body."""
+        signature = {k.lower(): v for k, v in headers.items()}.get(SIGNATURE_HEADER, "")
+        if not hmac.compare_digest(signature, self.sign(body)):
+            raise InvalidWebhookSignature("mock webhook signature does not verify")
+        try:
+            data = json.loads(body)
+            return WebhookNotice(
+                provider_event_id=str(data["event_id"]),
+                provider_transaction_id=str(data["transaction_id"]),
+                status=ProviderStatus(data["status"]),
+                failure_reason=data.get("failure_reason"),
+            )
+        except (ValueError, KeyError, TypeError) as e:
+            raise InvalidWebhookSignature("mock webhook body is not a payment notice") from e
+
+    # --- for tests and demos -------------------------------------------------------
+
+    def sign(self, body: bytes) -> str:
+        """The signature header value a genuine mock webhook carries."""
+        return hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+
+    def settle(
+        self, provider_transaction_id: str, *, succeed: bool, reason: str = "declined"
+    ) -> None:
+        """End a delayed payment: captured or failed."""
+        transaction = self._get(provider_transaction_id)
+        if transaction.status is not ProviderStatus.PENDING:
+            raise PaymentProviderError(f"payment is {transaction.status.value}, not pending")
+        transaction.status = ProviderStatus.SUCCEEDED if succeed else ProviderStatus.FAILED
+        transaction.failure_reason = None if succeed else reason
+
+    @property
+    def captured(self) -> Money | None:
+        """Money captured and not refunded, over all transactions (None if none)."""
+        totals = [t.amount for t in self._by_id.values() if t.status is ProviderStatus.SUCCEEDED]
+        if not totals:
+            return None
+        total = totals[0]
+        for amount in totals[1:]:
+            total = total + amount
+        return total
+
+    def _get(self, provider_transaction_id: str) -> _Transaction:
+        transaction = self._by_id.get(provider_transaction_id)
+        if transaction is None:
+            raise PaymentProviderError(f"no mock transaction {provider_transaction_id!r}")
+        return transaction
+
+    @staticmethod
+    def _view(transaction: _Transaction) -> ProviderPayment:
+        return ProviderPayment(
+            provider_transaction_id=transaction.transaction_id,
+            status=transaction.status,
+            failure_reason=transaction.failure_reason,
+        )

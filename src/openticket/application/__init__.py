@@ -1,0 +1,1 @@
+"""Application layer: ports, use cases, partition actors and the message bus."""

@@ -1,0 +1,125 @@
+"""The seat lock store: where seat holds live outside a partition actor's memory.
+
+The actor decides holds in memory and writes them through to the store in one
+batched call per drained queue. The store is a speed-up and a fence between actors
+that briefly own the same partition (failover): each operation is atomic in the
+store, and a hold's fencing token comes from the store and only ever grows. The
+database's unique ticket per seat stays the final word on who owns a seat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from openticket.domain.seating import InventorySnapshot, SeatHold
+from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
+
+
+@attrs.frozen(kw_only=True)
+class AcquireHold:
+    """Lock every seat of ``seat_ids`` for this hold until ``expires_at``, or none."""
+
+    hold_id: HoldId
+    session_id: SessionId
+    area_id: AreaId
+    holder_id: UserId
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class ReleaseHold:
+    """Unlock the seats that this hold still locks (compare-and-delete by hold id)."""
+
+    session_id: SessionId
+    hold_id: HoldId
+    seat_ids: tuple[SeatId, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ExtendHold:
+    """Move the hold's expiry to ``expires_at`` if it still locks every one of its seats."""
+
+    session_id: SessionId
+    hold_id: HoldId
+    seat_ids: tuple[SeatId, ...]
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class MarkSold:
+    """Turn the hold's live locks into permanent sold marks; the token must match."""
+
+    session_id: SessionId
+    hold_id: HoldId
+    seat_ids: tuple[SeatId, ...]
+    fencing_token: int
+
+
+@attrs.frozen(kw_only=True)
+class ReleaseSold:
+    """Remove the sold marks of refunded seats so they can be held again."""
+
+    session_id: SessionId
+    seat_ids: tuple[SeatId, ...]
+
+
+LockOp = AcquireHold | ReleaseHold | ExtendHold | MarkSold | ReleaseSold
+"""One step of a batch sent to the lock store."""
+
+
+@attrs.frozen
+class Granted:
+    """An ``AcquireHold`` succeeded: the hold, with the fencing token the store issued."""
+
+    hold: SeatHold
+
+
+@attrs.frozen
+class Refused:
+    """The operation changed nothing; ``seat_ids`` are the seats that stood in the way."""
+
+    seat_ids: tuple[SeatId, ...]
+
+
+@attrs.frozen
+class Done:
+    """The operation was applied to ``seat_ids`` (for a release: the seats it unlocked)."""
+
+    seat_ids: tuple[SeatId, ...]
+
+
+LockResult = Granted | Refused | Done
+"""The answer to one ``LockOp``; an ``AcquireHold`` gets ``Granted`` or ``Refused``."""
+
+
+@runtime_checkable
+class LockStore(Protocol):
+    """Atomic seat locks with fencing tokens, written in batches.
+
+    Rules every adapter keeps (``openticket.testing.contracts.LockStoreContract`` checks them):
+
+    - ``execute`` applies ``ops`` in order and answers one result per op; each op is
+      atomic and sees the effect of the ops before it in the same batch.
+    - A seat has at most one live lock. A lock past its ``expires_at`` is gone.
+    - Fencing tokens of granted holds strictly increase, across batches and processes.
+    - Only the matching hold id releases, extends or sells a lock; a stale or expired
+      holder's call changes nothing of the next holder's lock.
+    - A sold seat is never acquired again until ``ReleaseSold``.
+
+    Raises ``AdapterUnavailable`` when the backing service cannot be reached; then no
+    result of the batch is known and the caller must treat every op as undecided.
+    """
+
+    async def execute(self, ops: Sequence[LockOp]) -> list[LockResult]:
+        """Apply ``ops`` in order; one result per op."""
+        ...
+
+    async def load(self, session_id: SessionId, area_id: AreaId) -> InventorySnapshot:
+        """The partition's live holds, sold seats and highest token, for an actor's rebuild."""
+        ...

@@ -1,0 +1,255 @@
+"""Repositories: one per aggregate, used only inside a unit of work.
+
+Reads hand out detached copies: changing one changes nothing stored until it is
+saved and the unit of work commits. ``add`` stores a new aggregate (its ``version``
+must be 0); ``save`` stores a loaded one and raises ``ConcurrencyError`` when someone
+else saved it since it was loaded. Lists are ordered oldest first and paged with an
+opaque cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+from uuid import UUID
+
+import attrs
+
+from openticket.domain.catalog import Event, PriceCategory, Session
+from openticket.domain.identity import User
+from openticket.domain.ordering import Order
+from openticket.domain.payment import Payment
+from openticket.domain.shared import (
+    AreaId,
+    CategoryId,
+    EventId,
+    OrderId,
+    PaymentId,
+    SeatId,
+    SessionId,
+    TicketId,
+    UserId,
+    VenueId,
+)
+from openticket.domain.ticketing import Ticket
+from openticket.domain.venue import Venue
+
+T = TypeVar("T")
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a list, and the cursor of the next page (``None`` at the end)."""
+
+    items: tuple[T, ...]
+    next_cursor: str | None = None
+
+
+class InvalidCursor(ValueError):
+    """A cursor that this repository did not hand out."""
+
+
+class UserRepository(Protocol):
+    """Users, found by id or by normalised e-mail. ``add`` raises ``EmailTaken``."""
+
+    async def add(self, user: User) -> None:
+        """Store a new user."""
+        ...
+
+    async def get(self, user_id: UserId) -> User | None:
+        """The user with this id, if any."""
+        ...
+
+    async def get_by_email(self, email: str) -> User | None:
+        """The user with this (normalised) e-mail, if any."""
+        ...
+
+    async def save(self, user: User) -> None:
+        """Store changes to a loaded user."""
+        ...
+
+
+class VenueRepository(Protocol):
+    """Venues and their seat maps."""
+
+    async def add(self, venue: Venue) -> None:
+        """Store a new venue."""
+        ...
+
+    async def get(self, venue_id: VenueId) -> Venue | None:
+        """The venue with this id, if any."""
+        ...
+
+    async def save(self, venue: Venue) -> None:
+        """Store changes to a loaded venue."""
+        ...
+
+
+class EventRepository(Protocol):
+    """Catalog events."""
+
+    async def add(self, event: Event) -> None:
+        """Store a new event."""
+        ...
+
+    async def get(self, event_id: EventId) -> Event | None:
+        """The event with this id, if any."""
+        ...
+
+    async def save(self, event: Event) -> None:
+        """Store changes to a loaded event."""
+        ...
+
+    async def list(
+        self,
+        *,
+        limit: int = DEFAULT_PAGE_SIZE,
+        cursor: str | None = None,
+        organizer_id: UserId | None = None,
+    ) -> Page[Event]:
+        """Events oldest first, optionally only one organizer's."""
+        ...
+
+
+class SessionRepository(Protocol):
+    """Sessions (performances) of events."""
+
+    async def add(self, session: Session) -> None:
+        """Store a new session."""
+        ...
+
+    async def get(self, session_id: SessionId) -> Session | None:
+        """The session with this id, if any."""
+        ...
+
+    async def save(self, session: Session) -> None:
+        """Store changes to a loaded session."""
+        ...
+
+    async def list_for_event(self, event_id: EventId) -> Sequence[Session]:
+        """An event's sessions, earliest start first."""
+        ...
+
+
+class PriceCategoryRepository(Protocol):
+    """Price categories of events (immutable once added)."""
+
+    async def add(self, category: PriceCategory) -> None:
+        """Store a new category."""
+        ...
+
+    async def get(self, category_id: CategoryId) -> PriceCategory | None:
+        """The category with this id, if any."""
+        ...
+
+    async def list_for_event(self, event_id: EventId) -> Sequence[PriceCategory]:
+        """An event's categories in the order they were added."""
+        ...
+
+
+class OrderRepository(Protocol):
+    """Orders."""
+
+    async def add(self, order: Order) -> None:
+        """Store a new order."""
+        ...
+
+    async def get(self, order_id: OrderId) -> Order | None:
+        """The order with this id, if any."""
+        ...
+
+    async def save(self, order: Order) -> None:
+        """Store changes to a loaded order."""
+        ...
+
+    async def list_for_user(
+        self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Order]:
+        """A buyer's orders, oldest first."""
+        ...
+
+    async def list_due(self, now: datetime, *, limit: int = DEFAULT_PAGE_SIZE) -> Sequence[Order]:
+        """Open orders (created, payment_pending) whose ``expires_at`` is at or before ``now``."""
+        ...
+
+
+class PaymentRepository(Protocol):
+    """Payments. ``add`` raises ``DuplicateError`` for a reused idempotency key."""
+
+    async def add(self, payment: Payment) -> None:
+        """Store a new payment."""
+        ...
+
+    async def get(self, payment_id: PaymentId) -> Payment | None:
+        """The payment with this id, if any."""
+        ...
+
+    async def save(self, payment: Payment) -> None:
+        """Store changes to a loaded payment."""
+        ...
+
+    async def get_by_idempotency_key(self, key: str) -> Payment | None:
+        """The payment created with this idempotency key, if any."""
+        ...
+
+    async def get_by_provider_transaction(
+        self, provider: str, provider_transaction_id: str
+    ) -> Payment | None:
+        """The payment a provider knows by this transaction id, if any."""
+        ...
+
+    async def list_for_order(self, order_id: OrderId) -> Sequence[Payment]:
+        """Every payment attempt of an order, oldest first."""
+        ...
+
+
+class TicketRepository(Protocol):
+    """Tickets. ``add`` raises ``SeatAlreadyTicketed`` while a live ticket holds the seat."""
+
+    async def add(self, ticket: Ticket) -> None:
+        """Store a new ticket; at most one live (not voided) ticket per session and seat."""
+        ...
+
+    async def get(self, ticket_id: TicketId) -> Ticket | None:
+        """The ticket with this id, if any."""
+        ...
+
+    async def save(self, ticket: Ticket) -> None:
+        """Store changes to a loaded ticket."""
+        ...
+
+    async def get_by_qr_code(self, qr_code: str) -> Ticket | None:
+        """The ticket showing this QR code, if any."""
+        ...
+
+    async def list_for_user(
+        self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Ticket]:
+        """A user's tickets (voided ones too), oldest first."""
+        ...
+
+    async def list_for_order(self, order_id: OrderId) -> Sequence[Ticket]:
+        """The tickets of one order."""
+        ...
+
+    async def sold_seat_ids(
+        self, session_id: SessionId, area_id: AreaId | None = None
+    ) -> frozenset[SeatId]:
+        """Seats with a live ticket in a session (optionally one area), for an actor's rebuild."""
+        ...
+
+
+class ProcessedEventRepository(Protocol):
+    """Which consumer handled which event: the dedupe record of idempotent handlers."""
+
+    async def add(self, consumer: str, event_id: UUID) -> bool:
+        """Record that ``consumer`` handled ``event_id``; False if it was recorded before."""
+        ...
+
+    async def contains(self, consumer: str, event_id: UUID) -> bool:
+        """Whether ``consumer`` handled ``event_id`` already."""
+        ...

@@ -1,0 +1,230 @@
+"""Catalog context: events, their sessions (performances) and price categories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from enum import StrEnum
+
+import attrs
+
+from openticket.domain.shared import (
+    Aggregate,
+    AreaId,
+    CategoryId,
+    DomainError,
+    EventId,
+    InvalidTransition,
+    Money,
+    SeatId,
+    SessionId,
+    UserId,
+    ValidationError,
+    VenueId,
+    require_aware,
+)
+from openticket.domain.venue import SeatMap, parse_seat_id
+
+DEFAULT_MAX_SEATS_PER_ORDER = 10
+MAX_SEATS_PER_ORDER_LIMIT = 100
+
+
+class SaleNotOpen(DomainError):
+    """The session is not selling now (before its window, after it, or cancelled)."""
+
+    code = "sale_not_open"
+
+
+class SeatNotPriced(ValidationError):
+    """A seat whose area no price category covers: it cannot be sold."""
+
+    code = "seat_not_priced"
+
+
+class AreaAlreadyPriced(ValidationError):
+    """An area may belong to one price category of an event only."""
+
+    code = "area_already_priced"
+
+
+class QuotaExceeded(DomainError):
+    """More seats of a price category than its quota allows."""
+
+    code = "quota_exceeded"
+
+
+class EventStatus(StrEnum):
+    """Lifecycle of a catalog event."""
+
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+@attrs.define(kw_only=True)
+class Event(Aggregate):
+    """Something people buy tickets for, held at one venue, run by one organizer."""
+
+    event_id: EventId
+    venue_id: VenueId
+    organizer_id: UserId
+    name: str
+    description: str = ""
+    status: EventStatus = EventStatus.PUBLISHED
+    created_at: datetime
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValidationError("an event needs a name")
+        require_aware(self.created_at, "created_at")
+
+    def is_managed_by(self, user_id: UserId) -> bool:
+        """Whether ``user_id`` organizes this event."""
+        return self.organizer_id == user_id
+
+    def cancel(self) -> None:
+        """Take the event off sale for good."""
+        if self.status is EventStatus.CANCELLED:
+            raise InvalidTransition("event", self.status, EventStatus.CANCELLED)
+        self.status = EventStatus.CANCELLED
+
+
+class SessionStatus(StrEnum):
+    """Stored status of a session; whether it sells *now* also depends on the clock."""
+
+    SCHEDULED = "scheduled"
+    CANCELLED = "cancelled"
+
+
+class SaleState(StrEnum):
+    """Where a session's sale stands at a given moment."""
+
+    UPCOMING = "upcoming"
+    ON_SALE = "on_sale"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+
+
+@attrs.define(kw_only=True)
+class Session(Aggregate):
+    """One performance of an event, with its own sale window and order rules."""
+
+    session_id: SessionId
+    event_id: EventId
+    start_time: datetime
+    end_time: datetime
+    sale_start_time: datetime
+    sale_end_time: datetime
+    queue_enabled: bool = False
+    max_seats_per_order: int = DEFAULT_MAX_SEATS_PER_ORDER
+    status: SessionStatus = SessionStatus.SCHEDULED
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("start_time", "end_time", "sale_start_time", "sale_end_time"):
+            require_aware(getattr(self, name), name)
+        if not self.start_time < self.end_time:
+            raise ValidationError("a session must start before it ends")
+        if not self.sale_start_time < self.sale_end_time:
+            raise ValidationError("a sale must open before it closes")
+        if self.sale_end_time > self.end_time:
+            raise ValidationError("a sale cannot close after the session has ended")
+        limit: object = self.max_seats_per_order
+        if (
+            isinstance(limit, bool)
+            or not isinstance(limit, int)
+            or not 1 <= limit <= MAX_SEATS_PER_ORDER_LIMIT
+        ):
+            raise ValidationError(f"max_seats_per_order must be 1..{MAX_SEATS_PER_ORDER_LIMIT}")
+
+    def sale_state(self, now: datetime) -> SaleState:
+        """Whether the session sells at ``now``."""
+        if self.status is SessionStatus.CANCELLED:
+            return SaleState.CANCELLED
+        if now < self.sale_start_time:
+            return SaleState.UPCOMING
+        if now >= self.sale_end_time:
+            return SaleState.ENDED
+        return SaleState.ON_SALE
+
+    def ensure_on_sale(self, now: datetime) -> None:
+        """Raise ``SaleNotOpen`` unless seats can be bought at ``now``."""
+        state = self.sale_state(now)
+        if state is not SaleState.ON_SALE:
+            raise SaleNotOpen(f"sale is {state.value} for session {self.session_id}")
+
+    def cancel(self) -> None:
+        """Cancel the performance; it no longer sells."""
+        if self.status is SessionStatus.CANCELLED:
+            raise InvalidTransition("session", self.status, SessionStatus.CANCELLED)
+        self.status = SessionStatus.CANCELLED
+
+
+def _area_ids(value: Iterable[str]) -> frozenset[AreaId]:
+    if isinstance(value, str):
+        # a bare "AB" would otherwise price areas "A" and "B"
+        raise ValidationError("area_ids must be a collection of area ids, not one string")
+    areas = frozenset(AreaId(a) for a in value)
+    if not areas:
+        raise ValidationError("a price category covers at least one area")
+    return areas
+
+
+@attrs.frozen(kw_only=True)
+class PriceCategory:
+    """A price for every seat of some areas of an event, optionally capped by a quota."""
+
+    category_id: CategoryId
+    event_id: EventId
+    name: str
+    area_ids: frozenset[AreaId] = attrs.field(converter=_area_ids)
+    price: Money
+    quota: int | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValidationError("a price category needs a name")
+        if self.price.is_negative:
+            raise ValidationError("a price cannot be negative")
+        if self.quota is not None and (isinstance(self.quota, bool) or self.quota < 0):
+            raise ValidationError("a quota cannot be negative")
+
+    def check_quota(self, taken: int, requested: int) -> None:
+        """Raise ``QuotaExceeded`` if ``requested`` more seats would pass the quota."""
+        if self.quota is not None and taken + requested > self.quota:
+            left = max(self.quota - taken, 0)
+            raise QuotaExceeded(f"category {self.name!r} has {left} of {self.quota} seats left")
+
+
+@attrs.frozen
+class PriceList:
+    """The price categories of one event: which price every seat sells at."""
+
+    categories: tuple[PriceCategory, ...] = ()
+
+    def with_category(self, category: PriceCategory, seat_map: SeatMap) -> PriceList:
+        """A price list that also has ``category``; its areas must exist and be unpriced."""
+        for area_id in sorted(category.area_ids):
+            seat_map.area(area_id)
+            if self.category_of_area(area_id) is not None:
+                raise AreaAlreadyPriced(f"area {area_id!r} already has a price category")
+        currencies = {c.price.currency for c in self.categories}
+        if currencies and category.price.currency not in currencies:
+            raise ValidationError("all price categories of an event use one currency")
+        return PriceList((*self.categories, category))
+
+    def category_of_area(self, area_id: str) -> PriceCategory | None:
+        """The category covering ``area_id``, if any."""
+        for category in self.categories:
+            if area_id in category.area_ids:
+                return category
+        return None
+
+    def category_of(self, seat_id: SeatId) -> PriceCategory:
+        """The category a seat sells in; ``SeatNotPriced`` if none covers its area."""
+        category = self.category_of_area(parse_seat_id(seat_id).area_id)
+        if category is None:
+            raise SeatNotPriced(f"seat {seat_id} has no price")
+        return category
+
+    def price_of(self, seat_id: SeatId) -> Money:
+        """What ``seat_id`` costs."""
+        return self.category_of(seat_id).price

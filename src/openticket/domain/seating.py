@@ -1,0 +1,489 @@
+"""Seating context: who holds which seat of one partition (one session, one area).
+
+``SeatInventory`` is the in-memory state a partition actor owns. Every seat is
+*available*, *held* (by exactly one live ``SeatHold``) or *sold*. A hold is
+all-or-nothing, lives at most ``hold_ttl``, and is released, extended or turned
+into a sale only by whoever knows its ``hold_id``. A sale must also present the
+hold's fencing token, so a holder that lost its hold cannot sell the seat to itself.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TypedDict
+from uuid import UUID
+
+import attrs
+
+from openticket.domain.shared import (
+    Aggregate,
+    AreaId,
+    DomainError,
+    DomainEvent,
+    HoldId,
+    IdFactory,
+    OrderId,
+    SeatId,
+    SessionId,
+    UserId,
+    ValidationError,
+)
+from openticket.domain.venue import UnknownSeats, parse_seat_id
+
+DEFAULT_HOLD_TTL = timedelta(seconds=120)
+
+
+class SeatStatus(StrEnum):
+    """What a buyer sees of a seat."""
+
+    AVAILABLE = "available"
+    HELD = "held"
+    SOLD = "sold"
+
+
+# --- errors -----------------------------------------------------------------------
+
+
+class SeatsUnavailable(DomainError):
+    """Some requested seats are held or sold; nothing was held."""
+
+    code = "seat_unavailable"
+
+    def __init__(self, seat_ids: Sequence[SeatId]) -> None:
+        super().__init__(f"seats not available: {', '.join(seat_ids)}")
+        self.seat_ids = tuple(seat_ids)
+
+
+class HoldExpired(DomainError):
+    """The hold ran out of time; its seats may already be someone else's."""
+
+    code = "hold_expired"
+
+
+class NotHolder(DomainError):
+    """No live hold with this id: the caller does not hold these seats."""
+
+    code = "not_holder"
+
+
+class StaleFencingToken(DomainError):
+    """A fencing token older than the one in force: a newer hold superseded it."""
+
+    code = "stale_fencing_token"
+
+
+class TooManySeats(ValidationError):
+    """More seats in one hold than the session allows per order."""
+
+    code = "too_many_seats"
+
+
+class SeatsSpanAreas(ValidationError):
+    """A hold's seats must all be in one area (one partition)."""
+
+    code = "seats_span_areas"
+
+
+# --- value objects and events -----------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class SeatHold:
+    """A claim on some seats of one partition until ``expires_at``."""
+
+    hold_id: HoldId
+    session_id: SessionId
+    area_id: AreaId
+    holder_id: UserId
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+    fencing_token: int
+    expires_at: datetime
+
+    def is_live(self, now: datetime) -> bool:
+        """A hold is live strictly before its expiry time."""
+        return now < self.expires_at
+
+
+@attrs.frozen(kw_only=True)
+class SeatEvent(DomainEvent):
+    """Base of events about seats of one partition."""
+
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+
+
+@attrs.frozen(kw_only=True)
+class SeatsHeld(SeatEvent):
+    """Seats were held for a buyer until ``expires_at``."""
+
+    holder_id: UserId
+    fencing_token: int
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class SeatHoldRejected(SeatEvent):
+    """A hold request was refused; ``unavailable_seat_ids`` names the seats in the way."""
+
+    holder_id: UserId
+    unavailable_seat_ids: tuple[SeatId, ...]
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class SeatsReleased(SeatEvent):
+    """The holder gave the seats back (cancel, failed payment)."""
+
+
+@attrs.frozen(kw_only=True)
+class SeatsExpired(SeatEvent):
+    """A hold ran out of time; its seats are available again."""
+
+
+@attrs.frozen(kw_only=True)
+class SeatsExtended(SeatEvent):
+    """The holder extended a hold to ``expires_at``."""
+
+    expires_at: datetime
+
+
+@attrs.frozen(kw_only=True)
+class SeatsSold(SeatEvent):
+    """A hold became a sale; the seats are sold for good (unless refunded)."""
+
+    fencing_token: int
+
+
+@attrs.frozen(kw_only=True)
+class SeatsReturned(SeatEvent):
+    """Sold seats were given back by a refund and are available again."""
+
+
+@attrs.frozen(kw_only=True)
+class InventorySnapshot:
+    """What rebuilds an inventory: the live holds and the sold seats."""
+
+    holds: tuple[SeatHold, ...]
+    sold: frozenset[SeatId]
+    last_fencing_token: int = 0
+
+
+class _SeatEventFields(TypedDict):
+    event_id: UUID
+    occurred_at: datetime
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+
+
+# --- the aggregate ---------------------------------------------------------------
+
+
+@attrs.define(kw_only=True)
+class SeatInventory(Aggregate):
+    """Seat states of one session's area: the unit a partition actor owns.
+
+    Holds past their expiry count as gone everywhere (lazy expiry); ``expire_due``
+    also removes them eagerly and records ``SeatsExpired``.
+    """
+
+    session_id: SessionId
+    area_id: AreaId
+    seat_ids: frozenset[SeatId]
+    hold_ttl: timedelta = DEFAULT_HOLD_TTL
+    _holds: dict[HoldId, SeatHold] = attrs.field(factory=dict, alias="_holds")
+    _held: dict[SeatId, SeatHold] = attrs.field(factory=dict, alias="_held")
+    _sold: set[SeatId] = attrs.field(factory=set, alias="_sold")
+    _expiry: list[tuple[datetime, int, HoldId]] = attrs.field(factory=list, alias="_expiry")
+    _last_token: int = attrs.field(default=0, alias="_last_token")
+
+    def __attrs_post_init__(self) -> None:
+        if self.hold_ttl <= timedelta(0):
+            raise ValidationError("a hold TTL must be positive")
+        for seat in self.seat_ids:
+            if parse_seat_id(seat).area_id != self.area_id:
+                raise SeatsSpanAreas(f"seat {seat} is not in area {self.area_id}")
+
+    # --- queries -------------------------------------------------------------------
+
+    def status(self, seat_id: SeatId, now: datetime) -> SeatStatus:
+        """The seat's status at ``now``."""
+        if seat_id in self._sold:
+            return SeatStatus.SOLD
+        hold = self._held.get(seat_id)
+        if hold is not None and now < hold.expires_at:
+            return SeatStatus.HELD
+        return SeatStatus.AVAILABLE
+
+    def hold_of(self, hold_id: HoldId) -> SeatHold | None:
+        """The hold with this id, if it is still recorded (live or not yet swept)."""
+        return self._holds.get(hold_id)
+
+    def live_holds(self, now: datetime) -> list[SeatHold]:
+        """Every hold still live at ``now``."""
+        return [h for h in self._holds.values() if now < h.expires_at]
+
+    def holder_of(self, seat_id: SeatId, now: datetime) -> SeatHold | None:
+        """The live hold on ``seat_id``, if any."""
+        hold = self._held.get(seat_id)
+        return hold if hold is not None and now < hold.expires_at else None
+
+    @property
+    def sold_seats(self) -> frozenset[SeatId]:
+        """Seats sold in this partition."""
+        return frozenset(self._sold)
+
+    @property
+    def last_fencing_token(self) -> int:
+        """The highest fencing token this inventory has accepted."""
+        return self._last_token
+
+    def unavailable(self, seat_ids: Iterable[SeatId], now: datetime) -> tuple[SeatId, ...]:
+        """The seats among ``seat_ids`` that are held (live) or sold at ``now``."""
+        held, sold = self._held, self._sold
+        return tuple(
+            s
+            for s in seat_ids
+            if s in sold or ((h := held.get(s)) is not None and now < h.expires_at)
+        )
+
+    def validate_request(self, seat_ids: Sequence[SeatId], max_seats: int | None) -> None:
+        """Refuse a request that could never succeed: empty, repeated, foreign or too many seats."""
+        if not seat_ids:
+            raise ValidationError("a hold needs at least one seat")
+        if len(set(seat_ids)) != len(seat_ids):
+            raise ValidationError("a seat appears twice in the request")
+        if max_seats is not None and len(seat_ids) > max_seats:
+            raise TooManySeats(f"at most {max_seats} seats per order")
+        unknown = tuple(s for s in seat_ids if s not in self.seat_ids)
+        if unknown:
+            if any(_area_of(s) not in (None, self.area_id) for s in unknown):
+                raise SeatsSpanAreas("all seats of an order must be in one area")
+            raise UnknownSeats(unknown)
+
+    def snapshot(self, now: datetime) -> InventorySnapshot:
+        """Live holds and sold seats, enough to rebuild this inventory elsewhere."""
+        return InventorySnapshot(
+            holds=tuple(self.live_holds(now)),
+            sold=frozenset(self._sold),
+            last_fencing_token=self._last_token,
+        )
+
+    # --- commands ------------------------------------------------------------------
+
+    def hold(
+        self,
+        *,
+        hold_id: HoldId,
+        holder_id: UserId,
+        order_id: OrderId,
+        seat_ids: Sequence[SeatId],
+        fencing_token: int,
+        now: datetime,
+        ids: IdFactory,
+        max_seats: int | None = None,
+    ) -> SeatHold:
+        """Hold all of ``seat_ids`` for ``hold_ttl``, or none of them.
+
+        Raises ``SeatsUnavailable`` naming the seats in the way; a hold that is past its
+        expiry but not yet swept does not stand in the way (it is expired first).
+        """
+        self.validate_request(seat_ids, max_seats)
+        if hold_id in self._holds:
+            raise ValidationError(f"hold {hold_id} exists already")
+        if fencing_token <= self._last_token:
+            raise StaleFencingToken(f"token {fencing_token} is not newer than {self._last_token}")
+        for seat in seat_ids:
+            stale = self._held.get(seat)
+            if stale is not None and not now < stale.expires_at:
+                self._expire(stale, now, ids)
+        taken = self.unavailable(seat_ids, now)
+        if taken:
+            raise SeatsUnavailable(taken)
+        hold = SeatHold(
+            hold_id=hold_id,
+            session_id=self.session_id,
+            area_id=self.area_id,
+            holder_id=holder_id,
+            order_id=order_id,
+            seat_ids=tuple(seat_ids),
+            fencing_token=fencing_token,
+            expires_at=now + self.hold_ttl,
+        )
+        self._add(hold)
+        self._last_token = fencing_token
+        self.record(
+            SeatsHeld(
+                event_id=ids(),
+                occurred_at=now,
+                session_id=self.session_id,
+                area_id=self.area_id,
+                hold_id=hold_id,
+                order_id=order_id,
+                seat_ids=hold.seat_ids,
+                holder_id=holder_id,
+                fencing_token=fencing_token,
+                expires_at=hold.expires_at,
+            )
+        )
+        return hold
+
+    def release(self, hold_id: HoldId, *, now: datetime, ids: IdFactory) -> SeatHold:
+        """Give the hold's seats back. Only the hold's id can; an expired hold cannot."""
+        hold = self._live(hold_id, now)
+        self._remove(hold)
+        self.record(SeatsReleased(**self._event_fields(hold, now, ids)))
+        return hold
+
+    def extend(self, hold_id: HoldId, *, now: datetime, ids: IdFactory) -> SeatHold:
+        """Push a live hold's expiry to ``now + hold_ttl``."""
+        hold = self._live(hold_id, now)
+        extended = attrs.evolve(hold, expires_at=now + self.hold_ttl)
+        self._remove(hold)
+        self._add(extended)
+        self.record(
+            SeatsExtended(**self._event_fields(extended, now, ids), expires_at=extended.expires_at)
+        )
+        return extended
+
+    def confirm_sale(
+        self, hold_id: HoldId, fencing_token: int, *, now: datetime, ids: IdFactory
+    ) -> SeatHold:
+        """Turn a live hold into a sale; the token must be the hold's own."""
+        hold = self._live(hold_id, now)
+        if fencing_token != hold.fencing_token:
+            raise StaleFencingToken(
+                f"hold {hold_id} has token {hold.fencing_token}, not {fencing_token}"
+            )
+        self._remove(hold)
+        self._sold.update(hold.seat_ids)
+        self.record(SeatsSold(**self._event_fields(hold, now, ids), fencing_token=fencing_token))
+        return hold
+
+    def return_seats(
+        self,
+        seat_ids: Sequence[SeatId],
+        *,
+        order_id: OrderId,
+        hold_id: HoldId,
+        now: datetime,
+        ids: IdFactory,
+    ) -> None:
+        """Make sold seats available again (a refund voided their tickets)."""
+        not_sold = tuple(s for s in seat_ids if s not in self._sold)
+        if not_sold:
+            raise ValidationError(f"seats not sold: {', '.join(not_sold)}")
+        self._sold.difference_update(seat_ids)
+        self.record(
+            SeatsReturned(
+                event_id=ids(),
+                occurred_at=now,
+                session_id=self.session_id,
+                area_id=self.area_id,
+                hold_id=hold_id,
+                order_id=order_id,
+                seat_ids=tuple(seat_ids),
+            )
+        )
+
+    def expire_due(self, now: datetime, *, ids: IdFactory) -> list[SeatHold]:
+        """Remove every hold whose expiry is at or before ``now``; return them."""
+        expired: list[SeatHold] = []
+        queue = self._expiry
+        while queue and queue[0][0] <= now:
+            expires_at, _, hold_id = heapq.heappop(queue)
+            hold = self._holds.get(hold_id)
+            if hold is not None and hold.expires_at == expires_at:
+                self._expire(hold, now, ids)
+                expired.append(hold)
+        return expired
+
+    @classmethod
+    def rebuild(
+        cls,
+        *,
+        session_id: SessionId,
+        area_id: AreaId,
+        seat_ids: Iterable[SeatId],
+        snapshot: InventorySnapshot,
+        now: datetime,
+        hold_ttl: timedelta = DEFAULT_HOLD_TTL,
+    ) -> SeatInventory:
+        """An inventory from stored state: live holds and sold seats (e.g. after failover).
+
+        Holds already past expiry are dropped; a hold overlapping a sold seat is dropped
+        too (the sale wins: the database decides who owns a seat).
+        """
+        inventory = cls(
+            session_id=session_id, area_id=area_id, seat_ids=frozenset(seat_ids), hold_ttl=hold_ttl
+        )
+        inventory._sold.update(s for s in snapshot.sold if s in inventory.seat_ids)
+        tokens = [snapshot.last_fencing_token]
+        for hold in sorted(snapshot.holds, key=lambda h: h.fencing_token):
+            tokens.append(hold.fencing_token)
+            if not hold.is_live(now) or hold.session_id != session_id or hold.area_id != area_id:
+                continue
+            if any(s in inventory._sold or s in inventory._held for s in hold.seat_ids):
+                continue
+            if not all(s in inventory.seat_ids for s in hold.seat_ids):
+                continue
+            if hold.hold_id in inventory._holds:
+                # a store that answers one hold id twice: keep the first, as hold() would
+                continue
+            # a rebuilt hold never outlives one TTL from now, whatever the store said
+            inventory._add(attrs.evolve(hold, expires_at=min(hold.expires_at, now + hold_ttl)))
+        inventory._last_token = max(tokens)
+        return inventory
+
+    # --- internals -----------------------------------------------------------------
+
+    def _live(self, hold_id: HoldId, now: datetime) -> SeatHold:
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            raise NotHolder(f"no hold {hold_id} in this partition")
+        if not now < hold.expires_at:
+            raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+        return hold
+
+    def _add(self, hold: SeatHold) -> None:
+        self._holds[hold.hold_id] = hold
+        for seat in hold.seat_ids:
+            self._held[seat] = hold
+        heapq.heappush(self._expiry, (hold.expires_at, hold.fencing_token, hold.hold_id))
+
+    def _remove(self, hold: SeatHold) -> None:
+        del self._holds[hold.hold_id]
+        for seat in hold.seat_ids:
+            if self._held.get(seat) is hold:
+                del self._held[seat]
+
+    def _expire(self, hold: SeatHold, now: datetime, ids: IdFactory) -> None:
+        self._remove(hold)
+        self.record(SeatsExpired(**self._event_fields(hold, now, ids)))
+
+    def _event_fields(self, hold: SeatHold, now: datetime, ids: IdFactory) -> _SeatEventFields:
+        return {
+            "event_id": ids(),
+            "occurred_at": now,
+            "session_id": self.session_id,
+            "area_id": self.area_id,
+            "hold_id": hold.hold_id,
+            "order_id": hold.order_id,
+            "seat_ids": hold.seat_ids,
+        }
+
+
+def _area_of(seat_id: SeatId) -> AreaId | None:
+    try:
+        return parse_seat_id(seat_id).area_id
+    except ValidationError:
+        return None

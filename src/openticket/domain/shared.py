@@ -1,0 +1,212 @@
+"""Shared kernel: money, identifiers, domain events, errors and the aggregate base.
+
+Everything here is pure: no clock, no random ids. Callers pass the current time
+(``now``) and an id factory (``ids``) into every operation that needs them.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import ClassVar, NewType, Self
+from uuid import UUID
+
+import attrs
+
+UserId = NewType("UserId", UUID)
+VenueId = NewType("VenueId", UUID)
+EventId = NewType("EventId", UUID)
+"""Id of a catalog event (a concert, a match) — not of a domain event."""
+SessionId = NewType("SessionId", UUID)
+CategoryId = NewType("CategoryId", UUID)
+OrderId = NewType("OrderId", UUID)
+PaymentId = NewType("PaymentId", UUID)
+TicketId = NewType("TicketId", UUID)
+HoldId = NewType("HoldId", UUID)
+AreaId = NewType("AreaId", str)
+SeatId = NewType("SeatId", str)
+
+IdFactory = Callable[[], UUID]
+"""Produces a fresh, unique id. Given to the domain from outside (see ``IdGenerator``)."""
+
+
+class DomainError(Exception):
+    """Base of every rule the domain refuses to break.
+
+    ``code`` is a stable machine word that entrypoints put into problem details;
+    it never changes once published.
+    """
+
+    code: ClassVar[str] = "domain_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(DomainError):
+    """A value does not satisfy the model's rules (bad seat id, negative price...)."""
+
+    code = "validation_error"
+
+
+class CurrencyMismatch(DomainError):
+    """Arithmetic or comparison between two amounts in different currencies."""
+
+    code = "currency_mismatch"
+
+
+class InvalidTransition(DomainError):
+    """A status change the aggregate's state machine does not allow."""
+
+    code = "invalid_transition"
+
+    def __init__(self, aggregate: str, current: str, attempted: str) -> None:
+        super().__init__(f"{aggregate} cannot go from {current!r} to {attempted!r}")
+        self.aggregate = aggregate
+        self.current = current
+        self.attempted = attempted
+
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def _to_decimal(value: Decimal | int | str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
+        raise ValidationError(f"amount must be a decimal, not {type(value).__name__}")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation as e:
+        raise ValidationError(f"amount {value!r} is not a decimal number") from e
+    if not amount.is_finite():
+        raise ValidationError("amount must be finite")
+    return amount
+
+
+def _check_currency(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not _CURRENCY.fullmatch(value):
+        raise ValidationError(f"currency {value!r} is not an ISO 4217 code")
+
+
+@attrs.frozen(order=False)
+class Money:
+    """An amount of one currency. Never a float; never mixed with another currency."""
+
+    amount: Decimal = attrs.field(converter=_to_decimal)
+    currency: str = attrs.field(validator=_check_currency)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        """Nothing, in ``currency``."""
+        return cls(Decimal(0), currency)
+
+    def _same(self, other: Money) -> Money:
+        if not isinstance(other, Money):
+            raise TypeError(f"cannot combine Money with {type(other).__name__}")
+        if other.currency != self.currency:
+            raise CurrencyMismatch(f"cannot combine {self.currency} with {other.currency}")
+        return other
+
+    def __add__(self, other: Money) -> Money:
+        return Money(self.amount + self._same(other).amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        return Money(self.amount - self._same(other).amount, self.currency)
+
+    def __mul__(self, times: int) -> Money:
+        if isinstance(times, bool) or not isinstance(times, int):
+            raise TypeError("Money can only be multiplied by an int")
+        return Money(self.amount * times, self.currency)
+
+    def __lt__(self, other: Money) -> bool:
+        return self.amount < self._same(other).amount
+
+    def __le__(self, other: Money) -> bool:
+        return self.amount <= self._same(other).amount
+
+    def __gt__(self, other: Money) -> bool:
+        return self.amount > self._same(other).amount
+
+    def __ge__(self, other: Money) -> bool:
+        return self.amount >= self._same(other).amount
+
+    @property
+    def is_negative(self) -> bool:
+        """True for amounts below zero (a price may never be one)."""
+        return self.amount < 0
+
+    def __str__(self) -> str:
+        return f"{self.amount:.2f} {self.currency}"
+
+
+def total_of(amounts: Iterable[Money], currency: str) -> Money:
+    """Sum ``amounts``; every one must be in ``currency``."""
+    result = Money.zero(currency)
+    for amount in amounts:
+        result = result + amount
+    return result
+
+
+@attrs.frozen(kw_only=True)
+class DomainEvent:
+    """Something that happened in the domain. Id and time are given from outside."""
+
+    event_id: UUID
+    occurred_at: datetime
+
+    @property
+    def event_type(self) -> str:
+        """The stable name of this kind of event, e.g. ``SeatsHeld``."""
+        return type(self).__name__
+
+
+def require_aware(when: datetime, what: str) -> datetime:
+    """Refuse naive datetimes: every time in OpenTicket is timezone-aware (UTC)."""
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValidationError(f"{what} must be timezone-aware")
+    return when
+
+
+@attrs.define(kw_only=True)
+class Aggregate:
+    """Base of aggregates: an optimistic-concurrency ``version`` and pending events.
+
+    The repository owns ``version`` (the number of committed versions this copy was
+    loaded from); the aggregate records the events its changes cause, and the unit of
+    work drains them with :meth:`collect_events` after a commit.
+    """
+
+    version: int = 0
+    _pending_events: list[DomainEvent] = attrs.field(
+        factory=list, init=False, repr=False, eq=False, alias="_pending_events"
+    )
+
+    def record(self, event: DomainEvent) -> None:
+        """Add ``event`` to the events this aggregate will publish."""
+        self._pending_events.append(event)
+
+    def collect_events(self) -> list[DomainEvent]:
+        """Return and forget the events recorded since the last call."""
+        events, self._pending_events = self._pending_events, []
+        return events
+
+    def detached_copy(self) -> Self:
+        """A copy with the same state and no pending events (what a repository hands out)."""
+        clone = copy.copy(self)
+        # A shallow copy would share mutable containers (an inventory's holds, say), so
+        # changing the copy would change the original behind the repository's back.
+        # Their items are immutable values, so copying the containers is enough.
+        for field in attrs.fields(type(self)):
+            value = getattr(clone, field.name)
+            if isinstance(value, list | dict | set):
+                object.__setattr__(clone, field.name, copy.copy(value))
+        clone._pending_events = []
+        return clone
+
+    @property
+    def has_pending_events(self) -> bool:
+        """Whether changes recorded events not collected yet."""
+        return bool(self._pending_events)

@@ -1,0 +1,1 @@
+"""Entrypoints: the composition root, HTTP/WebSocket API, NATS workers and the CLI."""

@@ -1,0 +1,71 @@
+"""Contract test suites for adapter authors: one class per port, subclassed per adapter.
+
+Subclass a contract in a test module (its name must start with ``Test``), define the
+fixtures it names — usually just the adapter — and pytest runs every check against
+your adapter::
+
+    from openticket.testing.contracts import LockStoreContract
+
+    class TestRedisLockStore(LockStoreContract):
+        @pytest.fixture
+        async def lock_store(self, clock):
+            async with redis_lock_store(clock) as store:
+                yield store
+
+The suites use only the ports' public API, fresh random ids, and short TTLs, so they
+run against a server that other tests share. They need ``pytest`` and
+``pytest-asyncio`` (with ``asyncio_mode = "auto"``).
+"""
+
+import pytest
+
+# Rewrite the suites' asserts as pytest does for test modules, so a failure shows values.
+pytest.register_assert_rewrite(
+    "openticket.testing.contracts._builders",
+    "openticket.testing.contracts._uow",
+    "openticket.testing.contracts.identity",
+    "openticket.testing.contracts.lock_store",
+    "openticket.testing.contracts.messaging",
+    "openticket.testing.contracts.repositories",
+    "openticket.testing.contracts.unit_of_work",
+)
+
+from openticket.testing.contracts.identity import (  # noqa: E402
+    PasswordHasherContract,
+    TokenIssuerContract,
+)
+from openticket.testing.contracts.lock_store import LockStoreContract  # noqa: E402
+from openticket.testing.contracts.messaging import (  # noqa: E402
+    EventPublisherContract,
+    NotifierContract,
+)
+from openticket.testing.contracts.repositories import (  # noqa: E402
+    EventRepositoryContract,
+    OrderRepositoryContract,
+    PaymentRepositoryContract,
+    PriceCategoryRepositoryContract,
+    ProcessedEventRepositoryContract,
+    SessionRepositoryContract,
+    TicketRepositoryContract,
+    UserRepositoryContract,
+    VenueRepositoryContract,
+)
+from openticket.testing.contracts.unit_of_work import UnitOfWorkContract  # noqa: E402
+
+__all__ = [
+    "EventPublisherContract",
+    "EventRepositoryContract",
+    "LockStoreContract",
+    "NotifierContract",
+    "OrderRepositoryContract",
+    "PasswordHasherContract",
+    "PaymentRepositoryContract",
+    "PriceCategoryRepositoryContract",
+    "ProcessedEventRepositoryContract",
+    "SessionRepositoryContract",
+    "TicketRepositoryContract",
+    "TokenIssuerContract",
+    "UnitOfWorkContract",
+    "UserRepositoryContract",
+    "VenueRepositoryContract",
+]

@@ -1,0 +1,653 @@
+"""The ``LockStore`` contract: atomic seat locks with fencing tokens, written in batches."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from openticket.adapters.memory.clock import FakeClock
+from openticket.application.ports.clock import Clock
+from openticket.application.ports.lock_store import (
+    AcquireHold,
+    Done,
+    ExtendHold,
+    Granted,
+    LockOp,
+    LockResult,
+    LockStore,
+    MarkSold,
+    Refused,
+    ReleaseHold,
+    ReleaseSold,
+)
+from openticket.domain.seating import InventorySnapshot, SeatHold
+from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
+from openticket.testing.contracts._builders import seat
+
+
+class LockStoreContract:
+    """What every ``LockStore`` adapter must do (reliability.md #1, #3, #4).
+
+    Subclass it once per adapter and define the async fixture ``lock_store``, which
+    yields a store built with the ``clock`` fixture. The default ``clock`` is a
+    ``FakeClock`` and :meth:`pass_time` moves it; an adapter whose locks expire in
+    real time (Redis) overrides ``clock`` with a system clock and ``pass_time`` with a
+    real sleep. Every test uses fresh random session ids, so a shared server is fine.
+    """
+
+    hold_ttl: float = 1.0
+    """Seconds a test hold lives. Tests pass time in fractions and multiples of it."""
+
+    concurrent_buyers: int = 1000
+    """How many buyers race for one seat in the contention test."""
+
+    @pytest.fixture
+    def clock(self) -> Clock:
+        """The clock the store is built with (default: a ``FakeClock``)."""
+        return FakeClock()
+
+    async def pass_time(self, clock: Clock, seconds: float) -> None:
+        """Let ``seconds`` pass for the store. Override for a store that uses real time."""
+        if not isinstance(clock, FakeClock):
+            raise TypeError("override pass_time() when the clock is not a FakeClock")
+        clock.advance(seconds)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _expiry(self, clock: Clock, ttls: float) -> datetime:
+        """``ttls`` hold TTLs from now, cut to whole milliseconds (what every store keeps)."""
+        at = clock.now() + timedelta(seconds=ttls * self.hold_ttl)
+        return at.replace(microsecond=at.microsecond // 1000 * 1000)
+
+    def _acquire(
+        self,
+        clock: Clock,
+        session_id: SessionId,
+        seat_ids: Sequence[SeatId],
+        *,
+        area_id: str = "A",
+        ttls: float = 1.0,
+    ) -> AcquireHold:
+        """A hold request of a new buyer for ``seat_ids``, living ``ttls`` hold TTLs."""
+        return AcquireHold(
+            hold_id=HoldId(uuid4()),
+            session_id=session_id,
+            area_id=AreaId(area_id),
+            holder_id=UserId(uuid4()),
+            order_id=OrderId(uuid4()),
+            seat_ids=tuple(seat_ids),
+            expires_at=self._expiry(clock, ttls),
+        )
+
+    async def _run(self, store: LockStore, *ops: LockOp) -> list[LockResult]:
+        results = await store.execute(ops)
+        assert len(results) == len(ops), f"{len(ops)} ops answered with {len(results)} results"
+        return results
+
+    async def _grant(self, store: LockStore, op: AcquireHold) -> SeatHold:
+        (result,) = await self._run(store, op)
+        assert isinstance(result, Granted), f"expected Granted for {op.seat_ids}, got {result}"
+        return result.hold
+
+    async def _assert_free(
+        self, store: LockStore, clock: Clock, session: SessionId, *s: SeatId
+    ) -> None:
+        """Assert that every seat can be held now; the probe hold is released at once."""
+        probe = self._acquire(clock, session, s)
+        (result,) = await self._run(store, probe)
+        assert isinstance(result, Granted), f"expected {s} to be free, got {result}"
+        release = ReleaseHold(session_id=session, hold_id=probe.hold_id, seat_ids=s)
+        await self._run(store, release)
+
+    async def _refused_by(
+        self, store: LockStore, clock: Clock, session: SessionId, *s: SeatId
+    ) -> set[SeatId]:
+        """The seats that stand in the way of a fresh hold on ``s`` (the hold must be refused)."""
+        (result,) = await self._run(store, self._acquire(clock, session, s))
+        assert isinstance(result, Refused), f"expected {s} to be taken, got {result}"
+        return set(result.seat_ids)
+
+    @staticmethod
+    def _session() -> SessionId:
+        return SessionId(uuid4())
+
+    @staticmethod
+    def _hold_in(snapshot: InventorySnapshot, hold_id: HoldId) -> SeatHold:
+        found = [h for h in snapshot.holds if h.hold_id == hold_id]
+        assert len(found) == 1, f"hold {hold_id} appears {len(found)} times in {snapshot}"
+        return found[0]
+
+    # --- acquiring -------------------------------------------------------------------
+
+    async def test_acquire_grants_the_hold_as_requested(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A granted hold carries the request's fields and a positive fencing token."""
+        session = self._session()
+        op = self._acquire(clock, session, (seat("A", 1, 1), seat("A", 1, 2)))
+        hold = await self._grant(lock_store, op)
+        assert hold.hold_id == op.hold_id
+        assert hold.session_id == session
+        assert hold.area_id == op.area_id
+        assert hold.holder_id == op.holder_id
+        assert hold.order_id == op.order_id
+        assert set(hold.seat_ids) == set(op.seat_ids)
+        assert len(hold.seat_ids) == len(op.seat_ids)
+        assert hold.expires_at == op.expires_at
+        assert hold.fencing_token > 0
+
+    async def test_acquire_is_all_or_nothing(self, lock_store: LockStore, clock: Clock) -> None:
+        """A hold with one taken seat locks none of its seats."""
+        session = self._session()
+        s1, s2, s3 = seat("A", 1, 1), seat("A", 1, 2), seat("A", 1, 3)
+        await self._grant(lock_store, self._acquire(clock, session, (s2,)))
+        blocked = self._acquire(clock, session, (s1, s2, s3))
+        (result,) = await self._run(lock_store, blocked)
+        assert isinstance(result, Refused)
+        await self._assert_free(lock_store, clock, session, s1, s3)
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert blocked.hold_id not in {h.hold_id for h in snapshot.holds}
+
+    async def test_conflicting_acquire_is_refused_with_exactly_the_seats_in_the_way(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The refusal names the held and the sold seats of the request, and only those."""
+        session = self._session()
+        held = (seat("A", 1, 1), seat("A", 1, 2))
+        sold_seat, free_seat = seat("A", 1, 3), seat("A", 1, 4)
+        await self._grant(lock_store, self._acquire(clock, session, held))
+        to_sell = await self._grant(lock_store, self._acquire(clock, session, (sold_seat,)))
+        await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=to_sell.hold_id,
+                seat_ids=to_sell.seat_ids,
+                fencing_token=to_sell.fencing_token,
+            ),
+        )
+        (result,) = await self._run(
+            lock_store, self._acquire(clock, session, (free_seat, held[1], sold_seat))
+        )
+        assert isinstance(result, Refused)
+        assert sorted(result.seat_ids) == sorted((held[1], sold_seat))
+
+    async def test_holds_of_other_sessions_do_not_conflict(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The same seat id is a different seat in another session."""
+        session, other = self._session(), self._session()
+        s = (seat("A", 1, 1),)
+        await self._grant(lock_store, self._acquire(clock, session, s))
+        await self._grant(lock_store, self._acquire(clock, other, s))
+
+    # --- fencing tokens ----------------------------------------------------------------
+
+    async def test_fencing_tokens_strictly_increase_across_batches(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Every later grant in a partition gets a larger token than every earlier one."""
+        session = self._session()
+        tokens = []
+        for number in range(1, 5):
+            hold = await self._grant(
+                lock_store, self._acquire(clock, session, (seat("A", 1, number),))
+            )
+            tokens.append(hold.fencing_token)
+        assert all(a < b for a, b in itertools.pairwise(tokens)), tokens
+
+    async def test_fencing_tokens_strictly_increase_within_one_batch(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Grants of one batch get increasing tokens in op order, above earlier grants."""
+        session = self._session()
+        first = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 1),)))
+        results = await self._run(
+            lock_store, *(self._acquire(clock, session, (seat("A", 2, n),)) for n in range(1, 5))
+        )
+        tokens = [first.fencing_token]
+        for result in results:
+            assert isinstance(result, Granted)
+            tokens.append(result.hold.fencing_token)
+        assert all(a < b for a, b in itertools.pairwise(tokens)), tokens
+
+    async def test_a_new_hold_on_an_expired_seat_gets_a_larger_token(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The next holder of a seat always outranks the holder whose lock ran out."""
+        session = self._session()
+        s = seat("A", 1, 1)
+        first = await self._grant(lock_store, self._acquire(clock, session, (s,)))
+        await self.pass_time(clock, self.hold_ttl)
+        second = await self._grant(lock_store, self._acquire(clock, session, (s,)))
+        assert second.fencing_token > first.fencing_token
+
+    # --- batches -----------------------------------------------------------------------
+
+    async def test_ops_of_one_batch_apply_in_order_and_see_each_other(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Two holds of one seat in a batch: the first wins; a release frees it for the next."""
+        session = self._session()
+        s = seat("A", 1, 1)
+        first, second = self._acquire(clock, session, (s,)), self._acquire(clock, session, (s,))
+        results = await self._run(lock_store, first, second)
+        assert isinstance(results[0], Granted)
+        assert results[0].hold.hold_id == first.hold_id
+        assert results[1] == Refused((s,))
+
+        third = self._acquire(clock, session, (s,))
+        results = await self._run(
+            lock_store,
+            ReleaseHold(session_id=session, hold_id=first.hold_id, seat_ids=(s,)),
+            third,
+        )
+        assert results[0] == Done((s,))
+        assert isinstance(results[1], Granted)
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert [h.hold_id for h in snapshot.holds] == [third.hold_id]
+
+    async def test_an_empty_batch_answers_nothing(self, lock_store: LockStore) -> None:
+        """``execute([])`` is a no-op with no results."""
+        assert await lock_store.execute([]) == []
+
+    # --- releasing ---------------------------------------------------------------------
+
+    async def test_release_by_the_holder_frees_every_seat(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The right hold id unlocks all its seats and says which."""
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        (result,) = await self._run(
+            lock_store, ReleaseHold(session_id=session, hold_id=hold.hold_id, seat_ids=s)
+        )
+        assert isinstance(result, Done)
+        assert sorted(result.seat_ids) == sorted(s)
+        await self._assert_free(lock_store, clock, session, *s)
+        assert (await lock_store.load(session, AreaId("A"))).holds == ()
+
+    async def test_release_by_a_wrong_hold_id_changes_nothing(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Only the matching hold id releases a lock."""
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        (result,) = await self._run(
+            lock_store, ReleaseHold(session_id=session, hold_id=HoldId(uuid4()), seat_ids=s)
+        )
+        assert result == Done(()) or isinstance(result, Refused), result
+        assert await self._refused_by(lock_store, clock, session, *s) == set(s)
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert self._hold_in(snapshot, hold.hold_id) == hold
+
+    async def test_release_after_expiry_leaves_the_new_holders_lock_alone(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """An expired holder's release or extend does not touch the next holder's lock."""
+        session = self._session()
+        s = seat("A", 1, 1)
+        old = await self._grant(lock_store, self._acquire(clock, session, (s,)))
+        await self.pass_time(clock, self.hold_ttl)
+        new = await self._grant(lock_store, self._acquire(clock, session, (s,), ttls=2))
+
+        results = await self._run(
+            lock_store,
+            ReleaseHold(session_id=session, hold_id=old.hold_id, seat_ids=(s,)),
+            ExtendHold(
+                session_id=session,
+                hold_id=old.hold_id,
+                seat_ids=(s,),
+                expires_at=self._expiry(clock, 10),
+            ),
+        )
+        assert results[0] == Done(()) or isinstance(results[0], Refused), results[0]
+        assert isinstance(results[1], Refused), results[1]
+        assert await self._refused_by(lock_store, clock, session, s) == {s}
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert [h.hold_id for h in snapshot.holds] == [new.hold_id]
+        assert self._hold_in(snapshot, new.hold_id).expires_at == new.expires_at
+
+    # --- extending ---------------------------------------------------------------------
+
+    async def test_extend_by_the_holder_moves_the_expiry(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """An extended hold outlives its first expiry, keeps its token, and ends at the new one."""
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        later = self._expiry(clock, 2)
+        (result,) = await self._run(
+            lock_store,
+            ExtendHold(session_id=session, hold_id=hold.hold_id, seat_ids=s, expires_at=later),
+        )
+        assert isinstance(result, Done)
+        assert sorted(result.seat_ids) == sorted(s)
+        extended = self._hold_in(await lock_store.load(session, AreaId("A")), hold.hold_id)
+        assert extended.expires_at == later
+        assert extended.fencing_token == hold.fencing_token
+
+        await self.pass_time(clock, 1.5 * self.hold_ttl)
+        assert await self._refused_by(lock_store, clock, session, *s) == set(s)
+        await self.pass_time(clock, 0.5 * self.hold_ttl)
+        await self._assert_free(lock_store, clock, session, *s)
+
+    async def test_an_extended_hold_sells_with_its_original_token(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Extending does not change the token an order recorded when the hold was granted."""
+        session = self._session()
+        s = (seat("A", 1, 1),)
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        extend = ExtendHold(
+            session_id=session, hold_id=hold.hold_id, seat_ids=s, expires_at=self._expiry(clock, 2)
+        )
+        sell = MarkSold(
+            session_id=session, hold_id=hold.hold_id, seat_ids=s, fencing_token=hold.fencing_token
+        )
+        assert await self._run(lock_store, extend, sell) == [Done(s), Done(s)]
+
+    async def test_extend_by_a_wrong_hold_id_is_refused_and_changes_nothing(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A stranger cannot move someone else's expiry."""
+        session = self._session()
+        s = (seat("A", 1, 1),)
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        (result,) = await self._run(
+            lock_store,
+            ExtendHold(
+                session_id=session,
+                hold_id=HoldId(uuid4()),
+                seat_ids=s,
+                expires_at=self._expiry(clock, 5),
+            ),
+        )
+        assert isinstance(result, Refused)
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert self._hold_in(snapshot, hold.hold_id).expires_at == hold.expires_at
+        await self.pass_time(clock, self.hold_ttl)
+        await self._assert_free(lock_store, clock, session, *s)
+
+    async def test_extend_of_an_expired_hold_is_refused(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A hold past its expiry cannot be brought back, even if nobody took its seats."""
+        session = self._session()
+        s = (seat("A", 1, 1),)
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        await self.pass_time(clock, self.hold_ttl)
+        (result,) = await self._run(
+            lock_store,
+            ExtendHold(
+                session_id=session,
+                hold_id=hold.hold_id,
+                seat_ids=s,
+                expires_at=self._expiry(clock, 5),
+            ),
+        )
+        assert isinstance(result, Refused)
+        await self._assert_free(lock_store, clock, session, *s)
+
+    async def test_extend_is_refused_unless_the_hold_locks_every_listed_seat(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Listing a seat another hold locks refuses the extension; neither hold changes."""
+        session = self._session()
+        mine, theirs = seat("A", 1, 1), seat("A", 1, 2)
+        hold = await self._grant(lock_store, self._acquire(clock, session, (mine,)))
+        other = await self._grant(lock_store, self._acquire(clock, session, (theirs,)))
+        (result,) = await self._run(
+            lock_store,
+            ExtendHold(
+                session_id=session,
+                hold_id=hold.hold_id,
+                seat_ids=(mine, theirs),
+                expires_at=self._expiry(clock, 5),
+            ),
+        )
+        assert isinstance(result, Refused)
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert self._hold_in(snapshot, hold.hold_id) == hold
+        assert self._hold_in(snapshot, other.hold_id) == other
+
+    # --- selling -----------------------------------------------------------------------
+
+    async def test_mark_sold_with_the_holds_token_sells_for_good(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A sold seat is never held again, not even long after the hold would have expired."""
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        (result,) = await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=hold.hold_id,
+                seat_ids=s,
+                fencing_token=hold.fencing_token,
+            ),
+        )
+        assert isinstance(result, Done)
+        assert sorted(result.seat_ids) == sorted(s)
+        assert await self._refused_by(lock_store, clock, session, *s) == set(s)
+        await self.pass_time(clock, 1.5 * self.hold_ttl)
+        assert await self._refused_by(lock_store, clock, session, *s) == set(s)
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert snapshot.sold == frozenset(s)
+        assert snapshot.holds == ()
+
+    async def test_mark_sold_with_a_wrong_token_is_refused_and_changes_nothing(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The hold id alone does not sell: the token must be the hold's own."""
+        session = self._session()
+        s = (seat("A", 1, 1),)
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        for token in (hold.fencing_token - 1, hold.fencing_token + 1):
+            (result,) = await self._run(
+                lock_store,
+                MarkSold(session_id=session, hold_id=hold.hold_id, seat_ids=s, fencing_token=token),
+            )
+            assert isinstance(result, Refused), f"token {token}: {result}"
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert snapshot.sold == frozenset()
+        assert self._hold_in(snapshot, hold.hold_id) == hold
+        (result,) = await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=hold.hold_id,
+                seat_ids=s,
+                fencing_token=hold.fencing_token,
+            ),
+        )
+        assert result == Done(s)
+
+    async def test_a_sale_with_a_superseded_token_is_refused(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Token N after N+1 was granted for the seat: refused, the new hold stays (#4)."""
+        session = self._session()
+        s = (seat("A", 1, 1),)
+        old = await self._grant(lock_store, self._acquire(clock, session, s))
+        await self.pass_time(clock, self.hold_ttl)
+        new = await self._grant(lock_store, self._acquire(clock, session, s))
+
+        results = await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session, hold_id=old.hold_id, seat_ids=s, fencing_token=old.fencing_token
+            ),
+            MarkSold(
+                session_id=session, hold_id=new.hold_id, seat_ids=s, fencing_token=old.fencing_token
+            ),
+        )
+        assert all(isinstance(r, Refused) for r in results), results
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert snapshot.sold == frozenset()
+        assert [h.hold_id for h in snapshot.holds] == [new.hold_id]
+
+    async def test_mark_sold_of_an_expired_hold_is_refused(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A holder whose lock ran out cannot sell, even if nobody took the seat meanwhile."""
+        session = self._session()
+        s = (seat("A", 1, 1),)
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        await self.pass_time(clock, self.hold_ttl)
+        (result,) = await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=hold.hold_id,
+                seat_ids=s,
+                fencing_token=hold.fencing_token,
+            ),
+        )
+        assert isinstance(result, Refused)
+        await self._assert_free(lock_store, clock, session, *s)
+
+    async def test_release_sold_makes_the_seats_available_again(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A refund's ``ReleaseSold`` lets the next buyer hold the seats."""
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        hold = await self._grant(lock_store, self._acquire(clock, session, s))
+        await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=hold.hold_id,
+                seat_ids=s,
+                fencing_token=hold.fencing_token,
+            ),
+        )
+        (result,) = await self._run(lock_store, ReleaseSold(session_id=session, seat_ids=s))
+        assert isinstance(result, Done)
+        assert sorted(result.seat_ids) == sorted(s)
+        assert (await lock_store.load(session, AreaId("A"))).sold == frozenset()
+        again = await self._grant(lock_store, self._acquire(clock, session, s))
+        assert again.fencing_token > hold.fencing_token
+
+    # --- expiry ------------------------------------------------------------------------
+
+    async def test_a_lock_is_gone_once_its_expiry_passes(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Held strictly before ``expires_at``; free for anyone from then on."""
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        await self._grant(lock_store, self._acquire(clock, session, s))
+        await self.pass_time(clock, 0.5 * self.hold_ttl)
+        assert await self._refused_by(lock_store, clock, session, *s) == set(s)
+        await self.pass_time(clock, 0.5 * self.hold_ttl)
+        await self._grant(lock_store, self._acquire(clock, session, s))
+
+    # --- loading -----------------------------------------------------------------------
+
+    async def test_load_returns_exactly_the_partitions_live_holds_and_sold_seats(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """What an actor rebuilds from: nothing of other areas or sessions, nothing expired."""
+        session, other_session = self._session(), self._session()
+        short = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 1),)))
+        live = await self._grant(
+            lock_store, self._acquire(clock, session, (seat("A", 1, 2), seat("A", 1, 3)), ttls=3)
+        )
+        to_sell = await self._grant(
+            lock_store, self._acquire(clock, session, (seat("A", 2, 1), seat("A", 2, 2)), ttls=3)
+        )
+        await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=to_sell.hold_id,
+                seat_ids=to_sell.seat_ids,
+                fencing_token=to_sell.fencing_token,
+            ),
+        )
+        other_area = await self._grant(
+            lock_store, self._acquire(clock, session, (seat("B", 1, 1),), area_id="B", ttls=3)
+        )
+        elsewhere = self._acquire(clock, other_session, (seat("A", 1, 4),), ttls=3)
+        sold_elsewhere = await self._grant(lock_store, elsewhere)
+        await self._run(
+            lock_store,
+            MarkSold(
+                session_id=other_session,
+                hold_id=sold_elsewhere.hold_id,
+                seat_ids=sold_elsewhere.seat_ids,
+                fencing_token=sold_elsewhere.fencing_token,
+            ),
+        )
+        issued = [short, live, to_sell, other_area, sold_elsewhere]
+
+        before = await lock_store.load(session, AreaId("A"))
+        assert {h.hold_id for h in before.holds} == {short.hold_id, live.hold_id}
+        assert self._hold_in(before, live.hold_id) == live
+        assert before.sold == frozenset(to_sell.seat_ids)
+
+        await self.pass_time(clock, self.hold_ttl)
+        after = await lock_store.load(session, AreaId("A"))
+        assert [h.hold_id for h in after.holds] == [live.hold_id]
+        assert after.sold == frozenset(to_sell.seat_ids)
+        assert after.last_fencing_token >= max(
+            h.fencing_token for h in issued if h.session_id == session and h.area_id == "A"
+        )
+        area_b = await lock_store.load(session, AreaId("B"))
+        assert [h.hold_id for h in area_b.holds] == [other_area.hold_id]
+        assert area_b.sold == frozenset()
+        assert area_b.last_fencing_token >= other_area.fencing_token
+
+    async def test_load_of_an_untouched_partition_is_empty(self, lock_store: LockStore) -> None:
+        """A partition nobody used has no holds and no sold seats."""
+        snapshot = await lock_store.load(self._session(), AreaId("A"))
+        assert snapshot.holds == ()
+        assert snapshot.sold == frozenset()
+
+    # --- contention --------------------------------------------------------------------
+
+    async def test_concurrent_acquires_of_one_seat_grant_exactly_one(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Many buyers at once, one seat: one hold granted, every other refused (#1)."""
+        session = self._session()
+        s = seat("A", 1, 1)
+        ops = [self._acquire(clock, session, (s,)) for _ in range(self.concurrent_buyers)]
+        answers = await asyncio.gather(*(lock_store.execute([op]) for op in ops))
+        results = [result for answer in answers for result in answer]
+        assert len(results) == len(ops)
+        granted = [r for r in results if isinstance(r, Granted)]
+        assert len(granted) == 1
+        assert all(r == Refused((s,)) for r in results if not isinstance(r, Granted))
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert [h.hold_id for h in snapshot.holds] == [granted[0].hold.hold_id]
+
+    async def test_concurrent_overlapping_acquires_never_share_a_seat(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """Racing multi-seat holds: the granted ones are disjoint, and some are granted."""
+        session = self._session()
+        ring = [seat("A", 1, n) for n in range(1, 11)]
+        ops = [
+            self._acquire(clock, session, (ring[i % 10], ring[(i + 1) % 10], ring[(i + 3) % 10]))
+            for i in range(200)
+        ]
+        answers = await asyncio.gather(*(lock_store.execute([op]) for op in ops))
+        granted = [r.hold for (r,) in answers if isinstance(r, Granted)]
+        assert granted
+        taken = [s for hold in granted for s in hold.seat_ids]
+        assert len(taken) == len(set(taken)), "a seat was granted to two holds"
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert {h.hold_id for h in snapshot.holds} == {h.hold_id for h in granted}
