@@ -389,8 +389,23 @@ class SeatInventoryMachine(RuleBasedStateMachine):
     )
     def refund_returns_sold_seats(self, picks: list[int], with_an_unsold_seat: bool) -> None:
         sold = sorted(self.sold)
-        seats = tuple(dict.fromkeys(sold[i % len(sold)] for i in picks))
-        sale = self.sold[seats[0]]
+        picked = tuple(dict.fromkeys(sold[i % len(sold)] for i in picks))
+        sale = self.sold[picked[0]]
+        # a refund gives back seats of one order; a seat sold to another order spoils it
+        seats = tuple(s for s in picked if self.sold[s].order_id == sale.order_id)
+        if len(seats) < len(picked):
+            self.refused(
+                "return_seats",
+                ValidationError,
+                lambda: self.inventory.return_seats(
+                    picked,
+                    order_id=sale.order_id,
+                    hold_id=sale.hold_id,
+                    now=self.now,
+                    ids=self.new_id,
+                ),
+            )
+            event("return_seats: seats of another order refused")
         unsold = [s for s in AREA_SEATS if s not in self.sold]
         if with_an_unsold_seat and unsold:
             # all or nothing: one seat that was never sold spoils the whole return

@@ -10,9 +10,10 @@ hold's fencing token, so a holder that lost its hold cannot sell the seat to its
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TypedDict
 from uuid import UUID
 
@@ -166,12 +167,16 @@ class SeatsReturned(SeatEvent):
     """Sold seats were given back by a refund and are available again."""
 
 
+def _frozen_mapping(value: Mapping[SeatId, OrderId]) -> Mapping[SeatId, OrderId]:
+    return MappingProxyType(dict(value))
+
+
 @attrs.frozen(kw_only=True)
 class InventorySnapshot:
-    """What rebuilds an inventory: the live holds and the sold seats."""
+    """What rebuilds an inventory: the live holds and the sold seats with their orders."""
 
     holds: tuple[SeatHold, ...]
-    sold: frozenset[SeatId]
+    sold: Mapping[SeatId, OrderId] = attrs.field(factory=dict, converter=_frozen_mapping)
     last_fencing_token: int = 0
 
 
@@ -202,7 +207,7 @@ class SeatInventory(Aggregate):
     hold_ttl: timedelta = DEFAULT_HOLD_TTL
     _holds: dict[HoldId, SeatHold] = attrs.field(factory=dict, alias="_holds")
     _held: dict[SeatId, SeatHold] = attrs.field(factory=dict, alias="_held")
-    _sold: set[SeatId] = attrs.field(factory=set, alias="_sold")
+    _sold: dict[SeatId, OrderId] = attrs.field(factory=dict, alias="_sold")
     _expiry: list[tuple[datetime, int, HoldId]] = attrs.field(factory=list, alias="_expiry")
     _last_token: int = attrs.field(default=0, alias="_last_token")
 
@@ -242,6 +247,15 @@ class SeatInventory(Aggregate):
         """Seats sold in this partition."""
         return frozenset(self._sold)
 
+    def sold_to(self, seat_id: SeatId) -> OrderId | None:
+        """The order that bought ``seat_id``, if it is sold."""
+        return self._sold.get(seat_id)
+
+    def is_sold_to(self, order_id: OrderId, seat_ids: Iterable[SeatId]) -> bool:
+        """Whether every one of ``seat_ids`` is sold to ``order_id`` (a sale already made)."""
+        sold = self._sold
+        return all(sold.get(s) == order_id for s in seat_ids)
+
     @property
     def last_fencing_token(self) -> int:
         """The highest fencing token this inventory has accepted."""
@@ -274,7 +288,7 @@ class SeatInventory(Aggregate):
         """Live holds and sold seats, enough to rebuild this inventory elsewhere."""
         return InventorySnapshot(
             holds=tuple(self.live_holds(now)),
-            sold=frozenset(self._sold),
+            sold=dict(self._sold),
             last_fencing_token=self._last_token,
         )
 
@@ -365,7 +379,7 @@ class SeatInventory(Aggregate):
                 f"hold {hold_id} has token {hold.fencing_token}, not {fencing_token}"
             )
         self._remove(hold)
-        self._sold.update(hold.seat_ids)
+        self._sold.update(dict.fromkeys(hold.seat_ids, hold.order_id))
         self.record(SeatsSold(**self._event_fields(hold, now, ids), fencing_token=fencing_token))
         return hold
 
@@ -379,10 +393,11 @@ class SeatInventory(Aggregate):
         ids: IdFactory,
     ) -> None:
         """Make sold seats available again (a refund voided their tickets)."""
-        not_sold = tuple(s for s in seat_ids if s not in self._sold)
+        not_sold = tuple(s for s in seat_ids if self._sold.get(s) != order_id)
         if not_sold:
-            raise ValidationError(f"seats not sold: {', '.join(not_sold)}")
-        self._sold.difference_update(seat_ids)
+            raise ValidationError(f"seats not sold to order {order_id}: {', '.join(not_sold)}")
+        for seat in seat_ids:
+            del self._sold[seat]
         self.record(
             SeatsReturned(
                 event_id=ids(),
@@ -426,7 +441,7 @@ class SeatInventory(Aggregate):
         inventory = cls(
             session_id=session_id, area_id=area_id, seat_ids=frozenset(seat_ids), hold_ttl=hold_ttl
         )
-        inventory._sold.update(s for s in snapshot.sold if s in inventory.seat_ids)
+        inventory._sold.update((s, o) for s, o in snapshot.sold.items() if s in inventory.seat_ids)
         tokens = [snapshot.last_fencing_token]
         for hold in sorted(snapshot.holds, key=lambda h: h.fencing_token):
             tokens.append(hold.fencing_token)

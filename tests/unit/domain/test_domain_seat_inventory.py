@@ -41,6 +41,7 @@ SESSION = SessionId(UUID(int=100))
 AREA = AreaId("A")
 SEATS = tuple(SeatId(f"A-1-{n}") for n in range(1, 6))
 TTL = timedelta(seconds=120)
+SOLD_TO = OrderId(UUID(int=999))
 
 
 def seats(*numbers: int) -> tuple[SeatId, ...]:
@@ -364,7 +365,10 @@ def rebuild(snapshot: InventorySnapshot, now: datetime) -> SeatInventory:
 def test_rebuild_keeps_live_holds_and_sold_seats(now: datetime) -> None:
     live = stored_hold(1, token=3, expires_at=now + timedelta(seconds=30))
     rebuilt = rebuild(
-        InventorySnapshot(holds=(live,), sold=frozenset(seats(2)), last_fencing_token=3), now
+        InventorySnapshot(
+            holds=(live,), sold=dict.fromkeys(seats(2), SOLD_TO), last_fencing_token=3
+        ),
+        now,
     )
     assert rebuilt.holder_of(SeatId("A-1-1"), now) == live
     assert rebuilt.status(SeatId("A-1-2"), now) is SeatStatus.SOLD
@@ -373,14 +377,14 @@ def test_rebuild_keeps_live_holds_and_sold_seats(now: datetime) -> None:
 
 def test_rebuild_drops_holds_that_already_expired(now: datetime) -> None:
     expired = stored_hold(1, token=3, expires_at=now)
-    rebuilt = rebuild(InventorySnapshot(holds=(expired,), sold=frozenset()), now)
+    rebuilt = rebuild(InventorySnapshot(holds=(expired,), sold={}), now)
     assert rebuilt.hold_of(expired.hold_id) is None
     assert rebuilt.status(SeatId("A-1-1"), now) is SeatStatus.AVAILABLE
 
 
 def test_rebuild_drops_a_hold_on_a_sold_seat_because_the_sale_wins(now: datetime) -> None:
     stale = stored_hold(1, token=3, expires_at=now + timedelta(seconds=30))
-    rebuilt = rebuild(InventorySnapshot(holds=(stale,), sold=frozenset(seats(1))), now)
+    rebuilt = rebuild(InventorySnapshot(holds=(stale,), sold=dict.fromkeys(seats(1), SOLD_TO)), now)
     assert rebuilt.hold_of(stale.hold_id) is None
     assert rebuilt.live_holds(now) == []
     assert rebuilt.status(SeatId("A-1-1"), now) is SeatStatus.SOLD
@@ -389,7 +393,7 @@ def test_rebuild_drops_a_hold_on_a_sold_seat_because_the_sale_wins(now: datetime
 def test_rebuild_keeps_only_one_of_two_overlapping_holds(now: datetime) -> None:
     older = stored_hold(1, token=3, expires_at=now + timedelta(seconds=30))
     newer = stored_hold(1, token=4, expires_at=now + timedelta(seconds=60))
-    rebuilt = rebuild(InventorySnapshot(holds=(newer, older), sold=frozenset()), now)
+    rebuilt = rebuild(InventorySnapshot(holds=(newer, older), sold={}), now)
     assert len(rebuilt.live_holds(now)) == 1
 
 
@@ -397,7 +401,7 @@ def test_rebuild_ignores_holds_and_sales_of_other_partitions(now: datetime) -> N
     other_session = stored_hold(1, token=3, expires_at=now + TTL, session=SessionId(UUID(int=9)))
     other_area = stored_hold(1, token=4, expires_at=now + TTL, area="B")
     rebuilt = rebuild(
-        InventorySnapshot(holds=(other_session, other_area), sold=frozenset({SeatId("B-1-1")})), now
+        InventorySnapshot(holds=(other_session, other_area), sold={SeatId("B-1-1"): SOLD_TO}), now
     )
     assert rebuilt.live_holds(now) == []
     assert rebuilt.sold_seats == frozenset()
@@ -405,16 +409,14 @@ def test_rebuild_ignores_holds_and_sales_of_other_partitions(now: datetime) -> N
 
 def test_a_rebuilt_hold_never_outlives_one_ttl_from_now(now: datetime) -> None:
     far = stored_hold(1, token=3, expires_at=now + timedelta(hours=5))
-    rebuilt = rebuild(InventorySnapshot(holds=(far,), sold=frozenset()), now)
+    rebuilt = rebuild(InventorySnapshot(holds=(far,), sold={}), now)
     [hold] = rebuilt.live_holds(now)
     assert hold.expires_at == now + TTL
 
 
 def test_rebuild_remembers_the_highest_token_even_of_dropped_holds(now: datetime) -> None:
     dropped = stored_hold(1, token=17, expires_at=now - timedelta(seconds=1))
-    rebuilt = rebuild(
-        InventorySnapshot(holds=(dropped,), sold=frozenset(), last_fencing_token=5), now
-    )
+    rebuilt = rebuild(InventorySnapshot(holds=(dropped,), sold={}, last_fencing_token=5), now)
     assert rebuilt.last_fencing_token == 17
 
 
@@ -474,10 +476,43 @@ def test_rebuild_keeps_one_hold_per_hold_id_even_if_the_store_repeats_it(
     again = attrs.evolve(
         stored_hold(2, token=4, expires_at=now + timedelta(seconds=60)), hold_id=first.hold_id
     )
-    rebuilt = rebuild(InventorySnapshot(holds=(first, again), sold=frozenset()), now)
+    rebuilt = rebuild(InventorySnapshot(holds=(first, again), sold={}), now)
     assert rebuilt.live_holds(now) == [first]
     assert rebuilt.status(SeatId("A-1-2"), now) is SeatStatus.AVAILABLE
     # and the seats of that hold still come free as one when it runs out
     later = first.expires_at
     assert rebuilt.expire_due(later, ids=ids.new_id) == [first]
     assert [rebuilt.status(s, later) for s in seats(1, 2)] == [SeatStatus.AVAILABLE] * 2
+
+
+# --- who bought a seat ------------------------------------------------------------------
+
+
+def test_a_sold_seat_remembers_its_order_so_a_replayed_sale_is_recognised(
+    inventory: SeatInventory, buyers: Buyers, now: datetime, ids: SequentialIdGenerator
+) -> None:
+    hold = buyers.hold(seats(1, 2), now)
+    inventory.confirm_sale(hold.hold_id, hold.fencing_token, now=now, ids=ids.new_id)
+    assert inventory.sold_to(SeatId("A-1-1")) == hold.order_id
+    assert inventory.sold_to(SeatId("A-1-3")) is None
+    assert inventory.is_sold_to(hold.order_id, seats(1, 2))
+    assert not inventory.is_sold_to(hold.order_id, seats(1, 3))
+    assert not inventory.is_sold_to(OrderId(ids.new_id()), seats(1))
+    assert dict(inventory.snapshot(now).sold) == dict.fromkeys(seats(1, 2), hold.order_id)
+
+
+def test_seats_are_returned_only_for_the_order_that_bought_them(
+    inventory: SeatInventory, buyers: Buyers, now: datetime, ids: SequentialIdGenerator
+) -> None:
+    hold = buyers.hold(seats(1), now)
+    inventory.confirm_sale(hold.hold_id, hold.fencing_token, now=now, ids=ids.new_id)
+    with pytest.raises(ValidationError, match="not sold to order"):
+        inventory.return_seats(
+            seats(1), order_id=OrderId(ids.new_id()), hold_id=hold.hold_id, now=now, ids=ids.new_id
+        )
+    assert inventory.status(SeatId("A-1-1"), now) is SeatStatus.SOLD
+
+
+def test_rebuild_keeps_which_order_bought_each_seat(now: datetime) -> None:
+    rebuilt = rebuild(InventorySnapshot(holds=(), sold=dict.fromkeys(seats(4), SOLD_TO)), now)
+    assert rebuilt.sold_to(SeatId("A-1-4")) == SOLD_TO

@@ -22,7 +22,7 @@ from openticket.application.ports.lock_store import (
     ReleaseSold,
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
-from openticket.domain.shared import AreaId, HoldId, SeatId, SessionId
+from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId
 from openticket.domain.venue import parse_seat_id
 
 _SeatKey = tuple[SessionId, SeatId]
@@ -38,7 +38,7 @@ class MemoryLockStore:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._locks: dict[_SeatKey, SeatHold] = {}
-        self._sold: dict[SessionId, set[SeatId]] = {}
+        self._sold: dict[SessionId, dict[SeatId, OrderId]] = {}
         self._expiry: list[tuple[datetime, int, SessionId, tuple[SeatId, ...]]] = []
         self._token = 0
 
@@ -70,9 +70,11 @@ class MemoryLockStore:
         for (session, _), hold in self._locks.items():
             if session == session_id and hold.area_id == area_id and now < hold.expires_at:
                 holds[hold.hold_id] = hold
-        sold = frozenset(
-            s for s in self._sold.get(session_id, ()) if parse_seat_id(s).area_id == area_id
-        )
+        sold = {
+            seat: order
+            for seat, order in self._sold.get(session_id, {}).items()
+            if parse_seat_id(seat).area_id == area_id
+        }
         return InventorySnapshot(
             holds=tuple(holds.values()), sold=sold, last_fencing_token=self._token
         )
@@ -152,16 +154,16 @@ class MemoryLockStore:
         )
         if missing or stale:
             return Refused(missing + stale)
-        sold = self._sold.setdefault(op.session_id, set())
+        sold = self._sold.setdefault(op.session_id, {})
         for seat in op.seat_ids:
-            del self._locks[(op.session_id, seat)]
-            sold.add(seat)
+            sold[seat] = self._locks.pop((op.session_id, seat)).order_id
         return Done(op.seat_ids)
 
     def _release_sold(self, op: ReleaseSold) -> LockResult:
-        sold = self._sold.get(op.session_id, set())
+        sold = self._sold.get(op.session_id, {})
         released = tuple(s for s in op.seat_ids if s in sold)
-        sold.difference_update(released)
+        for seat in released:
+            del sold[seat]
         return Done(released)
 
     def _purge(self, now: datetime) -> None:

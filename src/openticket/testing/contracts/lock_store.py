@@ -443,7 +443,7 @@ class LockStoreContract:
         await self.pass_time(clock, 1.5 * self.hold_ttl)
         assert await self._refused_by(lock_store, clock, session, *s) == set(s)
         snapshot = await lock_store.load(session, AreaId("A"))
-        assert snapshot.sold == frozenset(s)
+        assert dict(snapshot.sold) == dict.fromkeys(s, hold.order_id)
         assert snapshot.holds == ()
 
     async def test_mark_sold_with_a_wrong_token_is_refused_and_changes_nothing(
@@ -460,7 +460,7 @@ class LockStoreContract:
             )
             assert isinstance(result, Refused), f"token {token}: {result}"
         snapshot = await lock_store.load(session, AreaId("A"))
-        assert snapshot.sold == frozenset()
+        assert dict(snapshot.sold) == {}
         assert self._hold_in(snapshot, hold.hold_id) == hold
         (result,) = await self._run(
             lock_store,
@@ -494,7 +494,7 @@ class LockStoreContract:
         )
         assert all(isinstance(r, Refused) for r in results), results
         snapshot = await lock_store.load(session, AreaId("A"))
-        assert snapshot.sold == frozenset()
+        assert dict(snapshot.sold) == {}
         assert [h.hold_id for h in snapshot.holds] == [new.hold_id]
 
     async def test_mark_sold_of_an_expired_hold_is_refused(
@@ -536,7 +536,7 @@ class LockStoreContract:
         (result,) = await self._run(lock_store, ReleaseSold(session_id=session, seat_ids=s))
         assert isinstance(result, Done)
         assert sorted(result.seat_ids) == sorted(s)
-        assert (await lock_store.load(session, AreaId("A"))).sold == frozenset()
+        assert dict((await lock_store.load(session, AreaId("A"))).sold) == {}
         again = await self._grant(lock_store, self._acquire(clock, session, s))
         assert again.fencing_token > hold.fencing_token
 
@@ -596,25 +596,25 @@ class LockStoreContract:
         before = await lock_store.load(session, AreaId("A"))
         assert {h.hold_id for h in before.holds} == {short.hold_id, live.hold_id}
         assert self._hold_in(before, live.hold_id) == live
-        assert before.sold == frozenset(to_sell.seat_ids)
+        assert dict(before.sold) == dict.fromkeys(to_sell.seat_ids, to_sell.order_id)
 
         await self.pass_time(clock, self.hold_ttl)
         after = await lock_store.load(session, AreaId("A"))
         assert [h.hold_id for h in after.holds] == [live.hold_id]
-        assert after.sold == frozenset(to_sell.seat_ids)
+        assert dict(after.sold) == dict.fromkeys(to_sell.seat_ids, to_sell.order_id)
         assert after.last_fencing_token >= max(
             h.fencing_token for h in issued if h.session_id == session and h.area_id == "A"
         )
         area_b = await lock_store.load(session, AreaId("B"))
         assert [h.hold_id for h in area_b.holds] == [other_area.hold_id]
-        assert area_b.sold == frozenset()
+        assert dict(area_b.sold) == {}
         assert area_b.last_fencing_token >= other_area.fencing_token
 
     async def test_load_of_an_untouched_partition_is_empty(self, lock_store: LockStore) -> None:
         """A partition nobody used has no holds and no sold seats."""
         snapshot = await lock_store.load(self._session(), AreaId("A"))
         assert snapshot.holds == ()
-        assert snapshot.sold == frozenset()
+        assert dict(snapshot.sold) == {}
 
     # --- contention --------------------------------------------------------------------
 
