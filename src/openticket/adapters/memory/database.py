@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -64,16 +64,33 @@ class _Table(Generic[K, V]):
         self,
         key: Callable[[V], K],
         unique: dict[str, tuple[UniqueKey, Callable[[V], Exception]]] | None = None,
+        groups: dict[str, UniqueKey] | None = None,
     ) -> None:
         self.key = key
         self.unique = unique or {}
+        self.groups = groups or {}
         self.rows: dict[K, V] = {}
+        """Committed rows in commit order (which is also their position order)."""
         self.versions: dict[K, int] = {}
         self.position: dict[K, int] = {}
         self.indexes: dict[str, dict[Hashable, K]] = {name: {} for name in self.unique}
+        self.members: dict[str, dict[Hashable, dict[K, None]]] = {name: {} for name in self.groups}
+        """Non-unique indexes: group value → the keys in it, oldest first."""
 
     def apply(self, key: K, row: V, version: int, position: int) -> None:
         old = self.rows.get(key)
+        for name, group_key in self.groups.items():
+            members = self.members[name]
+            old_value = None if old is None else group_key(old)
+            value = group_key(row)
+            if old_value == value:
+                continue
+            if old_value is not None:
+                members[old_value].pop(key, None)
+                if not members[old_value]:
+                    del members[old_value]
+            if value is not None:
+                members.setdefault(value, {})[key] = None
         for name, (unique_key, _) in self.unique.items():
             index = self.indexes[name]
             if old is not None:
@@ -85,7 +102,8 @@ class _Table(Generic[K, V]):
                 index[value] = key
         self.rows[key] = row
         self.versions[key] = version
-        self.position.setdefault(key, position)
+        if key not in self.position:
+            self.position[key] = position
 
 
 class _TableTx(Generic[K, V]):
@@ -120,17 +138,27 @@ class _TableTx(Generic[K, V]):
             return None
         return _detached(self.table.rows[key])
 
-    def rows(self) -> Iterator[tuple[int, V]]:
-        """Every row this unit sees, with its insertion position, oldest first."""
+    def rows(self, group: str | None = None, value: Hashable = None) -> Iterator[tuple[int, V]]:
+        """The rows this unit sees, oldest first, with their positions.
+
+        With ``group``, only the rows whose value in that index is ``value``.
+        """
         self.uow.require_active()
-        merged: list[tuple[int, V]] = []
-        for key, row in self.table.rows.items():
-            merged.append((self.table.position[key], self.staged.get(key, row)))
-        for key, row in self.staged.items():
-            if key not in self.table.rows:
-                merged.append((self.positions[key], row))
-        merged.sort(key=lambda pair: pair[0])
-        return ((position, _detached(row)) for position, row in merged)
+        table, staged = self.table, self.staged
+        if group is None:
+            keys: Iterable[K] = table.rows
+            belongs: Callable[[V], bool] = lambda row: True  # noqa: E731
+        else:
+            keys = table.members[group].get(value, {})
+            group_key = table.groups[group]
+            belongs = lambda row: group_key(row) == value  # noqa: E731
+        for key in list(keys):
+            row = staged.get(key, table.rows[key])
+            if belongs(row):
+                yield table.position[key], _detached(row)
+        for key, row in staged.items():
+            if (key not in table.rows or (group is not None and key not in keys)) and belongs(row):
+                yield self.positions.get(key, table.position.get(key, 0)), _detached(row)
 
     # --- writes --------------------------------------------------------------------
 
@@ -144,7 +172,7 @@ class _TableTx(Generic[K, V]):
             raise DuplicateError(f"{type(row).__name__} {key} exists already")
         self._check_unique(key, row)
         self.staged[key] = _detached(row)
-        self.positions[key] = self.uow.database.next_position()
+        self.positions[key] = self.uow.database.next_position()  # provisional, until commit
         self.originals[key] = row
         self.uow.track(row)
 
@@ -208,7 +236,7 @@ class _TableTx(Generic[K, V]):
                 original = self.originals[key]
                 if isinstance(original, Aggregate):
                     original.version = version
-            self.table.apply(key, row, version, self.positions.get(key, 0))
+            self.table.apply(key, row, version, self.uow.database.next_position())
 
 
 def _detached(row: V) -> V:
@@ -246,10 +274,19 @@ class MemoryDatabase:
             {"email": (lambda u: u.email, lambda u: EmailTaken(f"{u.email} is registered"))},
         )
         self.venues: _Table[VenueId, Venue] = _Table(lambda v: v.venue_id)
-        self.events: _Table[EventId, Event] = _Table(lambda e: e.event_id)
-        self.sessions: _Table[SessionId, Session] = _Table(lambda s: s.session_id)
-        self.price_categories: _Table[CategoryId, PriceCategory] = _Table(lambda c: c.category_id)
-        self.orders: _Table[OrderId, Order] = _Table(lambda o: o.order_id)
+        self.events: _Table[EventId, Event] = _Table(
+            lambda e: e.event_id, groups={"organizer": lambda e: e.organizer_id}
+        )
+        self.sessions: _Table[SessionId, Session] = _Table(
+            lambda s: s.session_id, groups={"event": lambda s: s.event_id}
+        )
+        self.price_categories: _Table[CategoryId, PriceCategory] = _Table(
+            lambda c: c.category_id, groups={"event": lambda c: c.event_id}
+        )
+        self.orders: _Table[OrderId, Order] = _Table(
+            lambda o: o.order_id,
+            groups={"user": lambda o: o.user_id, "open": lambda o: True if o.is_open else None},
+        )
         self.payments: _Table[PaymentId, Payment] = _Table(
             lambda p: p.payment_id,
             {
@@ -263,12 +300,18 @@ class MemoryDatabase:
                     _duplicate("provider transaction id"),
                 ),
             },
+            groups={"order": lambda p: p.order_id},
         )
         self.tickets: _Table[TicketId, Ticket] = _Table(
             lambda t: t.ticket_id,
             {
                 "qr_code": (lambda t: t.qr_code, _duplicate("QR code")),
                 "live_seat": (_live_ticket_seat, _seat_error),
+            },
+            groups={
+                "user": lambda t: t.user_id,
+                "order": lambda t: t.order_id,
+                "live_in_session": lambda t: t.session_id if t.is_live else None,
             },
         )
         self.processed_events: set[tuple[str, UUID]] = set()
@@ -359,12 +402,9 @@ class MemoryEventRepository(_Repository[EventId, Event]):
         organizer_id: UserId | None = None,
     ) -> Page[Event]:
         """Events oldest first, optionally one organizer's."""
-        rows = (
-            (p, e)
-            for p, e in self._tx.rows()
-            if organizer_id is None or e.organizer_id == organizer_id
-        )
-        return _page(rows, limit, cursor)
+        if organizer_id is None:
+            return _page(self._tx.rows(), limit, cursor)
+        return _page(self._tx.rows("organizer", organizer_id), limit, cursor)
 
 
 class MemorySessionRepository(_Repository[SessionId, Session]):
@@ -372,7 +412,7 @@ class MemorySessionRepository(_Repository[SessionId, Session]):
 
     async def list_for_event(self, event_id: EventId) -> Sequence[Session]:
         """An event's sessions, earliest start first."""
-        sessions = [s for _, s in self._tx.rows() if s.event_id == event_id]
+        sessions = [s for _, s in self._tx.rows("event", event_id)]
         return sorted(sessions, key=lambda s: s.start_time)
 
 
@@ -392,7 +432,7 @@ class MemoryPriceCategoryRepository:
 
     async def list_for_event(self, event_id: EventId) -> Sequence[PriceCategory]:
         """An event's categories in the order they were added."""
-        return [c for _, c in self._tx.rows() if c.event_id == event_id]
+        return [c for _, c in self._tx.rows("event", event_id)]
 
 
 class MemoryOrderRepository(_Repository[OrderId, Order]):
@@ -402,11 +442,11 @@ class MemoryOrderRepository(_Repository[OrderId, Order]):
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Order]:
         """A buyer's orders, oldest first."""
-        return _page(((p, o) for p, o in self._tx.rows() if o.user_id == user_id), limit, cursor)
+        return _page(self._tx.rows("user", user_id), limit, cursor)
 
     async def list_due(self, now: datetime, *, limit: int = DEFAULT_PAGE_SIZE) -> Sequence[Order]:
         """Open orders due at ``now``, soonest due first."""
-        due = [o for _, o in self._tx.rows() if o.is_due(now)]
+        due = [o for _, o in self._tx.rows("open", True) if o.is_due(now)]
         due.sort(key=lambda o: o.expires_at)
         return due[:limit]
 
@@ -426,7 +466,7 @@ class MemoryPaymentRepository(_Repository[PaymentId, Payment]):
 
     async def list_for_order(self, order_id: OrderId) -> Sequence[Payment]:
         """Every payment attempt of an order, oldest first."""
-        return [p for _, p in self._tx.rows() if p.order_id == order_id]
+        return [p for _, p in self._tx.rows("order", order_id)]
 
 
 class MemoryTicketRepository(_Repository[TicketId, Ticket]):
@@ -440,25 +480,21 @@ class MemoryTicketRepository(_Repository[TicketId, Ticket]):
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Ticket]:
         """A user's tickets, oldest first."""
-        return _page(((p, t) for p, t in self._tx.rows() if t.user_id == user_id), limit, cursor)
+        return _page(self._tx.rows("user", user_id), limit, cursor)
 
     async def list_for_order(self, order_id: OrderId) -> Sequence[Ticket]:
         """The tickets of one order."""
-        return [t for _, t in self._tx.rows() if t.order_id == order_id]
+        return [t for _, t in self._tx.rows("order", order_id)]
 
-    async def sold_seat_ids(
+    async def sold_seats(
         self, session_id: SessionId, area_id: AreaId | None = None
-    ) -> frozenset[SeatId]:
-        """Seats with a live ticket in a session (optionally one area)."""
-        seats: set[SeatId] = set()
-        for _, ticket in self._tx.rows():
-            if (
-                ticket.session_id == session_id
-                and ticket.is_live
-                and (area_id is None or parse_seat_id(ticket.seat_id).area_id == area_id)
-            ):
-                seats.add(ticket.seat_id)
-        return frozenset(seats)
+    ) -> Mapping[SeatId, OrderId]:
+        """Seats with a live ticket in a session (optionally one area), and their orders."""
+        return {
+            ticket.seat_id: ticket.order_id
+            for _, ticket in self._tx.rows("live_in_session", session_id)
+            if area_id is None or parse_seat_id(ticket.seat_id).area_id == area_id
+        }
 
 
 class MemoryProcessedEventRepository:

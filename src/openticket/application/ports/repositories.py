@@ -9,7 +9,7 @@ opaque cursor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 from uuid import UUID
@@ -236,10 +236,13 @@ class TicketRepository(Protocol):
         """The tickets of one order."""
         ...
 
-    async def sold_seat_ids(
+    async def sold_seats(
         self, session_id: SessionId, area_id: AreaId | None = None
-    ) -> frozenset[SeatId]:
-        """Seats with a live ticket in a session (optionally one area), for an actor's rebuild."""
+    ) -> Mapping[SeatId, OrderId]:
+        """Seats with a live ticket in a session (optionally one area) and the order of each.
+
+        What a partition actor rebuilds its sold seats from.
+        """
         ...
 
 

@@ -39,15 +39,50 @@ from openticket.domain.shared import DomainEvent
 class UnitOfWork(Protocol):
     """One transaction over all repositories; see the module docstring."""
 
-    users: UserRepository
-    venues: VenueRepository
-    events: EventRepository
-    sessions: SessionRepository
-    price_categories: PriceCategoryRepository
-    orders: OrderRepository
-    payments: PaymentRepository
-    tickets: TicketRepository
-    processed_events: ProcessedEventRepository
+    @property
+    def users(self) -> UserRepository:
+        """The users of this transaction."""
+        ...
+
+    @property
+    def venues(self) -> VenueRepository:
+        """The venues of this transaction."""
+        ...
+
+    @property
+    def events(self) -> EventRepository:
+        """The events of this transaction."""
+        ...
+
+    @property
+    def sessions(self) -> SessionRepository:
+        """The sessions of this transaction."""
+        ...
+
+    @property
+    def price_categories(self) -> PriceCategoryRepository:
+        """The price categories of this transaction."""
+        ...
+
+    @property
+    def orders(self) -> OrderRepository:
+        """The orders of this transaction."""
+        ...
+
+    @property
+    def payments(self) -> PaymentRepository:
+        """The payments of this transaction."""
+        ...
+
+    @property
+    def tickets(self) -> TicketRepository:
+        """The tickets of this transaction."""
+        ...
+
+    @property
+    def processed_events(self) -> ProcessedEventRepository:
+        """The processed events of this transaction."""
+        ...
 
     async def __aenter__(self) -> Self:
         """Begin the transaction."""

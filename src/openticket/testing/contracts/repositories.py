@@ -791,8 +791,8 @@ class TicketRepositoryContract:
             await uow.tickets.add(second)
 
         await refused_at_add_or_commit(uow_factory, SeatAlreadyTicketed, both)
-        sold = await read(uow_factory, lambda uow: uow.tickets.sold_seat_ids(session_id))
-        assert sold == frozenset()
+        sold = await read(uow_factory, lambda uow: uow.tickets.sold_seats(session_id))
+        assert dict(sold) == {}
 
     async def test_racing_units_sell_a_seat_exactly_once(
         self, uow_factory: UnitOfWorkFactory
@@ -844,7 +844,7 @@ class TicketRepositoryContract:
         assert voided is not None
         assert voided.status is TicketStatus.VOIDED
 
-    async def test_sold_seat_ids_are_the_live_tickets_seats(
+    async def test_sold_seats_are_the_live_tickets_seats_with_their_orders(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:
         """Voided tickets and other sessions do not count; the area filter narrows."""
@@ -856,14 +856,14 @@ class TicketRepositoryContract:
         await add_each(uow_factory, lambda uow: uow.tickets, [*tickets, voided, elsewhere])
         await _void(uow_factory, voided.ticket_id)
 
-        every = await read(uow_factory, lambda uow: uow.tickets.sold_seat_ids(session_id))
-        assert every == frozenset(live)
+        every = await read(uow_factory, lambda uow: uow.tickets.sold_seats(session_id))
+        assert dict(every) == {t.seat_id: t.order_id for t in tickets}
         area_a = await read(
-            uow_factory, lambda uow: uow.tickets.sold_seat_ids(session_id, AreaId("A"))
+            uow_factory, lambda uow: uow.tickets.sold_seats(session_id, AreaId("A"))
         )
-        assert area_a == frozenset(live[:2])
-        nothing = await read(uow_factory, lambda uow: uow.tickets.sold_seat_ids(SessionId(uuid4())))
-        assert nothing == frozenset()
+        assert dict(area_a) == {t.seat_id: t.order_id for t in tickets[:2]}
+        nothing = await read(uow_factory, lambda uow: uow.tickets.sold_seats(SessionId(uuid4())))
+        assert dict(nothing) == {}
 
     async def test_list_for_user_pages_through_their_tickets_oldest_first(
         self, uow_factory: UnitOfWorkFactory

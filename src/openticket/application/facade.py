@@ -1,0 +1,286 @@
+"""``OpenTicket``: the one object an embedding application talks to.
+
+Build it with ``openticket.bootstrap()`` (in-memory adapters, mock payments) and use
+it as an async context manager: entering starts the partition actors and the expiry
+sweeper, leaving stops them. Every method is a use case; ``by`` says who asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from types import TracebackType
+from typing import Self
+
+import attrs
+import structlog
+
+from openticket.application.access import Requester
+from openticket.application.catalog.service import CatalogService, EventDetails
+from openticket.application.messagebus import MessageBus
+from openticket.application.notifications import LiveNotifications
+from openticket.application.ordering.service import OrderingService
+from openticket.application.payments.service import PaymentService
+from openticket.application.ports.messaging import Notifier
+from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
+from openticket.application.saga import PurchaseSaga
+from openticket.application.seating.service import SeatingService
+from openticket.application.ticketing.service import TicketingService
+from openticket.domain.catalog import Event, PriceCategory, Session
+from openticket.domain.ordering import Order
+from openticket.domain.payment import Payment
+from openticket.domain.seating import SeatStatus
+from openticket.domain.shared import (
+    AreaId,
+    EventId,
+    Money,
+    OrderId,
+    SeatId,
+    SessionId,
+    VenueId,
+)
+from openticket.domain.ticketing import Ticket
+from openticket.domain.venue import SeatMap, Venue
+
+_log = structlog.get_logger("openticket.sweeper")
+
+
+@attrs.frozen
+class SeatView:
+    """One seat of a session as a buyer sees it."""
+
+    seat_id: SeatId
+    area_id: AreaId
+    row: str
+    number: int
+    status: SeatStatus
+    price: Money | None
+
+
+@attrs.frozen
+class SweepReport:
+    """What one pass of the expiry sweeper did."""
+
+    orders_expired: int
+    handler_retries: int
+
+
+class OpenTicket:
+    """Every use case of the platform behind one async API."""
+
+    def __init__(
+        self,
+        *,
+        catalog: CatalogService,
+        seating: SeatingService,
+        ordering: OrderingService,
+        payments: PaymentService,
+        ticketing: TicketingService,
+        saga: PurchaseSaga,
+        notifications: LiveNotifications,
+        notifier: Notifier,
+        bus: MessageBus,
+        sweep_interval: timedelta = timedelta(seconds=1),
+    ) -> None:
+        self.catalog = catalog
+        self.seating = seating
+        self.ordering = ordering
+        self.payments = payments
+        self.ticketing = ticketing
+        self.saga = saga
+        self.notifier = notifier
+        self.bus = bus
+        self._sweep_interval = sweep_interval
+        self._sweeper: asyncio.Task[None] | None = None
+        saga.register(bus)
+        notifications.register(bus)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, *, sweeper: bool = True) -> None:
+        """Start the partition actors and (unless told not to) the expiry sweeper."""
+        await self.seating.start()
+        if sweeper and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(), name="expiry-sweeper")
+
+    async def stop(self) -> None:
+        """Stop the sweeper and the actors; events already decided are still published."""
+        sweeper, self._sweeper = self._sweeper, None
+        if sweeper is not None:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+        await self.seating.stop()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def sweep(self) -> SweepReport:
+        """Expire due holds and orders, and retry failed event handlers whose time came."""
+        await self.seating.expire_due()
+        expired = await self.ordering.expire_due()
+        retried = await self.bus.retry_due()
+        await self.seating.flush_events()
+        return SweepReport(orders_expired=expired, handler_retries=retried)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._sweep_interval.total_seconds())
+            try:
+                await self.sweep()
+            except Exception:  # a failed sweep is retried by the next one
+                _log.exception("sweep_failed")
+
+    # --- catalog ----------------------------------------------------------------------------
+
+    async def create_venue(
+        self, by: Requester, *, name: str, address: Mapping[str, str], seat_map: SeatMap
+    ) -> Venue:
+        """A new venue (organizers, admins)."""
+        return await self.catalog.create_venue(by, name=name, address=address, seat_map=seat_map)
+
+    async def create_event(
+        self, by: Requester, *, venue_id: VenueId, name: str, description: str = ""
+    ) -> Event:
+        """A new event at a venue, organized by the caller."""
+        return await self.catalog.create_event(
+            by, venue_id=venue_id, name=name, description=description
+        )
+
+    async def add_price_category(
+        self,
+        by: Requester,
+        event_id: EventId,
+        *,
+        name: str,
+        area_ids: Sequence[str],
+        price: Money,
+        quota: int | None = None,
+    ) -> PriceCategory:
+        """Price some areas of one of the caller's events."""
+        return await self.catalog.add_price_category(
+            by, event_id, name=name, area_ids=area_ids, price=price, quota=quota
+        )
+
+    async def create_session(
+        self,
+        by: Requester,
+        event_id: EventId,
+        *,
+        start_time: datetime,
+        end_time: datetime,
+        sale_start_time: datetime,
+        sale_end_time: datetime,
+        queue_enabled: bool = False,
+        max_seats_per_order: int | None = None,
+    ) -> Session:
+        """A performance of one of the caller's events."""
+        return await self.catalog.create_session(
+            by,
+            event_id,
+            start_time=start_time,
+            end_time=end_time,
+            sale_start_time=sale_start_time,
+            sale_end_time=sale_end_time,
+            queue_enabled=queue_enabled,
+            max_seats_per_order=max_seats_per_order,
+        )
+
+    async def get_venue(self, venue_id: VenueId) -> Venue:
+        """A venue with its seat map."""
+        return await self.catalog.get_venue(venue_id)
+
+    async def get_event(self, event_id: EventId) -> EventDetails:
+        """An event with its sessions and price categories."""
+        return await self.catalog.get_event(event_id)
+
+    async def list_events(
+        self, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Event]:
+        """Events, oldest first."""
+        return await self.catalog.list_events(limit=limit, cursor=cursor)
+
+    async def get_session(self, session_id: SessionId) -> Session:
+        """A session."""
+        return await self.catalog.get_session(session_id)
+
+    async def seats(self, session_id: SessionId) -> list[SeatView]:
+        """Every seat of a session with its status now and its price."""
+        context = await self.catalog.sale_context(session_id)
+        areas = context.venue.seat_map.areas
+        statuses = await self.seating.seat_statuses(session_id, [a.area_id for a in areas])
+        views = []
+        for area in areas:
+            category = context.prices.category_of_area(area.area_id)
+            price = None if category is None else category.price
+            for row in area.rows:
+                for number in row.seats:
+                    seat = SeatId(f"{area.area_id}-{row.row}-{number}")
+                    views.append(
+                        SeatView(seat, area.area_id, row.row, number, statuses[seat], price)
+                    )
+        return views
+
+    # --- buying -----------------------------------------------------------------------------
+
+    async def place_order(
+        self, by: Requester, session_id: SessionId, seat_ids: Sequence[str]
+    ) -> Order:
+        """Hold the seats (all or nothing) and open an order that expires with the hold."""
+        return await self.ordering.place_order(by, session_id, seat_ids)
+
+    async def pay(
+        self, by: Requester, order_id: OrderId, provider: str = "mock", **options: str
+    ) -> Payment:
+        """Start paying an order; with the mock provider it settles before this returns."""
+        return await self.payments.start_payment(by, order_id, provider, options)
+
+    async def get_order(self, by: Requester, order_id: OrderId) -> Order:
+        """One of the caller's orders (admins: any)."""
+        return await self.ordering.get_order(by, order_id)
+
+    async def list_orders(
+        self, by: Requester, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Order]:
+        """The caller's orders."""
+        return await self.ordering.list_orders(by, limit=limit, cursor=cursor)
+
+    async def cancel_order(self, by: Requester, order_id: OrderId) -> Order:
+        """Cancel an unpaid order; its seats are released."""
+        return await self.ordering.cancel_order(by, order_id)
+
+    async def refund_order(self, by: Requester, order_id: OrderId) -> Order:
+        """Refund a completed order (organizer of its event, admin)."""
+        return await self.saga.refund_order(by, order_id)
+
+    async def handle_webhook(
+        self, provider: str, headers: Mapping[str, str], body: bytes
+    ) -> Payment | None:
+        """Verify and apply a provider's webhook (raises ``InvalidWebhookSignature``)."""
+        notice = await self.payments.provider(provider).parse_webhook(headers, body)
+        if notice is None:
+            return None
+        return await self.payments.record_webhook(provider, notice)
+
+    # --- tickets ----------------------------------------------------------------------------
+
+    async def list_tickets(
+        self, by: Requester, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Ticket]:
+        """The caller's tickets."""
+        return await self.ticketing.list_tickets(by, limit=limit, cursor=cursor)
+
+    async def check_in(self, by: Requester, qr_code: str) -> Ticket:
+        """Let a ticket's holder in, once (staff, admins)."""
+        return await self.ticketing.check_in(by, qr_code)

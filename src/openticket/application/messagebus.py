@@ -1,0 +1,164 @@
+"""The message bus: commands to their one handler, events to every subscriber.
+
+A command's handler error reaches the caller (it is the answer). An event handler's
+error does not stop the other handlers: it is logged and the delivery is retried
+later with backoff; after ``max_attempts`` it is parked in ``dead_letters`` and logged
+as an error — never silently dropped. Event handlers must be idempotent by event id
+(a retried or duplicated delivery must be harmless); ``idempotent`` helps.
+
+Publishing is re-entrant: events published by a handler while the bus is dispatching
+join the same queue and are dispatched, in order, before the outermost ``publish``
+returns. So when a command's caller gets its answer, the saga steps it set off in
+process have run.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+import attrs
+
+from openticket.application.ports.clock import Clock
+from openticket.domain.shared import DomainEvent
+
+E = TypeVar("E", bound=DomainEvent)
+EventHandler = Callable[[Any], Awaitable[None]]
+"""Handles one event; must tolerate the same event delivered again."""
+
+
+class Logger(Protocol):
+    """The slice of a structlog logger the bus uses."""
+
+    def warning(self, event: str, **kw: Any) -> Any:
+        """Log a warning."""
+        ...
+
+    def error(self, event: str, **kw: Any) -> Any:
+        """Log an error."""
+        ...
+
+
+@attrs.define
+class Delivery:
+    """One event on its way to one handler, and how often it failed."""
+
+    handler_name: str
+    handler: EventHandler
+    event: DomainEvent
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str | None = None
+
+
+_dispatch_queue: contextvars.ContextVar[deque[DomainEvent] | None] = contextvars.ContextVar(
+    "openticket_dispatch_queue", default=None
+)
+
+
+class MessageBus:
+    """Routes events to subscribers, with retries and a dead-letter list."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        logger: Logger,
+        max_attempts: int = 5,
+        retry_base_delay: timedelta = timedelta(milliseconds=200),
+    ) -> None:
+        self._clock = clock
+        self._log = logger
+        self._max_attempts = max_attempts
+        self._retry_base_delay = retry_base_delay
+        self._subscribers: dict[type[DomainEvent], list[tuple[str, EventHandler]]] = {}
+        self._resolved: dict[type[DomainEvent], list[tuple[str, EventHandler]]] = {}
+        self.retries: list[Delivery] = []
+        self.dead_letters: list[Delivery] = []
+
+    def subscribe(
+        self, event_type: type[E], name: str, handler: Callable[[E], Awaitable[None]]
+    ) -> None:
+        """Call ``handler`` for every event of ``event_type`` (or a subclass)."""
+        self._subscribers.setdefault(event_type, []).append((name, handler))
+        self._resolved.clear()
+
+    def handlers_for(self, event_type: type[DomainEvent]) -> list[tuple[str, EventHandler]]:
+        """Every subscriber of ``event_type`` and of its base classes, in subscription order."""
+        found = self._resolved.get(event_type)
+        if found is None:
+            found = [
+                pair
+                for base in reversed(event_type.__mro__)
+                for pair in self._subscribers.get(base, ())
+            ]
+            self._resolved[event_type] = found
+        return found
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Dispatch ``events`` (and what their handlers publish) to every subscriber."""
+        if not events:
+            return
+        queue = _dispatch_queue.get()
+        if queue is not None:
+            queue.extend(events)
+            return
+        queue = deque(events)
+        token = _dispatch_queue.set(queue)
+        try:
+            while queue:
+                event = queue.popleft()
+                for name, handler in self.handlers_for(type(event)):
+                    await self._deliver(Delivery(name, handler, event))
+        finally:
+            _dispatch_queue.reset(token)
+
+    async def retry_due(self) -> int:
+        """Try again every failed delivery whose backoff has passed; return how many ran."""
+        now = self._clock.now()
+        due = [d for d in self.retries if d.next_attempt_at is None or d.next_attempt_at <= now]
+        if not due:
+            return 0
+        self.retries = [d for d in self.retries if d not in due]
+        queue: deque[DomainEvent] = deque()
+        token = _dispatch_queue.set(queue)
+        try:
+            for delivery in due:
+                await self._deliver(delivery)
+            while queue:
+                event = queue.popleft()
+                for name, handler in self.handlers_for(type(event)):
+                    await self._deliver(Delivery(name, handler, event))
+        finally:
+            _dispatch_queue.reset(token)
+        return len(due)
+
+    @property
+    def pending_retries(self) -> int:
+        """Deliveries waiting to be tried again."""
+        return len(self.retries)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        delivery.attempts += 1
+        try:
+            await delivery.handler(delivery.event)
+        except Exception as e:  # any handler failure is retried, not raised
+            delivery.last_error = repr(e)
+            fields = {
+                "handler": delivery.handler_name,
+                "event_type": delivery.event.event_type,
+                "event_id": str(delivery.event.event_id),
+                "attempt": delivery.attempts,
+                "error": repr(e),
+            }
+            if delivery.attempts >= self._max_attempts:
+                self.dead_letters.append(delivery)
+                self._log.error("event_handler_gave_up", **fields)
+                return
+            backoff = self._retry_base_delay * (2 ** (delivery.attempts - 1))
+            delivery.next_attempt_at = self._clock.now() + backoff
+            self.retries.append(delivery)
+            self._log.warning("event_handler_failed", **fields, retry_in_s=backoff.total_seconds())

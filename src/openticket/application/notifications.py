@@ -1,0 +1,92 @@
+"""Live notifications: domain events turned into what seat-map and order feeds show."""
+
+from __future__ import annotations
+
+from openticket.application.messagebus import MessageBus
+from openticket.application.ports.messaging import (
+    Notification,
+    Notifier,
+    OrderStatusChanged,
+    SeatStatusChanged,
+)
+from openticket.domain.ordering import (
+    OrderCancelled,
+    OrderCompleted,
+    OrderCreated,
+    OrderEvent,
+    OrderExpired,
+    OrderFailed,
+    OrderPaymentStarted,
+    OrderRefunded,
+    OrderStatus,
+)
+from openticket.domain.seating import (
+    SeatEvent,
+    SeatsExpired,
+    SeatsHeld,
+    SeatsReleased,
+    SeatsReturned,
+    SeatsSold,
+    SeatStatus,
+)
+
+SEAT_STATUS_AFTER: dict[type[SeatEvent], SeatStatus] = {
+    SeatsHeld: SeatStatus.HELD,
+    SeatsReleased: SeatStatus.AVAILABLE,
+    SeatsExpired: SeatStatus.AVAILABLE,
+    SeatsReturned: SeatStatus.AVAILABLE,
+    SeatsSold: SeatStatus.SOLD,
+}
+"""The status each seat has after an event (events not listed change no status)."""
+
+ORDER_STATUS_AFTER: dict[type[OrderEvent], OrderStatus] = {
+    OrderCreated: OrderStatus.CREATED,
+    OrderPaymentStarted: OrderStatus.PAYMENT_PENDING,
+    OrderCompleted: OrderStatus.COMPLETED,
+    OrderFailed: OrderStatus.FAILED,
+    OrderExpired: OrderStatus.EXPIRED,
+    OrderCancelled: OrderStatus.CANCELLED,
+    OrderRefunded: OrderStatus.REFUNDED,
+}
+"""The status an order has after an event."""
+
+
+class LiveNotifications:
+    """Feeds the ``Notifier`` from seat and order events."""
+
+    def __init__(self, notifier: Notifier) -> None:
+        self._notifier = notifier
+
+    def register(self, bus: MessageBus) -> None:
+        """Subscribe to every seat and order event."""
+        bus.subscribe(SeatEvent, "notify_seat_watchers", self.seats_changed)
+        bus.subscribe(OrderEvent, "notify_order_watchers", self.order_changed)
+
+    async def seats_changed(self, event: SeatEvent) -> None:
+        """One notification per seat whose status the event changed."""
+        status = SEAT_STATUS_AFTER.get(type(event))
+        if status is None:
+            return
+        changes: list[Notification] = [
+            SeatStatusChanged(
+                session_id=event.session_id, seat_id=seat, status=status, at=event.occurred_at
+            )
+            for seat in event.seat_ids
+        ]
+        await self._notifier.publish(changes)
+
+    async def order_changed(self, event: OrderEvent) -> None:
+        """The order's new status to its owner's watchers."""
+        status = ORDER_STATUS_AFTER.get(type(event))
+        if status is None:
+            return
+        await self._notifier.publish(
+            [
+                OrderStatusChanged(
+                    user_id=event.user_id,
+                    order_id=event.order_id,
+                    status=status,
+                    at=event.occurred_at,
+                )
+            ]
+        )

@@ -1,0 +1,175 @@
+"""Ordering use cases: place an order for held seats, cancel it, expire it, read it."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from openticket.application.access import Requester
+from openticket.application.catalog.service import CatalogService
+from openticket.application.errors import NotFound
+from openticket.application.ports.clock import Clock, IdGenerator
+from openticket.application.ports.errors import ConcurrencyError
+from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
+from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.seating.service import SeatingService
+from openticket.domain.ordering import Order, OrderItem
+from openticket.domain.seating import SeatsSpanAreas
+from openticket.domain.shared import (
+    DomainEvent,
+    HoldId,
+    OrderId,
+    SessionId,
+    ValidationError,
+)
+from openticket.domain.venue import parse_seat_id
+
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+T = TypeVar("T")
+
+CONFLICT_ATTEMPTS = 5
+
+
+async def retry_on_conflict(
+    step: Callable[[], Awaitable[T]], attempts: int = CONFLICT_ATTEMPTS
+) -> T:
+    """Run ``step`` again (it reloads) when someone else saved the same aggregate first."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await step()
+        except ConcurrencyError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class OrderingService:
+    """Buyers' orders: all-or-nothing holds turned into orders that expire with them."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        catalog: CatalogService,
+        seating: SeatingService,
+        clock: Clock,
+        ids: IdGenerator,
+        publish: Publish,
+    ) -> None:
+        self._uow = uow
+        self._catalog = catalog
+        self._seating = seating
+        self._clock = clock
+        self._ids = ids
+        self._publish = publish
+
+    async def place_order(
+        self, by: Requester, session_id: SessionId, seat_ids: Sequence[str]
+    ) -> Order:
+        """Hold every seat and open an order for them, or hold nothing.
+
+        Raises ``NotFound`` (no session), ``SaleNotOpen``, ``ValidationError`` family
+        (malformed, unknown or unpriced seats, several areas, too many seats) and
+        ``SeatsUnavailable`` naming the seats in the way.
+        """
+        context = await self._catalog.sale_context(session_id)
+        session = context.session
+        session.ensure_on_sale(self._clock.now())
+        if not seat_ids:
+            raise ValidationError("an order needs at least one seat")
+        positions = [parse_seat_id(s) for s in seat_ids]
+        areas = {p.area_id for p in positions}
+        if len(areas) != 1:
+            raise SeatsSpanAreas("all seats of an order must be in one area")
+        (area_id,) = areas
+        wanted = tuple(p.seat_id for p in positions)
+        if len(set(wanted)) != len(wanted):
+            raise ValidationError("a seat appears twice in the order")
+        context.venue.seat_map.require_seats(wanted)
+        items = [OrderItem(seat, context.prices.price_of(seat)) for seat in wanted]
+        order_id, hold_id = OrderId(self._ids.new_id()), HoldId(self._ids.new_id())
+        hold = await self._seating.hold(
+            session_id=session_id,
+            area_id=area_id,
+            hold_id=hold_id,
+            holder_id=by.user_id,
+            order_id=order_id,
+            seat_ids=wanted,
+            max_seats=session.max_seats_per_order,
+        )
+        try:
+            order = Order.create(
+                order_id=order_id,
+                user_id=by.user_id,
+                session_id=session_id,
+                hold_id=hold_id,
+                fencing_token=hold.fencing_token,
+                items=items,
+                now=self._clock.now(),
+                expires_at=hold.expires_at,
+                ids=self._ids.new_id,
+            )
+            async with self._uow() as uow:
+                await uow.orders.add(order)
+                await uow.commit()
+        except BaseException:
+            # the order was not stored: give the seats back now rather than at expiry
+            with contextlib.suppress(Exception):
+                await self._seating.release(session_id, area_id, hold_id)
+            raise
+        await self._publish(uow.collect_new_events())
+        return order
+
+    async def get_order(self, by: Requester, order_id: OrderId) -> Order:
+        """An order of the caller's (admins: anyone's); ``NotFound`` otherwise."""
+        async with self._uow() as uow:
+            order = await uow.orders.get(order_id)
+        if order is None or not (by.is_admin or order.user_id == by.user_id):
+            raise NotFound(f"no order {order_id} of yours")
+        return order
+
+    async def list_orders(
+        self, by: Requester, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Order]:
+        """The caller's orders, oldest first."""
+        async with self._uow() as uow:
+            return await uow.orders.list_for_user(by.user_id, limit=limit, cursor=cursor)
+
+    async def cancel_order(self, by: Requester, order_id: OrderId) -> Order:
+        """The buyer gives up an unpaid order; its seats are released (``OrderCancelled``)."""
+
+        async def cancel() -> tuple[Order, list[DomainEvent]]:
+            async with self._uow() as uow:
+                order = await uow.orders.get(order_id)
+                if order is None or order.user_id != by.user_id:
+                    raise NotFound(f"no order {order_id} of yours")
+                order.cancel(now=self._clock.now(), ids=self._ids.new_id)
+                await uow.orders.save(order)
+                await uow.commit()
+            return order, uow.collect_new_events()
+
+        order, events = await retry_on_conflict(cancel)
+        await self._publish(events)
+        return order
+
+    async def expire_due(self, *, limit: int = 500) -> int:
+        """Expire every open order whose hold has run out; return how many."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            due = await uow.orders.list_due(now, limit=limit)
+        expired = 0
+        for candidate in due:
+            try:
+                async with self._uow() as uow:
+                    order = await uow.orders.get(candidate.order_id)
+                    if order is None or not order.is_due(now):
+                        continue
+                    order.expire(now=now, ids=self._ids.new_id)
+                    await uow.orders.save(order)
+                    await uow.commit()
+            except ConcurrencyError:
+                continue  # it moved on meanwhile (paid, cancelled); the next sweep will see
+            expired += 1
+            await self._publish(uow.collect_new_events())
+        return expired

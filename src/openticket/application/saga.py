@@ -1,0 +1,262 @@
+"""The purchase saga: what happens after a payment succeeds or fails, or an order ends.
+
+::
+
+    PaymentSucceeded ──► sell the held seats (fencing token) ──► tickets + order completed
+          │                        └── hold lost ──► refund, order expired / failed
+          └── order no longer payable (expired, cancelled, failed) ──► refund, exactly once
+    PaymentFailed    ──► order failed
+    OrderFailed / OrderCancelled / OrderExpired ──► seats released
+    OrderRefunded    ──► seats returned to sale
+
+Each handler is safe to run again for the same event: steps with effects outside the
+database (selling seats, refunding) are idempotent themselves, and the database step
+records the event as processed in the same transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+
+from openticket.application.access import Requester
+from openticket.application.catalog.service import CatalogService
+from openticket.application.errors import NotFound
+from openticket.application.messagebus import MessageBus
+from openticket.application.ordering.service import retry_on_conflict
+from openticket.application.payments.service import PaymentService
+from openticket.application.ports.clock import Clock, IdGenerator, TicketCodeGenerator
+from openticket.application.ports.errors import SeatAlreadyTicketed
+from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.seating.service import SeatingService
+from openticket.domain.identity import Role
+from openticket.domain.ordering import (
+    Order,
+    OrderCancelled,
+    OrderEvent,
+    OrderExpired,
+    OrderFailed,
+    OrderRefunded,
+    OrderStatus,
+)
+from openticket.domain.payment import PaymentFailed, PaymentStatus, PaymentSucceeded
+from openticket.domain.seating import HoldExpired, NotHolder, SeatsUnavailable, StaleFencingToken
+from openticket.domain.shared import AreaId, DomainEvent, InvalidTransition, OrderId, TicketId
+from openticket.domain.ticketing import Ticket
+from openticket.domain.venue import parse_seat_id
+
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+
+COMPLETE_PURCHASE = "complete_purchase"
+FAIL_ORDER = "fail_order_after_failed_payment"
+SALE_LOST = (HoldExpired, NotHolder, StaleFencingToken, SeatsUnavailable)
+
+
+class _SaleLost(Exception):
+    """The seats cannot be sold to this order any more."""
+
+
+class PurchaseSaga:
+    """Event handlers that carry an order from payment to tickets (or to a refund)."""
+
+    def __init__(
+        self,
+        *,
+        uow: UnitOfWorkFactory,
+        catalog: CatalogService,
+        seating: SeatingService,
+        payments: PaymentService,
+        clock: Clock,
+        ids: IdGenerator,
+        ticket_codes: TicketCodeGenerator,
+        publish: Publish,
+    ) -> None:
+        self._uow = uow
+        self._catalog = catalog
+        self._seating = seating
+        self._payments = payments
+        self._clock = clock
+        self._ids = ids
+        self._codes = ticket_codes
+        self._publish = publish
+
+    def register(self, bus: MessageBus) -> None:
+        """Subscribe every step to its event."""
+        bus.subscribe(PaymentSucceeded, COMPLETE_PURCHASE, self.on_payment_succeeded)
+        bus.subscribe(PaymentFailed, FAIL_ORDER, self.on_payment_failed)
+        for ended in (OrderFailed, OrderCancelled, OrderExpired):
+            bus.subscribe(ended, f"release_seats_of_{ended.__name__}", self.release_seats)
+        bus.subscribe(OrderRefunded, "return_seats_of_refunded_order", self.return_seats)
+
+    # --- payment succeeded ---------------------------------------------------------------
+
+    async def on_payment_succeeded(self, event: PaymentSucceeded) -> None:
+        """Sell the seats and issue the tickets; refund if the order cannot have them."""
+        async with self._uow() as uow:
+            if await uow.processed_events.contains(COMPLETE_PURCHASE, event.event_id):
+                return
+            order = await uow.orders.get(event.order_id)
+            payment = await uow.payments.get(event.payment_id)
+        if order is None or payment is None:
+            raise NotFound(f"order {event.order_id} or payment {event.payment_id} is missing")
+        payable = (
+            payment.status is PaymentStatus.SUCCEEDED
+            and order.status is OrderStatus.PAYMENT_PENDING
+            and order.payment_id == payment.payment_id
+        )
+        sold = False
+        if payable:
+            try:
+                await self._seating.sell(
+                    session_id=order.session_id,
+                    area_id=_area(order),
+                    hold_id=order.hold_id,
+                    fencing_token=order.fencing_token,
+                    order_id=order.order_id,
+                    seat_ids=order.seat_ids,
+                )
+                sold = True
+                await self._issue_tickets(event)
+                return
+            except (*SALE_LOST, _SaleLost, SeatAlreadyTicketed):
+                pass  # the seats are not this order's: the money goes back below
+        await self._refund_unpayable(event, order, seats_sold_to_it=sold)
+
+    async def _issue_tickets(self, event: PaymentSucceeded) -> None:
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.processed_events.add(COMPLETE_PURCHASE, event.event_id):
+                return
+            order = await uow.orders.get(event.order_id)
+            if order is None or order.status is not OrderStatus.PAYMENT_PENDING:
+                raise _SaleLost(f"order {event.order_id} is no longer awaiting payment")
+            for item in order.items:
+                await uow.tickets.add(
+                    Ticket.issue(
+                        ticket_id=TicketId(self._ids.new_id()),
+                        order_id=order.order_id,
+                        session_id=order.session_id,
+                        seat_id=item.seat_id,
+                        user_id=order.user_id,
+                        price=item.price,
+                        qr_code=self._codes.new_code(),
+                        now=now,
+                        ids=self._ids.new_id,
+                    )
+                )
+            order.complete(event.payment_id, now=now, ids=self._ids.new_id)
+            await uow.orders.save(order)
+            await uow.commit()
+        await self._publish(uow.collect_new_events())
+
+    async def _refund_unpayable(
+        self, event: PaymentSucceeded, order: Order, *, seats_sold_to_it: bool
+    ) -> None:
+        """Money came in for an order that cannot have its seats: give it back, once."""
+        await self._payments.refund(event.payment_id, reason="order_not_payable")
+        now = self._clock.now()
+        async with self._uow() as uow:
+            if not await uow.processed_events.add(COMPLETE_PURCHASE, event.event_id):
+                return
+            fresh = await uow.orders.get(event.order_id)
+            if fresh is not None and fresh.is_open:
+                if fresh.is_due(now):
+                    fresh.expire(now=now, ids=self._ids.new_id)
+                else:
+                    fresh.fail("seats_no_longer_held", now=now, ids=self._ids.new_id)
+                await uow.orders.save(fresh)
+            await uow.commit()
+        await self._publish(uow.collect_new_events())
+        if seats_sold_to_it:
+            await self._seating.return_seats(
+                session_id=order.session_id,
+                area_id=_area(order),
+                hold_id=order.hold_id,
+                order_id=order.order_id,
+                seat_ids=order.seat_ids,
+            )
+
+    # --- payment failed ------------------------------------------------------------------
+
+    async def on_payment_failed(self, event: PaymentFailed) -> None:
+        """The order that awaited this payment fails (its seats go back on ``OrderFailed``)."""
+        async with self._uow() as uow:
+            if not await uow.processed_events.add(FAIL_ORDER, event.event_id):
+                return
+            order = await uow.orders.get(event.order_id)
+            if (
+                order is not None
+                and order.status is OrderStatus.PAYMENT_PENDING
+                and order.payment_id == event.payment_id
+            ):
+                order.fail(event.reason, now=self._clock.now(), ids=self._ids.new_id)
+                await uow.orders.save(order)
+            await uow.commit()
+        await self._publish(uow.collect_new_events())
+
+    # --- seats follow the order -------------------------------------------------------------
+
+    async def release_seats(self, event: OrderEvent) -> None:
+        """An order ended unpaid: its hold's seats are free again (if the hold is still there)."""
+        order = await self._order(event.order_id)
+        with contextlib.suppress(NotHolder, HoldExpired):
+            await self._seating.release(order.session_id, _area(order), order.hold_id)
+
+    async def return_seats(self, event: OrderRefunded) -> None:
+        """A refunded order's sold seats can be sold again."""
+        order = await self._order(event.order_id)
+        await self._seating.return_seats(
+            session_id=order.session_id,
+            area_id=_area(order),
+            hold_id=order.hold_id,
+            order_id=order.order_id,
+            seat_ids=order.seat_ids,
+        )
+
+    # --- refund by an organizer ---------------------------------------------------------------
+
+    async def refund_order(self, by: Requester, order_id: OrderId) -> Order:
+        """Refund a completed order of one of the caller's events (organizers, admins).
+
+        The provider is refunded first (idempotently), then the order is marked
+        refunded and its tickets voided in one transaction; the seats return to sale.
+        """
+        by.require(Role.ORGANIZER)
+        order = await self._order(order_id)
+        event = (await self._catalog.sale_context(order.session_id)).event
+        if not (by.is_admin or event.is_managed_by(by.user_id)):
+            raise NotFound(f"no order {order_id} of your events")
+        if order.status is not OrderStatus.COMPLETED or order.payment_id is None:
+            raise InvalidTransition("order", order.status.value, OrderStatus.REFUNDED.value)
+        await self._payments.refund(order.payment_id, reason="refunded_by_organizer")
+
+        async def close() -> tuple[Order, list[DomainEvent]]:
+            now = self._clock.now()
+            async with self._uow() as uow:
+                fresh = await uow.orders.get(order_id)
+                if fresh is None:
+                    raise NotFound(f"no order {order_id}")
+                if fresh.status is OrderStatus.COMPLETED:
+                    fresh.refund(now=now, ids=self._ids.new_id)
+                    for ticket in await uow.tickets.list_for_order(order_id):
+                        if ticket.is_live:
+                            ticket.void(now=now, ids=self._ids.new_id)
+                            await uow.tickets.save(ticket)
+                    await uow.orders.save(fresh)
+                    await uow.commit()
+            return fresh, uow.collect_new_events()
+
+        refunded, events = await retry_on_conflict(close)
+        await self._publish(events)
+        return refunded
+
+    async def _order(self, order_id: OrderId) -> Order:
+        async with self._uow() as uow:
+            order = await uow.orders.get(order_id)
+        if order is None:
+            raise NotFound(f"no order {order_id}")
+        return order
+
+
+def _area(order: Order) -> AreaId:
+    return parse_seat_id(order.seat_ids[0]).area_id

@@ -1,0 +1,537 @@
+"""The partition actor: the one place where a partition's seat holds are decided.
+
+One actor owns one partition number and every ``(session, area)`` inventory that
+routes to it. Callers put commands into its mailbox and await the reply. The actor
+drains the whole mailbox, decides every command in one pass against its in-memory
+inventories, writes the decisions through to the lock store in **one** batched call,
+then applies what the store granted and answers. Commands of one partition are thus
+decided strictly in arrival order, by one task, without locks.
+
+An inventory is rebuilt from the lock store and the sold tickets the first time a
+command needs it, before that command is answered — so an actor that takes over a
+partition (restart, failover) never answers from a blank state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from openticket.application.errors import SeatingUnavailable
+from openticket.application.ports.clock import Clock, IdGenerator
+from openticket.application.ports.lock_store import (
+    AcquireHold,
+    ExtendHold,
+    Granted,
+    LockOp,
+    LockResult,
+    LockStore,
+    MarkSold,
+    Refused,
+    ReleaseHold,
+    ReleaseSold,
+)
+from openticket.domain.seating import (
+    HoldExpired,
+    InventorySnapshot,
+    NotHolder,
+    SeatHold,
+    SeatHoldRejected,
+    SeatInventory,
+    SeatStatus,
+    SeatsUnavailable,
+    StaleFencingToken,
+)
+from openticket.domain.shared import (
+    AreaId,
+    DomainError,
+    DomainEvent,
+    HoldId,
+    OrderId,
+    SeatId,
+    SessionId,
+    UserId,
+    ValidationError,
+)
+
+PartitionKey = tuple[SessionId, AreaId]
+SeatLayout = Callable[[SessionId, AreaId], Awaitable[frozenset[SeatId]]]
+"""The seats of a session's area (from the catalog). Raises ``NotFound`` for neither."""
+SoldSeats = Callable[[SessionId, AreaId], Awaitable[Mapping[SeatId, OrderId]]]
+"""Seats with live tickets in a session's area, and their orders (from the database)."""
+EventSink = Callable[[list[DomainEvent]], None]
+"""Receives the events of each decided batch, in order. Must not block."""
+
+
+# --- commands ---------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class HoldSeats:
+    """Hold every one of ``seat_ids`` for ``order_id``, or none."""
+
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+    holder_id: UserId
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+    max_seats: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class ReleaseSeats:
+    """Give a hold's seats back (cancel, failed payment, expired order)."""
+
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+
+
+@attrs.frozen(kw_only=True)
+class ExtendSeats:
+    """Keep a live hold for another TTL from now."""
+
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+
+
+@attrs.frozen(kw_only=True)
+class SellSeats:
+    """Turn a hold into a sale; the fencing token must be the hold's. Replays are answered."""
+
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+    fencing_token: int
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+
+
+@attrs.frozen(kw_only=True)
+class ReturnSeats:
+    """Make an order's sold seats available again (refund). Replays are harmless."""
+
+    session_id: SessionId
+    area_id: AreaId
+    hold_id: HoldId
+    order_id: OrderId
+    seat_ids: tuple[SeatId, ...]
+
+
+@attrs.frozen
+class ExpireHolds:
+    """Expire every hold of this partition that is due now."""
+
+
+PartitionCommand = HoldSeats | ReleaseSeats | ExtendSeats | SellSeats | ReturnSeats
+"""A command about one session's area (routed by its partition key)."""
+SeatCommand = PartitionCommand | ExpireHolds
+
+
+@attrs.frozen
+class SaleRecorded:
+    """Reply to ``SellSeats``: the seats are sold to the order (``replayed``: already were)."""
+
+    seat_ids: tuple[SeatId, ...]
+    replayed: bool = False
+
+
+# --- the actor --------------------------------------------------------------------
+
+
+class _Plan:
+    """What the first pass decided for one command."""
+
+    __slots__ = ("command", "error", "op_index", "reply", "result")
+
+    def __init__(self, command: SeatCommand, reply: asyncio.Future[Any]) -> None:
+        self.command = command
+        self.reply = reply
+        self.op_index: int | None = None
+        self.error: BaseException | None = None
+        self.result: Any = None
+
+
+@attrs.define
+class _Batch:
+    """What the first pass has decided so far in one batch, per partition key."""
+
+    now: datetime
+    expires_at: datetime
+    ops: list[LockOp] = attrs.field(factory=list)
+    touched: set[HoldId] = attrs.field(factory=set)
+    claimed: dict[PartitionKey, set[SeatId]] = attrs.field(factory=dict)
+    freed: dict[PartitionKey, set[SeatId]] = attrs.field(factory=dict)
+
+    def claimed_in(self, command: HoldSeats) -> set[SeatId]:
+        """Seats held earlier in this batch in the command's partition key."""
+        return self.claimed.setdefault((command.session_id, command.area_id), set())
+
+    def freed_in(self, command: HoldSeats | ReleaseSeats) -> set[SeatId]:
+        """Seats released earlier in this batch in the command's partition key."""
+        return self.freed.setdefault((command.session_id, command.area_id), set())
+
+
+class PartitionActor:
+    """Decides the seat commands of one partition, in order, in batches."""
+
+    def __init__(
+        self,
+        partition: int,
+        *,
+        lock_store: LockStore,
+        layout: SeatLayout,
+        sold_seats: SoldSeats,
+        clock: Clock,
+        ids: IdGenerator,
+        hold_ttl: timedelta,
+        emit: EventSink,
+    ) -> None:
+        self.partition = partition
+        self._store = lock_store
+        self._layout = layout
+        self._sold_seats = sold_seats
+        self._clock = clock
+        self._new_id = ids.new_id
+        self._ttl = hold_ttl
+        self._emit = emit
+        self._inventories: dict[PartitionKey, SeatInventory] = {}
+        self._mailbox: list[tuple[SeatCommand, asyncio.Future[Any]]] = []
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.batches = 0
+        self.decided = 0
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin consuming the mailbox."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"partition-actor-{self.partition}")
+
+    async def stop(self) -> None:
+        """Stop consuming; commands still queued are refused with ``SeatingUnavailable``."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        mailbox, self._mailbox = self._mailbox, []
+        for _, reply in mailbox:
+            if not reply.done():
+                reply.set_exception(SeatingUnavailable(f"partition {self.partition} stopped"))
+
+    def forget(self) -> None:
+        """Drop every in-memory inventory (as a crash would); they are rebuilt on next use."""
+        self._inventories.clear()
+
+    @property
+    def running(self) -> bool:
+        """Whether the actor consumes its mailbox."""
+        return self._task is not None and not self._task.done()
+
+    # --- asking ----------------------------------------------------------------------
+
+    def submit(self, command: SeatCommand) -> asyncio.Future[Any]:
+        """Queue ``command``; the future resolves to its reply or raises its error."""
+        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self._task is None:
+            reply.set_exception(SeatingUnavailable(f"partition {self.partition} is not running"))
+            return reply
+        self._mailbox.append((command, reply))
+        self._wakeup.set()
+        return reply
+
+    def inventory(self, key: PartitionKey) -> SeatInventory | None:
+        """The loaded inventory of a session's area, if this actor has loaded it."""
+        return self._inventories.get(key)
+
+    async def ensure_loaded(self, key: PartitionKey) -> SeatInventory:
+        """The inventory of ``key``, rebuilt from the stores if not loaded yet."""
+        inventory = self._inventories.get(key)
+        if inventory is None:
+            inventory = await self._rebuild(key)
+        return inventory
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if not self._mailbox:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+            batch, self._mailbox = self._mailbox, []
+            try:
+                await self._decide(batch)
+            except Exception as e:  # the actor must survive; every caller gets the error
+                for _, reply in batch:
+                    if not reply.done():
+                        reply.set_exception(e)
+
+    async def _rebuild(self, key: PartitionKey) -> SeatInventory:
+        session_id, area_id = key
+        seat_ids = await self._layout(session_id, area_id)
+        stored = await self._store.load(session_id, area_id)
+        sold = {**stored.sold, **await self._sold_seats(session_id, area_id)}
+        inventory = SeatInventory.rebuild(
+            session_id=session_id,
+            area_id=area_id,
+            seat_ids=seat_ids,
+            snapshot=InventorySnapshot(
+                holds=stored.holds, sold=sold, last_fencing_token=stored.last_fencing_token
+            ),
+            now=self._clock.now(),
+            hold_ttl=self._ttl,
+        )
+        # a rebuild that raced another command for the same key keeps the first
+        return self._inventories.setdefault(key, inventory)
+
+    async def _decide(self, batch: list[tuple[SeatCommand, asyncio.Future[Any]]]) -> None:
+        self.batches += 1
+        self.decided += len(batch)
+        plans = [_Plan(command, reply) for command, reply in batch]
+        for plan in plans:
+            if not isinstance(plan.command, ExpireHolds):
+                key = (plan.command.session_id, plan.command.area_id)
+                if key not in self._inventories:
+                    try:
+                        await self._rebuild(key)
+                    except Exception as e:  # unknown session/area, store down: this command fails
+                        plan.error = e
+        now = self._clock.now()
+        events: list[DomainEvent] = []
+        ops = self._plan(plans, now, events)
+        results: Sequence[LockResult] = ()
+        if ops:
+            try:
+                results = await self._store.execute(ops)
+            except Exception as e:  # the store's answer is unknown: nothing is applied
+                for plan in plans:
+                    if plan.op_index is not None:
+                        plan.op_index = None
+                        plan.error = e
+        self._apply(plans, results, now, events)
+        if events:
+            self._emit(events)
+
+    # --- first pass: decide in memory, collect the store operations -------------------
+
+    def _plan(self, plans: list[_Plan], now: datetime, events: list[DomainEvent]) -> list[LockOp]:
+        batch = _Batch(now=now, expires_at=now + self._ttl)
+        for plan in plans:
+            if plan.error is not None:
+                continue
+            command = plan.command
+            try:
+                if isinstance(command, ExpireHolds):
+                    self._expire(now, batch.ops, events)
+                    continue
+                inventory = self._inventories[(command.session_id, command.area_id)]
+                if isinstance(command, HoldSeats):
+                    op: LockOp | None = self._plan_hold(command, inventory, batch)
+                elif isinstance(command, SellSeats):
+                    op = self._plan_sale(command, inventory, batch, plan)
+                elif isinstance(command, ReleaseSeats):
+                    hold = self._live_hold(inventory, command.hold_id, batch.touched, now)
+                    batch.touched.add(hold.hold_id)
+                    batch.freed_in(command).update(hold.seat_ids)
+                    op = ReleaseHold(
+                        session_id=command.session_id, hold_id=hold.hold_id, seat_ids=hold.seat_ids
+                    )
+                elif isinstance(command, ExtendSeats):
+                    hold = self._live_hold(inventory, command.hold_id, batch.touched, now)
+                    op = ExtendHold(
+                        session_id=command.session_id,
+                        hold_id=hold.hold_id,
+                        seat_ids=hold.seat_ids,
+                        expires_at=batch.expires_at,
+                    )
+                else:
+                    op = self._plan_return(command, inventory, plan)
+                if op is not None:
+                    plan.op_index = len(batch.ops)
+                    batch.ops.append(op)
+            except DomainError as e:
+                plan.error = e
+                if isinstance(command, HoldSeats):
+                    events.append(self._rejection(command, e, now))
+        return batch.ops
+
+    @staticmethod
+    def _plan_hold(command: HoldSeats, inventory: SeatInventory, batch: _Batch) -> LockOp:
+        inventory.validate_request(command.seat_ids, command.max_seats)
+        if inventory.hold_of(command.hold_id) is not None:
+            raise ValidationError(f"hold {command.hold_id} exists already")
+        mine = batch.claimed_in(command)
+        back = batch.freed_in(command)
+        now = batch.now
+        taken = tuple(
+            s
+            for s in command.seat_ids
+            if s in mine or (s not in back and inventory.status(s, now) is not SeatStatus.AVAILABLE)
+        )
+        if taken:
+            raise SeatsUnavailable(taken)
+        mine.update(command.seat_ids)
+        return AcquireHold(
+            hold_id=command.hold_id,
+            session_id=command.session_id,
+            area_id=command.area_id,
+            holder_id=command.holder_id,
+            order_id=command.order_id,
+            seat_ids=command.seat_ids,
+            expires_at=batch.expires_at,
+        )
+
+    def _plan_sale(
+        self, command: SellSeats, inventory: SeatInventory, batch: _Batch, plan: _Plan
+    ) -> LockOp | None:
+        if inventory.is_sold_to(command.order_id, command.seat_ids):
+            plan.result = SaleRecorded(command.seat_ids, replayed=True)
+            return None
+        hold = self._live_hold(inventory, command.hold_id, batch.touched, batch.now)
+        if command.fencing_token != hold.fencing_token:
+            raise StaleFencingToken(
+                f"hold {hold.hold_id} has token {hold.fencing_token}, not {command.fencing_token}"
+            )
+        batch.touched.add(hold.hold_id)
+        return MarkSold(
+            session_id=command.session_id,
+            hold_id=hold.hold_id,
+            seat_ids=hold.seat_ids,
+            fencing_token=hold.fencing_token,
+        )
+
+    @staticmethod
+    def _plan_return(command: ReturnSeats, inventory: SeatInventory, plan: _Plan) -> LockOp | None:
+        sold_to_order = tuple(
+            s for s in command.seat_ids if inventory.sold_to(s) == command.order_id
+        )
+        if not sold_to_order:
+            plan.result = ()
+            return None
+        return ReleaseSold(session_id=command.session_id, seat_ids=sold_to_order)
+
+    @staticmethod
+    def _live_hold(
+        inventory: SeatInventory, hold_id: HoldId, touched: set[HoldId], now: datetime
+    ) -> SeatHold:
+        hold = inventory.hold_of(hold_id)
+        if hold is None or hold_id in touched:
+            raise NotHolder(f"no hold {hold_id} in this partition")
+        if not hold.is_live(now):
+            raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+        return hold
+
+    def _expire(self, now: datetime, ops: list[LockOp], events: list[DomainEvent]) -> None:
+        for inventory in self._inventories.values():
+            for hold in inventory.expire_due(now, ids=self._new_id):
+                # the store forgets an expired lock by itself; this is housekeeping only
+                ops.append(
+                    ReleaseHold(
+                        session_id=hold.session_id, hold_id=hold.hold_id, seat_ids=hold.seat_ids
+                    )
+                )
+            events.extend(inventory.collect_events())
+
+    def _rejection(self, command: HoldSeats, error: DomainError, now: datetime) -> SeatHoldRejected:
+        unavailable = error.seat_ids if isinstance(error, SeatsUnavailable) else ()
+        return SeatHoldRejected(
+            event_id=self._new_id(),
+            occurred_at=now,
+            session_id=command.session_id,
+            area_id=command.area_id,
+            hold_id=command.hold_id,
+            order_id=command.order_id,
+            seat_ids=command.seat_ids,
+            holder_id=command.holder_id,
+            unavailable_seat_ids=unavailable,
+            reason=error.code,
+        )
+
+    # --- second pass: apply what the store granted, answer ---------------------------
+
+    def _apply(
+        self,
+        plans: list[_Plan],
+        results: Sequence[LockResult],
+        now: datetime,
+        events: list[DomainEvent],
+    ) -> None:
+        for plan in plans:
+            reply = plan.reply
+            command = plan.command
+            if (
+                plan.error is None
+                and plan.op_index is not None
+                and not isinstance(command, ExpireHolds)
+            ):
+                result = results[plan.op_index]
+                inventory = self._inventories[(command.session_id, command.area_id)]
+                try:
+                    plan.result = self._apply_one(command, result, inventory, now)
+                except DomainError as e:
+                    plan.error = e
+                    if isinstance(command, HoldSeats):
+                        events.append(self._rejection(command, e, now))
+                events.extend(inventory.collect_events())
+            if reply.done():  # the caller gave up waiting; the decision stands
+                continue
+            if plan.error is not None:
+                reply.set_exception(plan.error)
+            else:
+                reply.set_result(plan.result)
+
+    def _apply_one(
+        self,
+        command: SeatCommand,
+        result: LockResult,
+        inventory: SeatInventory,
+        now: datetime,
+    ) -> Any:
+        ids = self._new_id
+        if isinstance(command, HoldSeats):
+            if not isinstance(result, Granted):
+                taken = result.seat_ids if isinstance(result, Refused) else command.seat_ids
+                raise SeatsUnavailable(taken)
+            return inventory.hold(
+                hold_id=command.hold_id,
+                holder_id=command.holder_id,
+                order_id=command.order_id,
+                seat_ids=command.seat_ids,
+                fencing_token=result.hold.fencing_token,
+                now=now,
+                ids=ids,
+                max_seats=command.max_seats,
+            )
+        if isinstance(command, SellSeats):
+            if isinstance(result, Refused):
+                raise StaleFencingToken(
+                    f"the lock store refused the sale of {', '.join(result.seat_ids)}"
+                )
+            inventory.confirm_sale(command.hold_id, command.fencing_token, now=now, ids=ids)
+            return SaleRecorded(command.seat_ids)
+        if isinstance(command, ReleaseSeats):
+            return inventory.release(command.hold_id, now=now, ids=ids)
+        if isinstance(command, ExtendSeats):
+            if isinstance(result, Refused):
+                # the store no longer has this hold: it is gone for us too
+                inventory.release(command.hold_id, now=now, ids=ids)
+                raise HoldExpired(f"hold {command.hold_id} is no longer in the lock store")
+            return inventory.extend(command.hold_id, now=now, ids=ids)
+        if isinstance(command, ReturnSeats):
+            returned = tuple(
+                s for s in command.seat_ids if inventory.sold_to(s) == command.order_id
+            )
+            inventory.return_seats(
+                returned, order_id=command.order_id, hold_id=command.hold_id, now=now, ids=ids
+            )
+            return returned
+        raise TypeError(f"not a seat command: {command!r}")

@@ -1,0 +1,244 @@
+"""Seating: routes seat commands to their partition actor and publishes what they decide."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from openticket.application.ports.clock import Clock, IdGenerator
+from openticket.application.ports.lock_store import LockStore
+from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.seating.actor import (
+    ExpireHolds,
+    ExtendSeats,
+    HoldSeats,
+    PartitionActor,
+    PartitionCommand,
+    ReleaseSeats,
+    ReturnSeats,
+    SaleRecorded,
+    SeatLayout,
+    SellSeats,
+    SoldSeats,
+)
+from openticket.application.seating.router import PartitionRouter
+from openticket.domain.seating import SeatHold, SeatStatus
+from openticket.domain.shared import (
+    AreaId,
+    DomainEvent,
+    HoldId,
+    OrderId,
+    SeatId,
+    SessionId,
+    UserId,
+)
+
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+
+
+class TicketedSeats:
+    """``SoldSeats`` read from the ticket repository: the database decides who owns a seat."""
+
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
+        self._uow = uow
+
+    async def __call__(self, session_id: SessionId, area_id: AreaId) -> Mapping[SeatId, OrderId]:
+        """Seats of the area with a live ticket, and their orders."""
+        async with self._uow() as uow:
+            return await uow.tickets.sold_seats(session_id, area_id)
+
+
+class SeatingService:
+    """The seat-hold API of the application: one actor per partition, in this process.
+
+    Events the actors decide are published in order by one pump task, so an actor
+    never waits for event handlers (which may themselves ask an actor something).
+    """
+
+    def __init__(
+        self,
+        *,
+        router: PartitionRouter,
+        lock_store: LockStore,
+        layout: SeatLayout,
+        sold_seats: SoldSeats,
+        clock: Clock,
+        ids: IdGenerator,
+        hold_ttl: timedelta,
+        publish: Publish,
+        partitions: Sequence[int] | None = None,
+    ) -> None:
+        self.router = router
+        self.hold_ttl = hold_ttl
+        self._clock = clock
+        self._publish = publish
+        self._events: asyncio.Queue[list[DomainEvent]] = asyncio.Queue()
+        self._pump: asyncio.Task[None] | None = None
+        owned = range(router.partitions) if partitions is None else partitions
+        self.actors: dict[int, PartitionActor] = {
+            n: PartitionActor(
+                n,
+                lock_store=lock_store,
+                layout=layout,
+                sold_seats=sold_seats,
+                clock=clock,
+                ids=ids,
+                hold_ttl=hold_ttl,
+                emit=self._events.put_nowait,
+            )
+            for n in owned
+        }
+
+    # --- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every actor and the event pump."""
+        for actor in self.actors.values():
+            actor.start()
+        if self._pump is None:
+            self._pump = asyncio.create_task(self._pump_events(), name="seating-event-pump")
+
+    async def stop(self) -> None:
+        """Stop the actors, publish what they decided, then stop the pump."""
+        for actor in self.actors.values():
+            await actor.stop()
+        await self.flush_events()
+        pump, self._pump = self._pump, None
+        if pump is not None:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pump
+
+    async def flush_events(self) -> None:
+        """Wait until every event decided so far has been published."""
+        await self._events.join()
+
+    async def restart_partition(self, partition: int) -> None:
+        """Crash and restart one actor: its memory is lost and rebuilt from the stores."""
+        actor = self.actors[partition]
+        await actor.stop()
+        actor.forget()
+        actor.start()
+
+    async def _pump_events(self) -> None:
+        while True:
+            events = await self._events.get()
+            try:
+                await self._publish(events)
+            finally:
+                self._events.task_done()
+
+    # --- commands ----------------------------------------------------------------------
+
+    def actor_for(self, session_id: SessionId, area_id: AreaId) -> PartitionActor:
+        """The actor that owns a session's area."""
+        return self.actors[self.router.partition_of(session_id, area_id)]
+
+    async def _ask(self, command: PartitionCommand) -> Any:
+        return await self.actor_for(command.session_id, command.area_id).submit(command)
+
+    async def hold(
+        self,
+        *,
+        session_id: SessionId,
+        area_id: AreaId,
+        hold_id: HoldId,
+        holder_id: UserId,
+        order_id: OrderId,
+        seat_ids: Sequence[SeatId],
+        max_seats: int | None = None,
+    ) -> SeatHold:
+        """Hold all of ``seat_ids`` for one TTL, or raise ``SeatsUnavailable``."""
+        hold: SeatHold = await self._ask(
+            HoldSeats(
+                session_id=session_id,
+                area_id=area_id,
+                hold_id=hold_id,
+                holder_id=holder_id,
+                order_id=order_id,
+                seat_ids=tuple(seat_ids),
+                max_seats=max_seats,
+            )
+        )
+        return hold
+
+    async def release(self, session_id: SessionId, area_id: AreaId, hold_id: HoldId) -> SeatHold:
+        """Give a live hold's seats back (``NotHolder`` / ``HoldExpired`` if it is gone)."""
+        hold: SeatHold = await self._ask(
+            ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
+        )
+        return hold
+
+    async def extend(self, session_id: SessionId, area_id: AreaId, hold_id: HoldId) -> SeatHold:
+        """Keep a live hold for another TTL from now."""
+        hold: SeatHold = await self._ask(
+            ExtendSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
+        )
+        return hold
+
+    async def sell(
+        self,
+        *,
+        session_id: SessionId,
+        area_id: AreaId,
+        hold_id: HoldId,
+        fencing_token: int,
+        order_id: OrderId,
+        seat_ids: Sequence[SeatId],
+    ) -> SaleRecorded:
+        """Sell a hold's seats to its order; a replay of a made sale answers ``replayed``."""
+        sale: SaleRecorded = await self._ask(
+            SellSeats(
+                session_id=session_id,
+                area_id=area_id,
+                hold_id=hold_id,
+                fencing_token=fencing_token,
+                order_id=order_id,
+                seat_ids=tuple(seat_ids),
+            )
+        )
+        return sale
+
+    async def return_seats(
+        self,
+        *,
+        session_id: SessionId,
+        area_id: AreaId,
+        hold_id: HoldId,
+        order_id: OrderId,
+        seat_ids: Sequence[SeatId],
+    ) -> tuple[SeatId, ...]:
+        """Make an order's sold seats available again; returns the seats it freed."""
+        returned: tuple[SeatId, ...] = await self._ask(
+            ReturnSeats(
+                session_id=session_id,
+                area_id=area_id,
+                hold_id=hold_id,
+                order_id=order_id,
+                seat_ids=tuple(seat_ids),
+            )
+        )
+        return returned
+
+    async def expire_due(self) -> None:
+        """Have every actor expire its due holds now."""
+        await asyncio.gather(*(a.submit(ExpireHolds()) for a in self.actors.values()))
+
+    # --- queries ------------------------------------------------------------------------
+
+    async def seat_statuses(
+        self, session_id: SessionId, area_ids: Sequence[AreaId]
+    ) -> dict[SeatId, SeatStatus]:
+        """Every seat of the given areas with its status now."""
+        now = self._clock.now()
+        statuses: dict[SeatId, SeatStatus] = {}
+        for area_id in area_ids:
+            inventory = await self.actor_for(session_id, area_id).ensure_loaded(
+                (session_id, area_id)
+            )
+            for seat in inventory.seat_ids:
+                statuses[seat] = inventory.status(seat, now)
+        return statuses

@@ -1,0 +1,58 @@
+"""Ticketing use cases: a buyer's tickets, and check-in at the door."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from openticket.application.access import Requester
+from openticket.application.errors import NotFound
+from openticket.application.ordering.service import retry_on_conflict
+from openticket.application.ports.clock import Clock, IdGenerator
+from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
+from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.domain.identity import Role
+from openticket.domain.shared import DomainEvent
+from openticket.domain.ticketing import Ticket
+
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+
+
+class TicketingService:
+    """Tickets as their holders and the door staff see them."""
+
+    def __init__(
+        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, publish: Publish
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._ids = ids
+        self._publish = publish
+
+    async def list_tickets(
+        self, by: Requester, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
+    ) -> Page[Ticket]:
+        """The caller's tickets (voided ones too), oldest first."""
+        async with self._uow() as uow:
+            return await uow.tickets.list_for_user(by.user_id, limit=limit, cursor=cursor)
+
+    async def check_in(self, by: Requester, qr_code: str) -> Ticket:
+        """Let a ticket's holder in, once (staff and admins).
+
+        Raises ``NotFound`` for an unknown code, ``AlreadyUsed`` the second time and
+        ``TicketVoided`` for a refunded ticket.
+        """
+        by.require(Role.STAFF)
+
+        async def check() -> tuple[Ticket, list[DomainEvent]]:
+            async with self._uow() as uow:
+                ticket = await uow.tickets.get_by_qr_code(qr_code)
+                if ticket is None:
+                    raise NotFound("no ticket with this code")
+                ticket.check_in(now=self._clock.now(), ids=self._ids.new_id)
+                await uow.tickets.save(ticket)
+                await uow.commit()
+            return ticket, uow.collect_new_events()
+
+        ticket, events = await retry_on_conflict(check)
+        await self._publish(events)
+        return ticket

@@ -1,0 +1,135 @@
+"""The composition root: the one place where adapters are chosen and wired to ports.
+
+Nothing is built at import time. ``Selector`` providers pick each adapter by setting
+(``lock_store``, ``persistence``); later adapters join the selectors. Tests replace
+any provider with ``container.<name>.override(...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import structlog
+from dependency_injector import containers, providers
+
+from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
+from openticket.adapters.payments.mock import MockPaymentProvider
+from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenerator, SystemClock
+from openticket.application.catalog.service import CatalogService
+from openticket.application.facade import OpenTicket
+from openticket.application.messagebus import MessageBus
+from openticket.application.notifications import LiveNotifications
+from openticket.application.ordering.service import OrderingService
+from openticket.application.payments.service import PaymentService
+from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.saga import PurchaseSaga
+from openticket.application.seating.router import PartitionRouter
+from openticket.application.seating.service import SeatingService, TicketedSeats
+from openticket.application.ticketing.service import TicketingService
+
+
+def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
+    return database.unit_of_work
+
+
+def _seconds(value: float) -> timedelta:
+    return timedelta(seconds=value)
+
+
+async def _running(app: OpenTicket) -> AsyncIterator[OpenTicket]:
+    """The application's lifecycle as a container resource: started, then stopped."""
+    await app.start()
+    try:
+        yield app
+    finally:
+        await app.stop()
+
+
+class Container(containers.DeclarativeContainer):
+    """Every adapter and service of one OpenTicket process."""
+
+    config = providers.Configuration(strict=True)
+
+    # --- time, ids, logs ----------------------------------------------------------------
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(RandomIdGenerator)
+    ticket_codes = providers.Singleton(SecretTicketCodeGenerator)
+    logger = providers.Singleton(structlog.get_logger, "openticket")
+
+    # --- adapters, chosen by settings -----------------------------------------------------
+    memory_database = providers.Singleton(MemoryDatabase)
+    uow_factory = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(_memory_unit_of_work, memory_database),
+    )
+    lock_store = providers.Selector(
+        config.lock_store,
+        memory=providers.Singleton(MemoryLockStore, clock=clock),
+    )
+    notifier = providers.Singleton(MemoryNotifier)
+    mock_payments = providers.Singleton(MockPaymentProvider)
+    payment_providers = providers.Dict(mock=mock_payments)
+
+    # --- application --------------------------------------------------------------------------
+    bus = providers.Singleton(MessageBus, clock=clock, logger=logger)
+    router = providers.Singleton(PartitionRouter, partitions=config.partitions)
+    hold_ttl = providers.Singleton(_seconds, config.hold_ttl_seconds)
+    catalog = providers.Singleton(CatalogService, uow=uow_factory, clock=clock, ids=ids)
+    seating = providers.Singleton(
+        SeatingService,
+        router=router,
+        lock_store=lock_store,
+        layout=catalog.provided.seat_layout,
+        sold_seats=providers.Singleton(TicketedSeats, uow_factory),
+        clock=clock,
+        ids=ids,
+        hold_ttl=hold_ttl,
+        publish=bus.provided.publish,
+    )
+    ordering = providers.Singleton(
+        OrderingService,
+        uow=uow_factory,
+        catalog=catalog,
+        seating=seating,
+        clock=clock,
+        ids=ids,
+        publish=bus.provided.publish,
+    )
+    payments = providers.Singleton(
+        PaymentService,
+        uow=uow_factory,
+        providers=payment_providers,
+        clock=clock,
+        ids=ids,
+        publish=bus.provided.publish,
+    )
+    ticketing = providers.Singleton(
+        TicketingService, uow=uow_factory, clock=clock, ids=ids, publish=bus.provided.publish
+    )
+    saga = providers.Singleton(
+        PurchaseSaga,
+        uow=uow_factory,
+        catalog=catalog,
+        seating=seating,
+        payments=payments,
+        clock=clock,
+        ids=ids,
+        ticket_codes=ticket_codes,
+        publish=bus.provided.publish,
+    )
+    notifications = providers.Singleton(LiveNotifications, notifier)
+    app = providers.Singleton(
+        OpenTicket,
+        catalog=catalog,
+        seating=seating,
+        ordering=ordering,
+        payments=payments,
+        ticketing=ticketing,
+        saga=saga,
+        notifications=notifications,
+        notifier=notifier,
+        bus=bus,
+        sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
+    )
+    running_app = providers.Resource(_running, app)

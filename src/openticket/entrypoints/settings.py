@@ -1,0 +1,84 @@
+"""Settings: every ``OPENTICKET_*`` environment variable, its default and what it does."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+
+class SettingsError(ValueError):
+    """An ``OPENTICKET_*`` variable with a value that cannot be used."""
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value <= 0:
+        raise SettingsError(f"{env_name(attribute.name)} must be positive, not {value}")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """How this OpenTicket process is configured; nothing here needs a service by default."""
+
+    partitions: int = attrs.field(
+        default=16,
+        validator=_positive,
+        metadata={"help": "number of seat-hold partitions (identical in every process)"},
+    )
+    hold_ttl_seconds: float = attrs.field(
+        default=120.0,
+        validator=_positive,
+        metadata={"help": "how long seats stay held for an unpaid order"},
+    )
+    sweep_interval_seconds: float = attrs.field(
+        default=1.0,
+        validator=_positive,
+        metadata={"help": "how often due holds and orders are expired"},
+    )
+    lock_store: str = attrs.field(
+        default="memory",
+        validator=attrs.validators.in_(["memory"]),
+        metadata={"help": "where seat locks live: memory"},
+    )
+    persistence: str = attrs.field(
+        default="memory",
+        validator=attrs.validators.in_(["memory"]),
+        metadata={"help": "where orders, payments and tickets live: memory"},
+    )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every setting from ``OPENTICKET_*`` variables; unknown ones are ignored."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for field in attrs.fields(cls):
+            raw = env.get(env_name(field.name))
+            if raw is None or raw == "":
+                continue
+            kind = type(field.default)
+            try:
+                values[field.name] = kind(raw)
+            except ValueError as e:
+                raise SettingsError(
+                    f"{env_name(field.name)}={raw!r} is not a {kind.__name__}"
+                ) from e
+        return cls(**values)
+
+    def as_config(self) -> dict[str, Any]:
+        """The settings as the dependency container's configuration."""
+        return attrs.asdict(self)
+
+
+def env_name(field: str) -> str:
+    """The variable of a setting: ``hold_ttl_seconds`` → ``OPENTICKET_HOLD_TTL_SECONDS``."""
+    return f"OPENTICKET_{field.upper()}"
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """``(variable, default, help)`` for every setting, for ``--help``."""
+    return [
+        (env_name(f.name), str(f.default), str(f.metadata.get("help", "")))
+        for f in attrs.fields(Settings)
+    ]

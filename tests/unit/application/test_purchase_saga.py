@@ -1,0 +1,271 @@
+"""The purchase saga end to end in one process: hold, pay, tickets — and every way it ends."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import pytest
+
+from openticket.adapters.payments.mock import MockPaymentProvider
+from openticket.application.access import Requester
+from openticket.application.errors import Forbidden, NotFound
+from openticket.domain.catalog import SaleNotOpen
+from openticket.domain.ordering import OrderStatus
+from openticket.domain.payment import PaymentStatus, PaymentSucceeded
+from openticket.domain.seating import SeatsSpanAreas, SeatStatus, SeatsUnavailable, TooManySeats
+from openticket.domain.shared import AreaId, InvalidTransition, Money, OrderId, SeatId, SessionId
+from openticket.domain.ticketing import AlreadyUsed, TicketStatus, TicketVoided
+from openticket.domain.venue import UnknownSeats
+from openticket.testing.world import World
+
+TTL = timedelta(seconds=120)
+PRICE_A = Money(Decimal("1200.00"), "TWD")
+
+
+async def statuses(world: World, *seats: str) -> list[SeatStatus]:
+    views = {v.seat_id: v.status for v in await world.app.seats(world.session_id)}
+    return [views[SeatId(s)] for s in seats]
+
+
+async def test_hold_pay_and_get_one_ticket_per_seat(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-1-1", "A-1-2"])
+    assert order.status is OrderStatus.CREATED
+    assert order.total.amount == 2 * PRICE_A.amount
+    assert order.expires_at == world.clock.now() + TTL
+    assert await statuses(world, "A-1-1", "A-1-2", "A-1-3") == [
+        SeatStatus.HELD,
+        SeatStatus.HELD,
+        SeatStatus.AVAILABLE,
+    ]
+
+    payment = await app.pay(buyer, order.order_id)
+
+    assert payment.status is PaymentStatus.SUCCEEDED
+    done = await app.get_order(buyer, order.order_id)
+    assert done.status is OrderStatus.COMPLETED
+    assert done.payment_id == payment.payment_id
+    tickets = (await app.list_tickets(buyer)).items
+    assert sorted(t.seat_id for t in tickets) == ["A-1-1", "A-1-2"]
+    assert {t.status for t in tickets} == {TicketStatus.ISSUED}
+    assert len({t.qr_code for t in tickets}) == 2
+    assert await statuses(world, "A-1-1", "A-1-2") == [SeatStatus.SOLD, SeatStatus.SOLD]
+
+
+async def test_a_held_or_sold_seat_cannot_be_ordered_and_nothing_else_is_held(world: World) -> None:
+    app = world.app
+    first = await app.place_order(world.buyer(1), world.session_id, ["A-1-1"])
+    with pytest.raises(SeatsUnavailable) as refused:
+        await app.place_order(world.buyer(2), world.session_id, ["A-1-2", "A-1-1"])
+    assert refused.value.seat_ids == ("A-1-1",)
+    assert await statuses(world, "A-1-2") == [SeatStatus.AVAILABLE]
+    await app.pay(world.buyer(1), first.order_id)
+    with pytest.raises(SeatsUnavailable):
+        await app.place_order(world.buyer(2), world.session_id, ["A-1-1"])
+    assert (await app.list_orders(world.buyer(2))).items == ()
+
+
+async def test_a_declined_payment_fails_the_order_and_frees_the_seats(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["B-1-1"])
+    payment = await app.pay(buyer, order.order_id, outcome="decline")
+    assert payment.status is PaymentStatus.FAILED
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.FAILED
+    await app.seating.flush_events()
+    assert await statuses(world, "B-1-1") == [SeatStatus.AVAILABLE]
+    assert (await app.list_tickets(buyer)).items == ()
+    again = await app.place_order(world.buyer(2), world.session_id, ["B-1-1"])
+    assert again.status is OrderStatus.CREATED
+
+
+async def test_an_unpaid_order_expires_with_its_hold(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-5"])
+    world.clock.advance(TTL)
+    report = await app.sweep()
+    assert report.orders_expired == 1
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.EXPIRED
+    assert await statuses(world, "A-2-5") == [SeatStatus.AVAILABLE]
+    with pytest.raises(Exception, match="expired"):
+        await app.pay(buyer, order.order_id)
+
+
+async def test_paying_after_the_hold_ran_out_but_before_the_sweep_is_refused(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-6"])
+    world.clock.advance(TTL)
+    with pytest.raises(Exception, match="expired"):
+        await app.pay(buyer, order.order_id)
+    assert (await app.list_tickets(buyer)).items == ()
+
+
+async def test_a_payment_that_succeeds_after_expiry_is_refunded_once_and_sells_nothing(
+    world: World,
+) -> None:
+    app = world.app
+    late, quick = world.buyer(1), world.buyer(2)
+    order = await app.place_order(late, world.session_id, ["A-1-9"])
+    pending = await app.pay(late, order.order_id, outcome="delay")
+    assert pending.status is PaymentStatus.PENDING
+    world.clock.advance(TTL)
+    await app.sweep()
+    assert (await app.get_order(late, order.order_id)).status is OrderStatus.EXPIRED
+
+    other = await app.place_order(quick, world.session_id, ["A-1-9"])
+    await app.pay(quick, other.order_id)
+
+    mock = app.payments.provider("mock")
+    assert isinstance(mock, MockPaymentProvider)
+    transaction = pending.provider_transaction_id
+    assert transaction is not None
+    mock.settle(transaction, succeed=True)
+    body = json.dumps(
+        {"event_id": "evt_1", "transaction_id": transaction, "status": "succeeded"}
+    ).encode()
+    headers = {"X-Mock-Signature": mock.sign(body)}
+    await app.handle_webhook("mock", headers, body)
+    await app.handle_webhook("mock", headers, body)  # delivered twice
+
+    refunded = await app.payments.reconcile(pending.payment_id)
+    assert refunded.status is PaymentStatus.REFUNDED
+    assert mock.captured == PRICE_A  # the quick buyer's payment only
+    assert (await app.get_order(late, order.order_id)).status is OrderStatus.EXPIRED
+    assert (await app.list_tickets(late)).items == ()
+    assert [t.seat_id for t in (await app.list_tickets(quick)).items] == ["A-1-9"]
+
+
+async def test_the_same_success_delivered_twice_issues_tickets_once(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-1-5", "A-1-6"])
+    await app.pay(buyer, order.order_id)
+    payment_id = (await app.get_order(buyer, order.order_id)).payment_id
+    assert payment_id is not None
+    payment = await app.payments.reconcile(payment_id)
+    replay = PaymentSucceeded(
+        event_id=UUID(int=424242),
+        occurred_at=world.clock.now(),
+        payment_id=payment.payment_id,
+        order_id=order.order_id,
+        user_id=buyer.user_id,
+        provider="mock",
+        amount=payment.amount,
+        provider_transaction_id=payment.provider_transaction_id,
+    )
+    await app.bus.publish([replay])
+    await app.bus.publish([replay])
+    assert len((await app.list_tickets(buyer)).items) == 2
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.COMPLETED
+
+
+async def test_the_buyer_cancels_an_unpaid_order_and_the_seats_are_free(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-1-3"])
+    cancelled = await app.cancel_order(buyer, order.order_id)
+    assert cancelled.status is OrderStatus.CANCELLED
+    await app.seating.flush_events()
+    assert await statuses(world, "A-1-3") == [SeatStatus.AVAILABLE]
+    paid = await app.place_order(buyer, world.session_id, ["A-1-4"])
+    await app.pay(buyer, paid.order_id)
+    with pytest.raises(InvalidTransition):
+        await app.cancel_order(buyer, paid.order_id)
+
+
+async def test_an_organizer_refund_voids_the_tickets_and_resells_the_seats(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["B-1-2", "B-1-3"])
+    await app.pay(buyer, order.order_id)
+    with pytest.raises(Forbidden):
+        await app.refund_order(buyer, order.order_id)
+    stranger = Requester(world.buyer(9).user_id, world.organizer.roles)
+    with pytest.raises(NotFound):
+        await app.refund_order(stranger, order.order_id)
+
+    refunded = await app.refund_order(world.organizer, order.order_id)
+
+    assert refunded.status is OrderStatus.REFUNDED
+    assert {t.status for t in (await app.list_tickets(buyer)).items} == {TicketStatus.VOIDED}
+    await app.seating.flush_events()
+    assert await statuses(world, "B-1-2", "B-1-3") == [SeatStatus.AVAILABLE] * 2
+    again = await app.place_order(world.buyer(2), world.session_id, ["B-1-2"])
+    await app.pay(world.buyer(2), again.order_id)
+    assert len((await app.list_tickets(world.buyer(2))).items) == 1
+    with pytest.raises(InvalidTransition):
+        await app.refund_order(world.admin, order.order_id)
+
+
+async def test_a_ticket_checks_in_once(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-1"])
+    await app.pay(buyer, order.order_id)
+    (ticket,) = (await app.list_tickets(buyer)).items
+    with pytest.raises(Forbidden):
+        await app.check_in(buyer, ticket.qr_code)
+    used = await app.check_in(world.staff, ticket.qr_code)
+    assert used.status is TicketStatus.USED
+    with pytest.raises(AlreadyUsed):
+        await app.check_in(world.staff, ticket.qr_code)
+    with pytest.raises(NotFound):
+        await app.check_in(world.staff, "no-such-code-0000000000")
+    await app.refund_order(world.organizer, order.order_id)
+    with pytest.raises(TicketVoided):
+        await app.check_in(world.admin, ticket.qr_code)
+
+
+async def test_nobody_sees_or_touches_another_buyers_order(world: World) -> None:
+    app, owner, other = world.app, world.buyer(1), world.buyer(2)
+    order = await app.place_order(owner, world.session_id, ["A-1-7"])
+    for attempt in (app.get_order, app.cancel_order, app.pay):
+        with pytest.raises(NotFound):
+            await attempt(other, order.order_id)
+    assert (await app.get_order(world.admin, order.order_id)).order_id == order.order_id
+    with pytest.raises(NotFound):
+        await app.get_order(owner, OrderId(UUID(int=5)))
+    assert (await app.get_order(owner, order.order_id)).status is OrderStatus.CREATED
+
+
+@pytest.mark.parametrize(
+    ("seats", "error"),
+    [
+        (["A-1-1", "B-1-1"], SeatsSpanAreas),
+        (["A-9-1"], UnknownSeats),
+        (["A-1-1", "A-1-2", "A-1-3", "A-1-4", "A-1-5"], TooManySeats),
+        (["not a seat"], Exception),
+        ([], Exception),
+    ],
+)
+async def test_bad_seat_requests_are_refused_and_hold_nothing(
+    world: World, seats: list[str], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await world.app.place_order(world.buyer(1), world.session_id, seats)
+    views = await world.app.seats(world.session_id)
+    assert {v.status for v in views} == {SeatStatus.AVAILABLE}
+
+
+async def test_no_order_outside_the_sale_window_or_for_an_unknown_session(world: World) -> None:
+    with pytest.raises(NotFound):
+        await world.app.place_order(world.buyer(1), SessionId(UUID(int=77)), ["A-1-1"])
+    world.clock.advance(60 * 60 * 24 * 6)
+    with pytest.raises(SaleNotOpen):
+        await world.app.place_order(world.buyer(1), world.session_id, ["A-1-1"])
+
+
+async def test_a_restarted_partition_rebuilds_holds_and_sales_before_answering(
+    world: World,
+) -> None:
+    app, buyer = world.app, world.buyer(1)
+    sold = await app.place_order(buyer, world.session_id, ["A-1-1"])
+    await app.pay(buyer, sold.order_id)
+    held = await app.place_order(buyer, world.session_id, ["A-1-2"])
+    partition = app.seating.router.partition_of(world.session_id, AreaId("A"))
+
+    await app.seating.restart_partition(partition)
+
+    with pytest.raises(SeatsUnavailable) as refused:
+        await app.place_order(world.buyer(2), world.session_id, ["A-1-1", "A-1-2", "A-1-3"])
+    assert set(refused.value.seat_ids) == {"A-1-1", "A-1-2"}
+    await app.pay(buyer, held.order_id)
+    assert (await app.get_order(buyer, held.order_id)).status is OrderStatus.COMPLETED
