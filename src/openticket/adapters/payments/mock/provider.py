@@ -61,6 +61,8 @@ class MockPaymentProvider:
         self._by_id: dict[str, _Transaction] = {}
         self._refunds: dict[str, ProviderRefund] = {}
         self.create_calls = 0
+        self.refunds: list[tuple[str, Money]] = []
+        """Every refund actually made, as ``(transaction id, amount)``, in order."""
 
     @property
     def name(self) -> str:
@@ -121,6 +123,7 @@ class MockPaymentProvider:
         transaction.refunded = amount
         refund = ProviderRefund(provider_refund_id=f"re_{idempotency_key}", amount=amount)
         self._refunds[idempotency_key] = refund
+        self.refunds.append((provider_transaction_id, amount))
         return refund
 
     async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice | None:
