@@ -97,28 +97,30 @@ async def hold_phase(
     """Phase 1: hold decisions straight at the seating service."""
     app = world.app
     areas = area_seats(world)
-    requests = []
-    for _ in range(buyers):
-        area_id, seats = rng.choice(areas)
-        requests.append((area_id, tuple(rng.sample(seats, rng.choice((1, 2))))))
     latencies: list[float] = [0.0] * buyers
     granted: list[tuple[SeatId, ...]] = []
     ids = app.seating.actors[0]._new_id  # the same id source the app uses
     session = world.session_id
     for area_id, _ in areas:  # rebuild every inventory before the clock starts
-        await app.seating.actor_for(session, area_id).ensure_loaded((session, area_id))
+        key = app.seating.router.key(session, area_id)
+        await app.seating.actors[key.partition].ensure_loaded(key)
+    holders = [world.buyer(n).user_id for n in range(1000)]
+    randrange = rng.randrange
 
     async def one(n: int) -> None:
-        area_id, seats = requests[n]
+        # one or two neighbouring seats of a random area, as buyers pick them
+        area_id, seats = areas[randrange(len(areas))]
+        first = randrange(len(seats) - 1)
+        wanted = seats[first : first + 1 + (n & 1)]
         started = time.perf_counter()
         try:
             hold = await app.seating.hold(
                 session_id=session,
                 area_id=area_id,
                 hold_id=HoldId(ids()),
-                holder_id=UserId(ids()),
+                holder_id=holders[n % 1000],
                 order_id=OrderId(ids()),
-                seat_ids=seats,
+                seat_ids=wanted,
                 max_seats=2,
             )
             granted.append(hold.seat_ids)
@@ -166,6 +168,23 @@ async def purchase_phase(
 
     elapsed = await run_bounded(purchases, concurrency, one)
     return {"purchases_per_s": round(completed / elapsed, 1), "purchases": completed}
+
+
+def bare_dict_rate(world: World, buyers: int, rng: random.Random) -> float:
+    """Hold decisions per second of a plain dict loop: same requests, no actors, no events."""
+    areas = area_seats(world)
+    requests = []
+    for n in range(buyers):
+        _, seats = areas[rng.randrange(len(areas))]
+        first = rng.randrange(len(seats) - 1)
+        requests.append(seats[first : first + 1 + (n & 1)])
+    held: dict[SeatId, int] = {}
+    started = time.perf_counter()
+    for n, wanted in enumerate(requests):
+        if not any(seat in held for seat in wanted):
+            for seat in wanted:
+                held[seat] = n
+    return buyers / (time.perf_counter() - started)
 
 
 def count_tickets(app_container: Any, session_id: SessionId) -> tuple[int, int]:
@@ -258,6 +277,7 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         await app.stop()
     seats_sold, ticket_doubles = count_tickets(container, world.session_id)
+    bare = bare_dict_rate(world, args.buyers, random.Random(args.seed))
 
     return {
         "profile": args.profile,
@@ -265,6 +285,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "buyers": args.buyers,
         "concurrency": args.concurrency,
         **holds,
+        "bare_dict_decisions_per_s": round(bare, 1),
+        "ratio_to_bare_dict": round(holds["holds_per_s"] / bare, 4),
         **purchases,
         "seats_sold": seats_sold,
         "double_sales": holds["hold_double_grants"] + ticket_doubles,

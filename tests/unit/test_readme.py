@@ -22,8 +22,11 @@ def test_readme_quick_start_runs_as_documented(capsys: pytest.CaptureFixture[str
     exec(compile("\n".join(blocks), str(README), "exec"), namespace)  # noqa: S102  # our own README
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
+        "created 2400.00 TWD",
         "refused: ('A-1-2',)",
+        "completed",
+        "['A-1-1', 'A-1-2']",
+        "used",
         "sold",
         "['SeatsHeld', 'SeatsSold']",
-        "Page(items=(), next_cursor=None)",
     ]

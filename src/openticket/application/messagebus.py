@@ -112,7 +112,10 @@ class MessageBus:
             while queue:
                 event = queue.popleft()
                 for name, handler in self.handlers_for(type(event)):
-                    await self._deliver(Delivery(name, handler, event))
+                    try:
+                        await handler(event)
+                    except Exception as e:  # retried later, never raised to the publisher
+                        self._failed(Delivery(name, handler, event, attempts=1), e)
         finally:
             _dispatch_queue.reset(token)
 
@@ -146,19 +149,22 @@ class MessageBus:
         try:
             await delivery.handler(delivery.event)
         except Exception as e:  # any handler failure is retried, not raised
-            delivery.last_error = repr(e)
-            fields = {
-                "handler": delivery.handler_name,
-                "event_type": delivery.event.event_type,
-                "event_id": str(delivery.event.event_id),
-                "attempt": delivery.attempts,
-                "error": repr(e),
-            }
-            if delivery.attempts >= self._max_attempts:
-                self.dead_letters.append(delivery)
-                self._log.error("event_handler_gave_up", **fields)
-                return
-            backoff = self._retry_base_delay * (2 ** (delivery.attempts - 1))
-            delivery.next_attempt_at = self._clock.now() + backoff
-            self.retries.append(delivery)
-            self._log.warning("event_handler_failed", **fields, retry_in_s=backoff.total_seconds())
+            self._failed(delivery, e)
+
+    def _failed(self, delivery: Delivery, e: Exception) -> None:
+        delivery.last_error = repr(e)
+        fields = {
+            "handler": delivery.handler_name,
+            "event_type": delivery.event.event_type,
+            "event_id": str(delivery.event.event_id),
+            "attempt": delivery.attempts,
+            "error": repr(e),
+        }
+        if delivery.attempts >= self._max_attempts:
+            self.dead_letters.append(delivery)
+            self._log.error("event_handler_gave_up", **fields)
+            return
+        backoff = self._retry_base_delay * (2 ** (delivery.attempts - 1))
+        delivery.next_attempt_at = self._clock.now() + backoff
+        self.retries.append(delivery)
+        self._log.warning("event_handler_failed", **fields, retry_in_s=backoff.total_seconds())

@@ -272,13 +272,17 @@ class SeatInventory(Aggregate):
 
     def validate_request(self, seat_ids: Sequence[SeatId], max_seats: int | None) -> None:
         """Refuse a request that could never succeed: empty, repeated, foreign or too many seats."""
-        if not seat_ids:
+        count = len(seat_ids)
+        if not count:
             raise ValidationError("a hold needs at least one seat")
-        if len(set(seat_ids)) != len(seat_ids):
+        if count > 1 and len(set(seat_ids)) != count:
             raise ValidationError("a seat appears twice in the request")
-        if max_seats is not None and len(seat_ids) > max_seats:
+        if max_seats is not None and count > max_seats:
             raise TooManySeats(f"at most {max_seats} seats per order")
-        unknown = tuple(s for s in seat_ids if s not in self.seat_ids)
+        known = self.seat_ids
+        if all(s in known for s in seat_ids):
+            return
+        unknown = tuple(s for s in seat_ids if s not in known)
         if unknown:
             if any(_area_of(s) not in (None, self.area_id) for s in unknown):
                 raise SeatsSpanAreas("all seats of an order must be in one area")
@@ -312,17 +316,6 @@ class SeatInventory(Aggregate):
         expiry but not yet swept does not stand in the way (it is expired first).
         """
         self.validate_request(seat_ids, max_seats)
-        if hold_id in self._holds:
-            raise ValidationError(f"hold {hold_id} exists already")
-        if fencing_token <= self._last_token:
-            raise StaleFencingToken(f"token {fencing_token} is not newer than {self._last_token}")
-        for seat in seat_ids:
-            stale = self._held.get(seat)
-            if stale is not None and not now < stale.expires_at:
-                self._expire(stale, now, ids)
-        taken = self.unavailable(seat_ids, now)
-        if taken:
-            raise SeatsUnavailable(taken)
         hold = SeatHold(
             hold_id=hold_id,
             session_id=self.session_id,
@@ -333,23 +326,49 @@ class SeatInventory(Aggregate):
             fencing_token=fencing_token,
             expires_at=now + self.hold_ttl,
         )
+        self.grant(hold, now=now, ids=ids)
+        return hold
+
+    def grant(self, hold: SeatHold, *, now: datetime, ids: IdFactory) -> None:
+        """Record a hold decided and fenced elsewhere (the lock store granted it).
+
+        The request's shape is the caller's to check (``validate_request``); this still
+        refuses what would break an invariant: a hold of another partition, one living
+        longer than ``hold_ttl``, a token not newer than the last, a seat held or sold.
+        """
+        if hold.session_id != self.session_id or hold.area_id != self.area_id:
+            raise SeatsSpanAreas(f"hold {hold.hold_id} is not for this partition")
+        if hold.hold_id in self._holds:
+            raise ValidationError(f"hold {hold.hold_id} exists already")
+        if hold.expires_at > now + self.hold_ttl:
+            raise ValidationError(f"hold {hold.hold_id} would outlive the hold TTL")
+        token = hold.fencing_token
+        if token <= self._last_token:
+            raise StaleFencingToken(f"token {token} is not newer than {self._last_token}")
+        held = self._held
+        for seat in hold.seat_ids:
+            stale = held.get(seat)
+            if stale is not None and not now < stale.expires_at:
+                self._expire(stale, now, ids)
+        taken = self.unavailable(hold.seat_ids, now)
+        if taken:
+            raise SeatsUnavailable(taken)
         self._add(hold)
-        self._last_token = fencing_token
+        self._last_token = token
         self.record(
             SeatsHeld(
                 event_id=ids(),
                 occurred_at=now,
                 session_id=self.session_id,
                 area_id=self.area_id,
-                hold_id=hold_id,
-                order_id=order_id,
+                hold_id=hold.hold_id,
+                order_id=hold.order_id,
                 seat_ids=hold.seat_ids,
-                holder_id=holder_id,
-                fencing_token=fencing_token,
+                holder_id=hold.holder_id,
+                fencing_token=token,
                 expires_at=hold.expires_at,
             )
         )
-        return hold
 
     def release(self, hold_id: HoldId, *, now: datetime, ids: IdFactory) -> SeatHold:
         """Give the hold's seats back. Only the hold's id can; an expired hold cannot."""

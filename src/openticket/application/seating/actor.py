@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -36,6 +36,7 @@ from openticket.application.ports.lock_store import (
     ReleaseHold,
     ReleaseSold,
 )
+from openticket.application.seating.router import PartitionKey
 from openticket.domain.seating import (
     HoldExpired,
     InventorySnapshot,
@@ -43,7 +44,6 @@ from openticket.domain.seating import (
     SeatHold,
     SeatHoldRejected,
     SeatInventory,
-    SeatStatus,
     SeatsUnavailable,
     StaleFencingToken,
 )
@@ -59,7 +59,6 @@ from openticket.domain.shared import (
     ValidationError,
 )
 
-PartitionKey = tuple[SessionId, AreaId]
 SeatLayout = Callable[[SessionId, AreaId], Awaitable[frozenset[SeatId]]]
 """The seats of a session's area (from the catalog). Raises ``NotFound`` for neither."""
 SoldSeats = Callable[[SessionId, AreaId], Awaitable[Mapping[SeatId, OrderId]]]
@@ -68,15 +67,13 @@ EventSink = Callable[[list[DomainEvent]], None]
 """Receives the events of each decided batch, in order. Must not block."""
 
 
-# --- commands ---------------------------------------------------------------------
+# --- commands (tuples: they are made once per request on the hot path) ---------------
 
 
-@attrs.frozen(kw_only=True)
-class HoldSeats:
+class HoldSeats(NamedTuple):
     """Hold every one of ``seat_ids`` for ``order_id``, or none."""
 
-    session_id: SessionId
-    area_id: AreaId
+    key: PartitionKey
     hold_id: HoldId
     holder_id: UserId
     order_id: OrderId
@@ -84,42 +81,34 @@ class HoldSeats:
     max_seats: int | None = None
 
 
-@attrs.frozen(kw_only=True)
-class ReleaseSeats:
+class ReleaseSeats(NamedTuple):
     """Give a hold's seats back (cancel, failed payment, expired order)."""
 
-    session_id: SessionId
-    area_id: AreaId
+    key: PartitionKey
     hold_id: HoldId
 
 
-@attrs.frozen(kw_only=True)
-class ExtendSeats:
+class ExtendSeats(NamedTuple):
     """Keep a live hold for another TTL from now."""
 
-    session_id: SessionId
-    area_id: AreaId
+    key: PartitionKey
     hold_id: HoldId
 
 
-@attrs.frozen(kw_only=True)
-class SellSeats:
+class SellSeats(NamedTuple):
     """Turn a hold into a sale; the fencing token must be the hold's. Replays are answered."""
 
-    session_id: SessionId
-    area_id: AreaId
+    key: PartitionKey
     hold_id: HoldId
     fencing_token: int
     order_id: OrderId
     seat_ids: tuple[SeatId, ...]
 
 
-@attrs.frozen(kw_only=True)
-class ReturnSeats:
+class ReturnSeats(NamedTuple):
     """Make an order's sold seats available again (refund). Replays are harmless."""
 
-    session_id: SessionId
-    area_id: AreaId
+    key: PartitionKey
     hold_id: HoldId
     order_id: OrderId
     seat_ids: tuple[SeatId, ...]
@@ -169,14 +158,12 @@ class _Batch:
     touched: set[HoldId] = attrs.field(factory=set)
     claimed: dict[PartitionKey, set[SeatId]] = attrs.field(factory=dict)
     freed: dict[PartitionKey, set[SeatId]] = attrs.field(factory=dict)
+    taken: tuple[SeatId, ...] = ()
+    """The seats in the way of the hold just refused."""
 
-    def claimed_in(self, command: HoldSeats) -> set[SeatId]:
-        """Seats held earlier in this batch in the command's partition key."""
-        return self.claimed.setdefault((command.session_id, command.area_id), set())
-
-    def freed_in(self, command: HoldSeats | ReleaseSeats) -> set[SeatId]:
+    def freed_in(self, command: ReleaseSeats) -> set[SeatId]:
         """Seats released earlier in this batch in the command's partition key."""
-        return self.freed.setdefault((command.session_id, command.area_id), set())
+        return self.freed.setdefault(command.key, set())
 
 
 class PartitionActor:
@@ -241,10 +228,12 @@ class PartitionActor:
 
     def submit(self, command: SeatCommand) -> asyncio.Future[Any]:
         """Queue ``command``; the future resolves to its reply or raises its error."""
-        reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self._task is None:
+        task = self._task
+        if task is None:
+            reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             reply.set_exception(SeatingUnavailable(f"partition {self.partition} is not running"))
             return reply
+        reply = task.get_loop().create_future()
         self._mailbox.append((command, reply))
         self._wakeup.set()
         return reply
@@ -276,7 +265,7 @@ class PartitionActor:
                         reply.set_exception(e)
 
     async def _rebuild(self, key: PartitionKey) -> SeatInventory:
-        session_id, area_id = key
+        session_id, area_id = key.session_id, key.area_id
         seat_ids = await self._layout(session_id, area_id)
         stored = await self._store.load(session_id, area_id)
         sold = {**stored.sold, **await self._sold_seats(session_id, area_id)}
@@ -299,7 +288,7 @@ class PartitionActor:
         plans = [_Plan(command, reply) for command, reply in batch]
         for plan in plans:
             if not isinstance(plan.command, ExpireHolds):
-                key = (plan.command.session_id, plan.command.area_id)
+                key = plan.command.key
                 if key not in self._inventories:
                     try:
                         await self._rebuild(key)
@@ -333,9 +322,13 @@ class PartitionActor:
                 if isinstance(command, ExpireHolds):
                     self._expire(now, batch.ops, events)
                     continue
-                inventory = self._inventories[(command.session_id, command.area_id)]
+                inventory = self._inventories[command.key]
                 if isinstance(command, HoldSeats):
                     op: LockOp | None = self._plan_hold(command, inventory, batch)
+                    if op is None:  # refused: no store call, no exception on the hot path
+                        plan.error = error = SeatsUnavailable(batch.taken)
+                        events.append(self._rejection(command, error, now))
+                        continue
                 elif isinstance(command, SellSeats):
                     op = self._plan_sale(command, inventory, batch, plan)
                 elif isinstance(command, ReleaseSeats):
@@ -343,12 +336,14 @@ class PartitionActor:
                     batch.touched.add(hold.hold_id)
                     batch.freed_in(command).update(hold.seat_ids)
                     op = ReleaseHold(
-                        session_id=command.session_id, hold_id=hold.hold_id, seat_ids=hold.seat_ids
+                        session_id=command.key.session_id,
+                        hold_id=hold.hold_id,
+                        seat_ids=hold.seat_ids,
                     )
                 elif isinstance(command, ExtendSeats):
                     hold = self._live_hold(inventory, command.hold_id, batch.touched, now)
                     op = ExtendHold(
-                        session_id=command.session_id,
+                        session_id=command.key.session_id,
                         hold_id=hold.hold_id,
                         seat_ids=hold.seat_ids,
                         expires_at=batch.expires_at,
@@ -365,25 +360,29 @@ class PartitionActor:
         return batch.ops
 
     @staticmethod
-    def _plan_hold(command: HoldSeats, inventory: SeatInventory, batch: _Batch) -> LockOp:
+    def _plan_hold(command: HoldSeats, inventory: SeatInventory, batch: _Batch) -> LockOp | None:
         inventory.validate_request(command.seat_ids, command.max_seats)
         if inventory.hold_of(command.hold_id) is not None:
             raise ValidationError(f"hold {command.hold_id} exists already")
-        mine = batch.claimed_in(command)
-        back = batch.freed_in(command)
-        now = batch.now
-        taken = tuple(
-            s
-            for s in command.seat_ids
-            if s in mine or (s not in back and inventory.status(s, now) is not SeatStatus.AVAILABLE)
-        )
+        seats, key = command.seat_ids, command.key
+        mine = batch.claimed.get(key)
+        back = batch.freed.get(key)
+        taken = inventory.unavailable(seats, batch.now)
+        if back:  # released earlier in this batch: free by the time this hold is applied
+            taken = tuple(s for s in taken if s not in back)
+        if mine:  # held earlier in this batch
+            taken = tuple(s for s in seats if s in mine or s in taken)
         if taken:
-            raise SeatsUnavailable(taken)
-        mine.update(command.seat_ids)
+            batch.taken = taken
+            return None
+        if mine is None:
+            batch.claimed[key] = set(seats)
+        else:
+            mine.update(seats)
         return AcquireHold(
             hold_id=command.hold_id,
-            session_id=command.session_id,
-            area_id=command.area_id,
+            session_id=command.key.session_id,
+            area_id=command.key.area_id,
             holder_id=command.holder_id,
             order_id=command.order_id,
             seat_ids=command.seat_ids,
@@ -403,7 +402,7 @@ class PartitionActor:
             )
         batch.touched.add(hold.hold_id)
         return MarkSold(
-            session_id=command.session_id,
+            session_id=command.key.session_id,
             hold_id=hold.hold_id,
             seat_ids=hold.seat_ids,
             fencing_token=hold.fencing_token,
@@ -417,7 +416,7 @@ class PartitionActor:
         if not sold_to_order:
             plan.result = ()
             return None
-        return ReleaseSold(session_id=command.session_id, seat_ids=sold_to_order)
+        return ReleaseSold(session_id=command.key.session_id, seat_ids=sold_to_order)
 
     @staticmethod
     def _live_hold(
@@ -446,8 +445,8 @@ class PartitionActor:
         return SeatHoldRejected(
             event_id=self._new_id(),
             occurred_at=now,
-            session_id=command.session_id,
-            area_id=command.area_id,
+            session_id=command.key.session_id,
+            area_id=command.key.area_id,
             hold_id=command.hold_id,
             order_id=command.order_id,
             seat_ids=command.seat_ids,
@@ -474,7 +473,7 @@ class PartitionActor:
                 and not isinstance(command, ExpireHolds)
             ):
                 result = results[plan.op_index]
-                inventory = self._inventories[(command.session_id, command.area_id)]
+                inventory = self._inventories[command.key]
                 try:
                     plan.result = self._apply_one(command, result, inventory, now)
                 except DomainError as e:
@@ -485,7 +484,9 @@ class PartitionActor:
             if reply.done():  # the caller gave up waiting; the decision stands
                 continue
             if plan.error is not None:
-                reply.set_exception(plan.error)
+                # the traceback would tie the whole batch into a reference cycle; the
+                # caller's await raises the error afresh with its own traceback
+                reply.set_exception(plan.error.with_traceback(None))
             else:
                 reply.set_result(plan.result)
 
@@ -501,16 +502,8 @@ class PartitionActor:
             if not isinstance(result, Granted):
                 taken = result.seat_ids if isinstance(result, Refused) else command.seat_ids
                 raise SeatsUnavailable(taken)
-            return inventory.hold(
-                hold_id=command.hold_id,
-                holder_id=command.holder_id,
-                order_id=command.order_id,
-                seat_ids=command.seat_ids,
-                fencing_token=result.hold.fencing_token,
-                now=now,
-                ids=ids,
-                max_seats=command.max_seats,
-            )
+            inventory.grant(result.hold, now=now, ids=ids)
+            return result.hold
         if isinstance(command, SellSeats):
             if isinstance(result, Refused):
                 raise StaleFencingToken(

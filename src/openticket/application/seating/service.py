@@ -137,10 +137,13 @@ class SeatingService:
         """The actor that owns a session's area."""
         return self.actors[self.router.partition_of(session_id, area_id)]
 
-    async def _ask(self, command: PartitionCommand) -> Any:
-        return await self.actor_for(command.session_id, command.area_id).submit(command)
+    def _ask(self, command: PartitionCommand) -> asyncio.Future[Any]:
+        return self.actors[command.key.partition].submit(command)
 
-    async def hold(
+    # The command methods return the actor's reply future itself (no coroutine around
+    # it): this is the hot path, and every awaited frame costs.
+
+    def hold(
         self,
         *,
         session_id: SessionId,
@@ -150,36 +153,24 @@ class SeatingService:
         order_id: OrderId,
         seat_ids: Sequence[SeatId],
         max_seats: int | None = None,
-    ) -> SeatHold:
+    ) -> asyncio.Future[SeatHold]:
         """Hold all of ``seat_ids`` for one TTL, or raise ``SeatsUnavailable``."""
-        hold: SeatHold = await self._ask(
-            HoldSeats(
-                session_id=session_id,
-                area_id=area_id,
-                hold_id=hold_id,
-                holder_id=holder_id,
-                order_id=order_id,
-                seat_ids=tuple(seat_ids),
-                max_seats=max_seats,
-            )
-        )
-        return hold
+        key = self.router.key(session_id, area_id)
+        return self._ask(HoldSeats(key, hold_id, holder_id, order_id, tuple(seat_ids), max_seats))
 
-    async def release(self, session_id: SessionId, area_id: AreaId, hold_id: HoldId) -> SeatHold:
+    def release(
+        self, session_id: SessionId, area_id: AreaId, hold_id: HoldId
+    ) -> asyncio.Future[SeatHold]:
         """Give a live hold's seats back (``NotHolder`` / ``HoldExpired`` if it is gone)."""
-        hold: SeatHold = await self._ask(
-            ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
-        )
-        return hold
+        return self._ask(ReleaseSeats(self.router.key(session_id, area_id), hold_id))
 
-    async def extend(self, session_id: SessionId, area_id: AreaId, hold_id: HoldId) -> SeatHold:
+    def extend(
+        self, session_id: SessionId, area_id: AreaId, hold_id: HoldId
+    ) -> asyncio.Future[SeatHold]:
         """Keep a live hold for another TTL from now."""
-        hold: SeatHold = await self._ask(
-            ExtendSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
-        )
-        return hold
+        return self._ask(ExtendSeats(self.router.key(session_id, area_id), hold_id))
 
-    async def sell(
+    def sell(
         self,
         *,
         session_id: SessionId,
@@ -188,21 +179,12 @@ class SeatingService:
         fencing_token: int,
         order_id: OrderId,
         seat_ids: Sequence[SeatId],
-    ) -> SaleRecorded:
+    ) -> asyncio.Future[SaleRecorded]:
         """Sell a hold's seats to its order; a replay of a made sale answers ``replayed``."""
-        sale: SaleRecorded = await self._ask(
-            SellSeats(
-                session_id=session_id,
-                area_id=area_id,
-                hold_id=hold_id,
-                fencing_token=fencing_token,
-                order_id=order_id,
-                seat_ids=tuple(seat_ids),
-            )
-        )
-        return sale
+        key = self.router.key(session_id, area_id)
+        return self._ask(SellSeats(key, hold_id, fencing_token, order_id, tuple(seat_ids)))
 
-    async def return_seats(
+    def return_seats(
         self,
         *,
         session_id: SessionId,
@@ -210,18 +192,10 @@ class SeatingService:
         hold_id: HoldId,
         order_id: OrderId,
         seat_ids: Sequence[SeatId],
-    ) -> tuple[SeatId, ...]:
-        """Make an order's sold seats available again; returns the seats it freed."""
-        returned: tuple[SeatId, ...] = await self._ask(
-            ReturnSeats(
-                session_id=session_id,
-                area_id=area_id,
-                hold_id=hold_id,
-                order_id=order_id,
-                seat_ids=tuple(seat_ids),
-            )
-        )
-        return returned
+    ) -> asyncio.Future[tuple[SeatId, ...]]:
+        """Make an order's sold seats available again; resolves to the seats it freed."""
+        key = self.router.key(session_id, area_id)
+        return self._ask(ReturnSeats(key, hold_id, order_id, tuple(seat_ids)))
 
     async def expire_due(self) -> None:
         """Have every actor expire its due holds now."""
@@ -236,9 +210,8 @@ class SeatingService:
         now = self._clock.now()
         statuses: dict[SeatId, SeatStatus] = {}
         for area_id in area_ids:
-            inventory = await self.actor_for(session_id, area_id).ensure_loaded(
-                (session_id, area_id)
-            )
+            key = self.router.key(session_id, area_id)
+            inventory = await self.actors[key.partition].ensure_loaded(key)
             for seat in inventory.seat_ids:
                 statuses[seat] = inventory.status(seat, now)
         return statuses
