@@ -19,6 +19,13 @@ import structlog
 
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService, EventDetails
+from openticket.application.commands import (
+    CancelOrder,
+    CheckIn,
+    PlaceOrder,
+    RefundOrder,
+    StartPayment,
+)
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
@@ -64,6 +71,7 @@ class SweepReport:
     """What one pass of the expiry sweeper did."""
 
     orders_expired: int
+    payments_reconciled: int
     handler_retries: int
 
 
@@ -96,6 +104,13 @@ class OpenTicket:
         self._sweeper: asyncio.Task[None] | None = None
         saga.register(bus)
         notifications.register(bus)
+        bus.register(PlaceOrder, lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids))
+        bus.register(
+            StartPayment, lambda c: payments.start_payment(c.by, c.order_id, c.provider, c.options)
+        )
+        bus.register(CancelOrder, lambda c: ordering.cancel_order(c.by, c.order_id))
+        bus.register(RefundOrder, lambda c: saga.refund_order(c.by, c.order_id))
+        bus.register(CheckIn, lambda c: ticketing.check_in(c.by, c.qr_code))
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -127,12 +142,19 @@ class OpenTicket:
         await self.stop()
 
     async def sweep(self) -> SweepReport:
-        """Expire due holds and orders, and retry failed event handlers whose time came."""
+        """Run the housekeeping of a sale once.
+
+        Expires due holds and orders, asks providers about payments still waiting on
+        them, and retries failed event handlers whose time came.
+        """
         await self.seating.expire_due()
         expired = await self.ordering.expire_due()
+        reconciled = await self.payments.reconcile_unsettled()
         retried = await self.bus.retry_due()
         await self.seating.flush_events()
-        return SweepReport(orders_expired=expired, handler_retries=retried)
+        return SweepReport(
+            orders_expired=expired, payments_reconciled=reconciled, handler_retries=retried
+        )
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -238,13 +260,13 @@ class OpenTicket:
         self, by: Requester, session_id: SessionId, seat_ids: Sequence[str]
     ) -> Order:
         """Hold the seats (all or nothing) and open an order that expires with the hold."""
-        return await self.ordering.place_order(by, session_id, seat_ids)
+        return await self.bus.execute(PlaceOrder(by, session_id, tuple(seat_ids)))
 
     async def pay(
         self, by: Requester, order_id: OrderId, provider: str = "mock", **options: str
     ) -> Payment:
         """Start paying an order; with the mock provider it settles before this returns."""
-        return await self.payments.start_payment(by, order_id, provider, options)
+        return await self.bus.execute(StartPayment(by, order_id, provider, options))
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:
         """One of the caller's orders (admins: any)."""
@@ -258,11 +280,11 @@ class OpenTicket:
 
     async def cancel_order(self, by: Requester, order_id: OrderId) -> Order:
         """Cancel an unpaid order; its seats are released."""
-        return await self.ordering.cancel_order(by, order_id)
+        return await self.bus.execute(CancelOrder(by, order_id))
 
     async def refund_order(self, by: Requester, order_id: OrderId) -> Order:
         """Refund a completed order (organizer of its event, admin)."""
-        return await self.saga.refund_order(by, order_id)
+        return await self.bus.execute(RefundOrder(by, order_id))
 
     async def handle_webhook(
         self, provider: str, headers: Mapping[str, str], body: bytes
@@ -283,4 +305,4 @@ class OpenTicket:
 
     async def check_in(self, by: Requester, qr_code: str) -> Ticket:
         """Let a ticket's holder in, once (staff, admins)."""
-        return await self.ticketing.check_in(by, qr_code)
+        return await self.bus.execute(CheckIn(by, qr_code))

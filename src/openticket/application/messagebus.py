@@ -18,7 +18,7 @@ import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -26,6 +26,17 @@ from openticket.application.ports.clock import Clock
 from openticket.domain.shared import DomainEvent
 
 E = TypeVar("E", bound=DomainEvent)
+R = TypeVar("R")
+
+
+class Command(Generic[R]):
+    """Base of commands: a request to change something; ``R`` is what handling returns."""
+
+
+class UnknownCommand(LookupError):
+    """No handler is registered for this kind of command."""
+
+
 EventHandler = Callable[[Any], Awaitable[None]]
 """Handles one event; must tolerate the same event delivered again."""
 
@@ -74,10 +85,27 @@ class MessageBus:
         self._log = logger
         self._max_attempts = max_attempts
         self._retry_base_delay = retry_base_delay
+        self._commands: dict[type[Command[Any]], Callable[[Any], Awaitable[Any]]] = {}
         self._subscribers: dict[type[DomainEvent], list[tuple[str, EventHandler]]] = {}
         self._resolved: dict[type[DomainEvent], list[tuple[str, EventHandler]]] = {}
         self.retries: list[Delivery] = []
         self.dead_letters: list[Delivery] = []
+
+    def register(
+        self, command_type: type[Command[R]], handler: Callable[[Any], Awaitable[R]]
+    ) -> None:
+        """Make ``handler`` the one handler of ``command_type``."""
+        if command_type in self._commands:
+            raise ValueError(f"{command_type.__name__} has a handler already")
+        self._commands[command_type] = handler
+
+    async def execute(self, command: Command[R]) -> R:
+        """Handle ``command``; its handler's answer is returned, its error raised."""
+        handler = self._commands.get(type(command))
+        if handler is None:
+            raise UnknownCommand(f"no handler for {type(command).__name__}")
+        result: R = await handler(command)
+        return result
 
     def subscribe(
         self, event_type: type[E], name: str, handler: Callable[[E], Awaitable[None]]

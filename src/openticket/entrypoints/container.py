@@ -68,7 +68,7 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryLockStore, clock=clock),
     )
     notifier = providers.Singleton(MemoryNotifier)
-    mock_payments = providers.Singleton(MockPaymentProvider)
+    mock_payments = providers.Singleton(MockPaymentProvider, clock=clock)
     payment_providers = providers.Dict(mock=mock_payments)
 
     # --- application --------------------------------------------------------------------------

@@ -112,3 +112,35 @@ async def test_webhook_with_a_bad_signature_is_refused(tamper: str) -> None:
         headers = {"X-Mock-Signature": MockPaymentProvider(webhook_secret="other").sign(body)}
     with pytest.raises(InvalidWebhookSignature):
         await provider.parse_webhook(headers, body)
+
+
+async def test_succeed_after_expiry_stays_pending_until_just_past_the_hold() -> None:
+    from datetime import timedelta
+
+    from openticket.adapters.memory import FakeClock
+
+    clock = FakeClock()
+    provider = MockPaymentProvider(clock=clock)
+    late = PaymentRequest(
+        payment_id=PaymentId(uuid.uuid4()),
+        order_id=OrderId(uuid.uuid4()),
+        user_id=UserId(uuid.uuid4()),
+        amount=Money(Decimal("10.00"), TWD),
+        idempotency_key="late",
+        expires_at=clock.now() + timedelta(seconds=60),
+        options={"outcome": "succeed_after_expiry"},
+    )
+    payment = await provider.create_payment(late)
+    assert payment.status is ProviderStatus.PENDING
+    clock.advance(60)
+    assert (
+        await provider.verify_payment(payment.provider_transaction_id)
+    ).status is ProviderStatus.PENDING
+    clock.advance(1)
+    assert (
+        await provider.verify_payment(payment.provider_transaction_id)
+    ).status is ProviderStatus.SUCCEEDED
+    with pytest.raises(PaymentProviderError):
+        await MockPaymentProvider().create_payment(
+            request("no-clock", outcome="succeed_after_expiry")
+        )

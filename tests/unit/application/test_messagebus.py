@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import attrs
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
 from openticket.adapters.memory import FakeClock
-from openticket.application.messagebus import MessageBus
+from openticket.application.messagebus import Command, MessageBus, UnknownCommand
 from openticket.domain.shared import DomainEvent
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -120,3 +121,31 @@ async def test_a_handler_that_keeps_failing_is_parked_and_logged_not_dropped() -
         "event_handler_gave_up",
     ]
     assert logs[-1]["log_level"] == "error"
+
+
+@attrs.frozen
+class Double(Command[int]):
+    n: int
+
+
+@attrs.frozen
+class Nobody(Command[None]):
+    pass
+
+
+async def test_a_command_goes_to_its_one_handler_and_its_error_reaches_the_caller() -> None:
+    bus = make_bus(FakeClock(T0))
+
+    async def double(command: Double) -> int:
+        if command.n < 0:
+            raise ValueError("negative")
+        return command.n * 2
+
+    bus.register(Double, double)
+    assert await bus.execute(Double(21)) == 42
+    with pytest.raises(ValueError, match="negative"):
+        await bus.execute(Double(-1))
+    with pytest.raises(UnknownCommand):
+        await bus.execute(Nobody())
+    with pytest.raises(ValueError, match="already"):
+        bus.register(Double, double)

@@ -269,3 +269,24 @@ async def test_a_restarted_partition_rebuilds_holds_and_sales_before_answering(
     assert set(refused.value.seat_ids) == {"A-1-1", "A-1-2"}
     await app.pay(buyer, held.order_id)
     assert (await app.get_order(buyer, held.order_id)).status is OrderStatus.COMPLETED
+
+
+async def test_a_late_payer_is_found_by_reconciliation_and_refunded_once(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-9"])
+    pending = await app.pay(buyer, order.order_id, outcome="succeed_after_expiry")
+    assert pending.status is PaymentStatus.PENDING
+    first = await app.sweep()
+    assert first.payments_reconciled == 0  # not yet: the hold is still live
+    world.clock.advance(TTL + timedelta(seconds=1))
+    report = await app.sweep()
+    assert report.orders_expired == 1
+    assert report.payments_reconciled == 1
+    await app.sweep()
+    payment = await app.payments.reconcile(pending.payment_id)
+    assert payment.status is PaymentStatus.REFUNDED
+    mock = app.payments.provider("mock")
+    assert isinstance(mock, MockPaymentProvider)
+    assert [t for t, _ in mock.refunds] == [pending.provider_transaction_id]
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.EXPIRED
+    assert (await app.list_tickets(buyer)).items == ()

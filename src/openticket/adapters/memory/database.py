@@ -32,7 +32,7 @@ from openticket.application.ports.repositories import (
 from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.identity import User
 from openticket.domain.ordering import Order
-from openticket.domain.payment import Payment
+from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import (
     Aggregate,
     AreaId,
@@ -249,6 +249,9 @@ def _version_of(row: object) -> int:
     return row.version if isinstance(row, Aggregate) else 0
 
 
+_UNSETTLED = frozenset({PaymentStatus.INITIATED, PaymentStatus.PENDING})
+
+
 def _live_ticket_seat(ticket: Ticket) -> Hashable | None:
     return (ticket.session_id, ticket.seat_id) if ticket.is_live else None
 
@@ -300,7 +303,10 @@ class MemoryDatabase:
                     _duplicate("provider transaction id"),
                 ),
             },
-            groups={"order": lambda p: p.order_id},
+            groups={
+                "order": lambda p: p.order_id,
+                "unsettled": lambda p: True if p.status in _UNSETTLED else None,
+            },
         )
         self.tickets: _Table[TicketId, Ticket] = _Table(
             lambda t: t.ticket_id,
@@ -467,6 +473,13 @@ class MemoryPaymentRepository(_Repository[PaymentId, Payment]):
     async def list_for_order(self, order_id: OrderId) -> Sequence[Payment]:
         """Every payment attempt of an order, oldest first."""
         return [p for _, p in self._tx.rows("order", order_id)]
+
+    async def list_unsettled(self, *, limit: int = DEFAULT_PAGE_SIZE) -> Sequence[Payment]:
+        """Payments still initiated or pending, oldest first."""
+        unsettled = sorted(
+            (p for _, p in self._tx.rows("unsettled", True)), key=lambda p: p.created_at
+        )
+        return unsettled[:limit]
 
 
 class MemoryTicketRepository(_Repository[TicketId, Ticket]):

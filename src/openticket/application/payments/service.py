@@ -17,6 +17,7 @@ from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.payments import (
     PaymentProvider,
+    PaymentProviderError,
     PaymentProviderUnavailable,
     PaymentRequest,
     ProviderPayment,
@@ -100,6 +101,7 @@ class PaymentService:
             amount=order.total,
             idempotency_key=payment.idempotency_key,
             description=f"OpenTicket order {order_id}",
+            expires_at=order.expires_at,
             options=dict(options or {}),
         )
         answer = await self._call_provider(lambda: provider.create_payment(request))
@@ -152,6 +154,24 @@ class PaymentService:
         transaction = payment.provider_transaction_id
         answer = await self._call_provider(lambda: provider.verify_payment(transaction))
         return await self.record(payment_id, answer)
+
+    async def reconcile_unsettled(self, *, limit: int = 100) -> int:
+        """Ask the providers about payments still waiting on them; return how many moved.
+
+        Catches what a lost webhook or a timed-out confirm left behind.
+        """
+        async with self._uow() as uow:
+            unsettled = await uow.payments.list_unsettled(limit=limit)
+        moved = 0
+        for payment in unsettled:
+            if payment.provider_transaction_id is None:
+                continue
+            try:
+                after = await self.reconcile(payment.payment_id)
+            except (PaymentProviderUnavailable, PaymentProviderError):
+                continue  # asked again at the next sweep
+            moved += after.status is not payment.status
+        return moved
 
     async def refund(self, payment_id: PaymentId, reason: str) -> Payment:
         """Give a captured payment back, exactly once: the provider first, then our record."""

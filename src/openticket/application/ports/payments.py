@@ -7,6 +7,7 @@ timed out can be retried without charging twice.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -54,6 +55,8 @@ class PaymentRequest:
     idempotency_key: str
     description: str = ""
     return_url: str | None = None
+    expires_at: datetime | None = None
+    """When the order stops waiting for this payment (its hold's expiry)."""
     options: Mapping[str, str] = attrs.field(factory=dict)
     """Provider-specific choices from the buyer (e.g. the mock's ``outcome``)."""
 

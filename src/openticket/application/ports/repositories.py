@@ -206,6 +206,10 @@ class PaymentRepository(Protocol):
         """Every payment attempt of an order, oldest first."""
         ...
 
+    async def list_unsettled(self, *, limit: int = DEFAULT_PAGE_SIZE) -> Sequence[Payment]:
+        """Payments still initiated or pending at their provider, oldest first."""
+        ...
+
 
 class TicketRepository(Protocol):
     """Tickets. ``add`` raises ``SeatAlreadyTicketed`` while a live ticket holds the seat."""

@@ -660,6 +660,27 @@ class PaymentRepositoryContract:
         nothing = await read(uow_factory, lambda uow: uow.payments.list_for_order(OrderId(uuid4())))
         assert list(nothing) == []
 
+    async def test_list_unsettled_gives_initiated_and_pending_payments_oldest_first(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """Payments still waiting on their provider, for reconciliation; settled ones drop out."""
+        made = [new_payment(new_order(), now=T0 + timedelta(seconds=n)) for n in range(4)]
+        await add_each(uow_factory, lambda uow: uow.payments, made)
+        async with uow_factory() as uow:
+            loaded = [await uow.payments.get(p.payment_id) for p in made[1:]]
+            pending, settled, failed = (p for p in loaded if p is not None)
+            pending.mark_pending("tx-pending")
+            settled.mark_pending("tx-settled")
+            settled.succeed(now=T0, ids=new_id)
+            failed.fail("card_declined", now=T0, ids=new_id)
+            for payment in (pending, settled, failed):
+                await uow.payments.save(payment)
+            await uow.commit()
+        listed = await read(uow_factory, lambda uow: uow.payments.list_unsettled())
+        assert [p.payment_id for p in listed] == [made[0].payment_id, made[1].payment_id]
+        first = await read(uow_factory, lambda uow: uow.payments.list_unsettled(limit=1))
+        assert [p.payment_id for p in first] == [made[0].payment_id]
+
     async def test_adding_an_existing_payment_id_raises_duplicate_error(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:

@@ -2,7 +2,10 @@
 
 The buyer picks the outcome with the ``outcome`` option: ``succeed`` (the default)
 settles at once, ``decline`` fails at once, ``delay`` stays pending until
-:meth:`MockPaymentProvider.settle` (or a signed mock webhook) says how it ended.
+:meth:`MockPaymentProvider.settle` (or a signed mock webhook) says how it ended, and
+``succeed_after_expiry`` stays pending until just after the order's hold has expired,
+then reports success to whoever asks (``verify_payment``, as reconciliation does) —
+the late payer every flash sale has.
 Calls are idempotent by key, like a real provider's: retrying never charges twice.
 """
 
@@ -12,10 +15,12 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import attrs
 
+from openticket.application.ports.clock import Clock
 from openticket.application.ports.payments import (
     InvalidWebhookSignature,
     PaymentProviderError,
@@ -28,6 +33,8 @@ from openticket.application.ports.payments import (
 from openticket.domain.shared import Money
 
 SIGNATURE_HEADER = "x-mock-signature"
+LATE_BY = timedelta(seconds=1)
+"""How long after the hold's expiry a ``succeed_after_expiry`` payment succeeds."""
 
 
 class MockOutcome(StrEnum):
@@ -36,6 +43,7 @@ class MockOutcome(StrEnum):
     SUCCEED = "succeed"
     DECLINE = "decline"
     DELAY = "delay"
+    SUCCEED_AFTER_EXPIRY = "succeed_after_expiry"
 
 
 @attrs.define
@@ -45,6 +53,7 @@ class _Transaction:
     status: ProviderStatus
     failure_reason: str | None = None
     refunded: Money | None = None
+    settles_at: datetime | None = None
 
 
 class MockPaymentProvider:
@@ -54,7 +63,9 @@ class MockPaymentProvider:
         self,
         webhook_secret: str = "mock-webhook-secret",  # noqa: S107  # a test double, not a credential
         name: str = "mock",
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock
         self._secret = webhook_secret.encode()
         self._name = name
         self._by_key: dict[str, _Transaction] = {}
@@ -85,12 +96,19 @@ class MockPaymentProvider:
             MockOutcome.SUCCEED: (ProviderStatus.SUCCEEDED, None),
             MockOutcome.DECLINE: (ProviderStatus.FAILED, "card_declined"),
             MockOutcome.DELAY: (ProviderStatus.PENDING, None),
+            MockOutcome.SUCCEED_AFTER_EXPIRY: (ProviderStatus.PENDING, None),
         }[outcome]
+        settles_at = None
+        if outcome is MockOutcome.SUCCEED_AFTER_EXPIRY:
+            if request.expires_at is None or self._clock is None:
+                raise PaymentProviderError("succeed_after_expiry needs an expiry and a clock")
+            settles_at = request.expires_at + LATE_BY
         transaction = _Transaction(
             transaction_id=f"mock_{hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]}",
             amount=request.amount,
             status=status,
             failure_reason=reason,
+            settles_at=settles_at,
         )
         self._by_key[request.idempotency_key] = transaction
         self._by_id[transaction.transaction_id] = transaction
@@ -104,8 +122,16 @@ class MockPaymentProvider:
         return self._view(transaction)
 
     async def verify_payment(self, provider_transaction_id: str) -> ProviderPayment:
-        """How the transaction stands now."""
-        return self._view(self._get(provider_transaction_id))
+        """How the transaction stands now (a late payer's money arrives once its time came)."""
+        transaction = self._get(provider_transaction_id)
+        if (
+            transaction.status is ProviderStatus.PENDING
+            and transaction.settles_at is not None
+            and self._clock is not None
+            and self._clock.now() >= transaction.settles_at
+        ):
+            transaction.status = ProviderStatus.SUCCEEDED
+        return self._view(transaction)
 
     async def refund(
         self, provider_transaction_id: str, amount: Money, idempotency_key: str

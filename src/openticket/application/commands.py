@@ -1,0 +1,61 @@
+"""The commands that drive the purchase saga, handled through the message bus.
+
+Each names who asks (``by``) and what they want; the bus routes it to its one
+handler and hands back the handler's answer — or raises its error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import attrs
+
+from openticket.application.access import Requester
+from openticket.application.messagebus import Command
+from openticket.domain.ordering import Order
+from openticket.domain.payment import Payment
+from openticket.domain.shared import OrderId, SessionId
+from openticket.domain.ticketing import Ticket
+
+
+@attrs.frozen
+class PlaceOrder(Command[Order]):
+    """Hold these seats of a session (all or nothing) and open an order for them."""
+
+    by: Requester
+    session_id: SessionId
+    seat_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class StartPayment(Command[Payment]):
+    """Pay an order through a provider, with the buyer's provider options."""
+
+    by: Requester
+    order_id: OrderId
+    provider: str
+    options: Mapping[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class CancelOrder(Command[Order]):
+    """The buyer gives up an unpaid order."""
+
+    by: Requester
+    order_id: OrderId
+
+
+@attrs.frozen
+class RefundOrder(Command[Order]):
+    """An organizer (or admin) refunds a completed order."""
+
+    by: Requester
+    order_id: OrderId
+
+
+@attrs.frozen
+class CheckIn(Command[Ticket]):
+    """Door staff let a ticket's holder in."""
+
+    by: Requester
+    qr_code: str
