@@ -97,39 +97,49 @@ async def hold_phase(
     """Phase 1: hold decisions straight at the seating service."""
     app = world.app
     areas = area_seats(world)
-    latencies: list[float] = [0.0] * buyers
-    granted: list[tuple[SeatId, ...]] = []
     ids = app.seating.actors[0]._new_id  # the same id source the app uses
     session = world.session_id
     for area_id, _ in areas:  # rebuild every inventory before the clock starts
         key = app.seating.router.key(session, area_id)
         await app.seating.actors[key.partition].ensure_loaded(key)
+    # Requests are drawn before the clock starts (one or two neighbouring seats of a
+    # random area, as buyers pick them, with the ids the API would give them): the
+    # figures are the seat-hold path's, not the random generator's.
     holders = [world.buyer(n).user_id for n in range(1000)]
-    randrange = rng.randrange
+    requests = []
+    for n in range(buyers):
+        area_id, seats = areas[rng.randrange(len(areas))]
+        first = rng.randrange(len(seats) - 1)
+        wanted = tuple(seats[first : first + 1 + (n & 1)])
+        requests.append((area_id, wanted, HoldId(ids()), OrderId(ids()), holders[n % 1000]))
+    latencies: list[float] = [0.0] * buyers
+    granted: list[tuple[SeatId, ...]] = []
+    hold, clock = app.seating.hold, time.perf_counter
 
     async def one(n: int) -> None:
-        # one or two neighbouring seats of a random area, as buyers pick them
-        area_id, seats = areas[randrange(len(areas))]
-        first = randrange(len(seats) - 1)
-        wanted = seats[first : first + 1 + (n & 1)]
-        started = time.perf_counter()
+        area_id, wanted, hold_id, order_id, holder_id = requests[n]
+        started = clock()
         try:
-            hold = await app.seating.hold(
+            held = await hold(
                 session_id=session,
                 area_id=area_id,
-                hold_id=HoldId(ids()),
-                holder_id=holders[n % 1000],
-                order_id=OrderId(ids()),
+                hold_id=hold_id,
+                holder_id=holder_id,
+                order_id=order_id,
                 seat_ids=wanted,
                 max_seats=2,
             )
-            granted.append(hold.seat_ids)
+            granted.append(held.seat_ids)
         except SeatsUnavailable:
             pass
-        latencies[n] = time.perf_counter() - started
+        latencies[n] = clock() - started
 
     gc.collect()
-    elapsed = await run_bounded(buyers, concurrency, one)
+    gc.freeze()  # the pre-drawn requests are the benchmark's, not the server's, memory
+    try:
+        elapsed = await run_bounded(buyers, concurrency, one)
+    finally:
+        gc.unfreeze()
     await app.seating.flush_events()
     seat_grants = Counter(seat for seats in granted for seat in seats)
     latencies.sort()

@@ -59,8 +59,11 @@ class LiveNotifications:
 
     def register(self, bus: MessageBus) -> None:
         """Subscribe to every seat and order event."""
-        bus.subscribe(SeatEvent, "notify_seat_watchers", self.seats_changed)
-        bus.subscribe(OrderEvent, "notify_order_watchers", self.order_changed)
+        # only the events that change what a watcher sees: a refused hold changes nothing
+        for seat_event in SEAT_STATUS_AFTER:
+            bus.subscribe(seat_event, "notify_seat_watchers", self.seats_changed)
+        for order_event in ORDER_STATUS_AFTER:
+            bus.subscribe(order_event, "notify_order_watchers", self.order_changed)
 
     async def seats_changed(self, event: SeatEvent) -> None:
         """One notification per seat whose status the event changed."""

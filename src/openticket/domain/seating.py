@@ -264,11 +264,14 @@ class SeatInventory(Aggregate):
     def unavailable(self, seat_ids: Iterable[SeatId], now: datetime) -> tuple[SeatId, ...]:
         """The seats among ``seat_ids`` that are held (live) or sold at ``now``."""
         held, sold = self._held, self._sold
-        return tuple(
-            s
-            for s in seat_ids
-            if s in sold or ((h := held.get(s)) is not None and now < h.expires_at)
-        )
+        taken: list[SeatId] | None = None
+        for seat in seat_ids:  # a plain loop: this runs for every hold request
+            if seat in sold or ((h := held.get(seat)) is not None and now < h.expires_at):
+                if taken is None:
+                    taken = [seat]
+                else:
+                    taken.append(seat)
+        return () if taken is None else tuple(taken)
 
     def validate_request(self, seat_ids: Sequence[SeatId], max_seats: int | None) -> None:
         """Refuse a request that could never succeed: empty, repeated, foreign or too many seats."""
@@ -280,7 +283,10 @@ class SeatInventory(Aggregate):
         if max_seats is not None and count > max_seats:
             raise TooManySeats(f"at most {max_seats} seats per order")
         known = self.seat_ids
-        if all(s in known for s in seat_ids):
+        for seat in seat_ids:
+            if seat not in known:
+                break
+        else:
             return
         unknown = tuple(s for s in seat_ids if s not in known)
         if unknown:

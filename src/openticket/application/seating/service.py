@@ -124,12 +124,16 @@ class SeatingService:
         actor.start()
 
     async def _pump_events(self) -> None:
+        queue = self._events
         while True:
-            events = await self._events.get()
+            batches = [await queue.get()]
+            while not queue.empty():  # publish what piled up meanwhile in one go
+                batches.append(queue.get_nowait())
             try:
-                await self._publish(events)
+                await self._publish([event for batch in batches for event in batch])
             finally:
-                self._events.task_done()
+                for _ in batches:
+                    queue.task_done()
 
     # --- commands ----------------------------------------------------------------------
 
