@@ -10,8 +10,8 @@ import uuid
 from datetime import UTC, datetime
 
 _UUID_SAFE = uuid.SafeUUID.unknown
-_VERSION_7 = 0x7 << 76
-_VARIANT = 0x2 << 62
+_LAYOUT_BITS = (0xF << 76) | (0x3 << 62)  # where the version and the variant go
+_VERSION_7_RFC_VARIANT = (0x7 << 76) | (0x2 << 62)
 
 
 class SystemClock:
@@ -32,18 +32,14 @@ class RandomIdGenerator:
     """
 
     def __init__(self) -> None:
-        self._random = random.Random(os.urandom(32))  # noqa: S311  # ids, not secrets
+        self._random_bits = random.Random(os.urandom(32)).getrandbits  # noqa: S311  # ids, not secrets
 
     def new_id(self) -> uuid.UUID:
         """A fresh id, later ids sorting after earlier ones (per millisecond)."""
-        millis = time.time_ns() // 1_000_000
-        bits = self._random.getrandbits(74)
         value = (
-            (millis & 0xFFFF_FFFF_FFFF) << 80
-            | _VERSION_7
-            | (bits >> 62) << 64
-            | _VARIANT
-            | (bits & 0x3FFF_FFFF_FFFF_FFFF)
+            (time.time_ns() // 1_000_000) << 80
+            | (self._random_bits(80) & ~_LAYOUT_BITS)
+            | _VERSION_7_RFC_VARIANT
         )
         # the same object uuid.UUID(int=value) builds, without its argument checks
         made = object.__new__(uuid.UUID)

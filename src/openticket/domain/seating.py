@@ -54,8 +54,17 @@ class SeatsUnavailable(DomainError):
     code = "seat_unavailable"
 
     def __init__(self, seat_ids: Sequence[SeatId]) -> None:
-        super().__init__(f"seats not available: {', '.join(seat_ids)}")
+        # raised for most requests of a sold-out sale: the message is made only if read
+        Exception.__init__(self)
         self.seat_ids = tuple(seat_ids)
+
+    @property
+    def message(self) -> str:
+        """Which seats stood in the way."""
+        return f"seats not available: {', '.join(self.seat_ids)}"
+
+    def __repr__(self) -> str:
+        return f"SeatsUnavailable({self.seat_ids!r})"
 
 
 class HoldExpired(DomainError):

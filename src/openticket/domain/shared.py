@@ -44,7 +44,15 @@ class DomainError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.message = message
+        self._message = message
+
+    @property
+    def message(self) -> str:
+        """What went wrong, for people."""
+        return self._message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ValidationError(DomainError):

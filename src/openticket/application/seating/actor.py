@@ -148,18 +148,20 @@ class _Plan:
         self.result: Any = None
 
 
-@attrs.define
 class _Batch:
     """What the first pass has decided so far in one batch, per partition key."""
 
-    now: datetime
-    expires_at: datetime
-    ops: list[LockOp] = attrs.field(factory=list)
-    touched: set[HoldId] = attrs.field(factory=set)
-    claimed: dict[PartitionKey, set[SeatId]] = attrs.field(factory=dict)
-    freed: dict[PartitionKey, set[SeatId]] = attrs.field(factory=dict)
-    taken: tuple[SeatId, ...] = ()
-    """The seats in the way of the hold just refused."""
+    __slots__ = ("claimed", "expires_at", "freed", "now", "ops", "taken", "touched")
+
+    def __init__(self, now: datetime, expires_at: datetime) -> None:
+        self.now = now
+        self.expires_at = expires_at
+        self.ops: list[LockOp] = []
+        self.touched: set[HoldId] = set()
+        self.claimed: dict[PartitionKey, set[SeatId]] = {}
+        self.freed: dict[PartitionKey, set[SeatId]] = {}
+        self.taken: tuple[SeatId, ...] = ()
+        """The seats in the way of the hold just refused."""
 
     def freed_in(self, command: ReleaseSeats) -> set[SeatId]:
         """Seats released earlier in this batch in the command's partition key."""
@@ -191,7 +193,8 @@ class PartitionActor:
         self._emit = emit
         self._inventories: dict[PartitionKey, SeatInventory] = {}
         self._mailbox: list[tuple[SeatCommand, asyncio.Future[Any]]] = []
-        self._wakeup = asyncio.Event()
+        self._idle: asyncio.Future[None] | None = None
+        """Set while the actor waits for mail; the next command wakes it."""
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
         self.decided = 0
@@ -235,7 +238,9 @@ class PartitionActor:
             return reply
         reply = task.get_loop().create_future()
         self._mailbox.append((command, reply))
-        self._wakeup.set()
+        idle = self._idle
+        if idle is not None and not idle.done():
+            idle.set_result(None)
         return reply
 
     def inventory(self, key: PartitionKey) -> SeatInventory | None:
@@ -254,8 +259,9 @@ class PartitionActor:
     async def _run(self) -> None:
         while True:
             if not self._mailbox:
-                self._wakeup.clear()
-                await self._wakeup.wait()
+                self._idle = idle = asyncio.get_running_loop().create_future()
+                await idle
+                self._idle = None
             batch, self._mailbox = self._mailbox, []
             try:
                 await self._decide(batch)
@@ -313,7 +319,7 @@ class PartitionActor:
     # --- first pass: decide in memory, collect the store operations -------------------
 
     def _plan(self, plans: list[_Plan], now: datetime, events: list[DomainEvent]) -> list[LockOp]:
-        batch = _Batch(now=now, expires_at=now + self._ttl)
+        batch = _Batch(now, now + self._ttl)
         for plan in plans:
             if plan.error is not None:
                 continue

@@ -57,11 +57,11 @@ class PartitionRouter:
         if partitions < 1:
             raise ValueError("there must be at least one partition")
         self.partitions = partitions
-        self._known: dict[tuple[SessionId, AreaId], PartitionKey] = {}
+        self._known: dict[tuple[int, str], PartitionKey] = {}
 
     def key(self, session_id: SessionId, area_id: AreaId) -> PartitionKey:
         """The partition key of a session's area (the same object each time, while remembered)."""
-        pair = (session_id, area_id)
+        pair = (session_id.int, area_id)  # ints and strs hash in C; a UUID does not
         known = self._known.get(pair)
         if known is None:
             partition = zlib.crc32(partition_key(session_id, area_id).encode()) % self.partitions
