@@ -360,6 +360,8 @@ async def simulate(seed: int) -> Simulation:
             sim.clock.advance(TTL_SECONDS / 4)
             for _ in due_dawdlers(sim):
                 await act(sim, "dawdle")
+        while sim.slow_payments:  # the last slow payers' providers answer
+            await act(sim, "settle")
         await sim.bus.release(len(sim.bus.held_back))
         sim.clock.advance(TTL_SECONDS * 2)
         for _ in range(60):
