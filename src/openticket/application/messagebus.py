@@ -38,6 +38,8 @@ class UnknownCommand(LookupError):
 
 
 EventHandler = Callable[[Any], Awaitable[None]]
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+"""Where services send the events their commits recorded (``MessageBus.publish``)."""
 """Handles one event; must tolerate the same event delivered again."""
 
 

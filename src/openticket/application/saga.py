@@ -17,12 +17,11 @@ records the event as processed in the same transaction.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
 
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
-from openticket.application.messagebus import MessageBus
+from openticket.application.messagebus import MessageBus, Publish
 from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock, IdGenerator, TicketCodeGenerator
@@ -44,8 +43,6 @@ from openticket.domain.seating import HoldExpired, NotHolder, SeatsUnavailable, 
 from openticket.domain.shared import AreaId, DomainEvent, InvalidTransition, OrderId, TicketId
 from openticket.domain.ticketing import Ticket
 from openticket.domain.venue import parse_seat_id
-
-Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 
 COMPLETE_PURCHASE = "complete_purchase"
 FAIL_ORDER = "fail_order_after_failed_payment"
@@ -168,13 +165,7 @@ class PurchaseSaga:
             await uow.commit()
         await self._publish(uow.collect_new_events())
         if seats_sold_to_it:
-            await self._seating.return_seats(
-                session_id=order.session_id,
-                area_id=_area(order),
-                hold_id=order.hold_id,
-                order_id=order.order_id,
-                seat_ids=order.seat_ids,
-            )
+            await self._return_seats_of(order)
 
     # --- payment failed ------------------------------------------------------------------
 
@@ -204,7 +195,9 @@ class PurchaseSaga:
 
     async def return_seats(self, event: OrderRefunded) -> None:
         """A refunded order's sold seats can be sold again."""
-        order = await self._order(event.order_id)
+        await self._return_seats_of(await self._order(event.order_id))
+
+    async def _return_seats_of(self, order: Order) -> None:
         await self._seating.return_seats(
             session_id=order.session_id,
             area_id=_area(order),

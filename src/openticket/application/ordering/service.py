@@ -9,6 +9,7 @@ from typing import TypeVar
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
+from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.errors import ConcurrencyError
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
@@ -25,7 +26,6 @@ from openticket.domain.shared import (
 )
 from openticket.domain.venue import parse_seat_id
 
-Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 T = TypeVar("T")
 
 CONFLICT_ATTEMPTS = 5

@@ -7,12 +7,13 @@ call — after a time-out or a crash — never charges or refunds twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
 from openticket.application.access import Requester
 from openticket.application.errors import NotFound, UnknownPaymentProvider
+from openticket.application.messagebus import Publish
 from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.payments import (
@@ -28,7 +29,6 @@ from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import DomainEvent, IdFactory, OrderId, PaymentId
 
-Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 R = TypeVar("R")
 
 PROVIDER_ATTEMPTS = 3

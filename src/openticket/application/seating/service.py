@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.lock_store import LockStore
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
@@ -35,8 +36,6 @@ from openticket.domain.shared import (
     SessionId,
     UserId,
 )
-
-Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 
 
 class TicketedSeats:

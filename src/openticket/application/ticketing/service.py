@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
-
 from openticket.application.access import Requester
 from openticket.application.errors import NotFound
+from openticket.application.messagebus import Publish
 from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
@@ -13,8 +12,6 @@ from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.domain.identity import Role
 from openticket.domain.shared import DomainEvent
 from openticket.domain.ticketing import Ticket
-
-Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
 
 
 class TicketingService:
