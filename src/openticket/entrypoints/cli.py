@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Sequence
 
 from openticket import __version__
+from openticket.entrypoints.settings import Settings, SettingsError, describe
+
+
+def _settings_help() -> str:
+    lines = ["settings (environment variables):"]
+    for variable, default, text in describe():
+        shown = f" (default {default})" if default else ""
+        lines.append(f"  {variable:<34} {text}{shown}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,15 +24,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openticket",
         description="OpenTicket: sell seats to high-demand events without selling one twice.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"openticket {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    serve = commands.add_parser(
+        "serve",
+        help="run the HTTP API (embedded profile with no configuration)",
+        description="Run the HTTP and WebSocket API. With no OPENTICKET_* settings: in-memory "
+        "adapters, mock payments, demo accounts and a sale open now.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
-    parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        try:
+            settings = Settings.from_env()
+        except SettingsError as e:
+            print(f"openticket: {e}", file=sys.stderr)
+            return 2
+        from openticket.entrypoints.serve import serve  # noqa: PLC0415  # heavy imports
+
+        return asyncio.run(serve(settings, host=args.host, port=args.port))
     parser.print_help(sys.stdout)
     return 0
 

@@ -13,11 +13,13 @@ from datetime import timedelta
 import structlog
 from dependency_injector import containers, providers
 
+from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenerator, SystemClock
 from openticket.application.catalog.service import CatalogService
 from openticket.application.facade import OpenTicket
+from openticket.application.identity.service import IdentityService
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
@@ -27,6 +29,7 @@ from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
+from openticket.entrypoints.http.app import create_app
 
 
 def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
@@ -133,3 +136,23 @@ class Container(containers.DeclarativeContainer):
         sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
     )
     running_app = providers.Resource(_running, app)
+
+    # --- identity and the HTTP API --------------------------------------------------------------
+    password_hasher = providers.Singleton(Argon2PasswordHasher)
+    token_issuer = providers.Singleton(
+        JwtTokenIssuer.from_secret_or_random,
+        clock,
+        config.jwt_secret,
+        issuer=config.jwt_issuer,
+        audience=config.jwt_audience,
+        ttl=providers.Singleton(_seconds, config.token_ttl_seconds),
+    )
+    identity = providers.Singleton(
+        IdentityService,
+        uow=uow_factory,
+        hasher=password_hasher,
+        tokens=token_issuer,
+        clock=clock,
+        ids=ids,
+    )
+    http_app = providers.Singleton(create_app, app, identity, clock)

@@ -47,6 +47,21 @@ class Settings:
         validator=attrs.validators.in_(["memory"]),
         metadata={"help": "where orders, payments and tickets live: memory"},
     )
+    jwt_secret: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={"help": "HS256 signing secret (32+ bytes); random at start when unset"},
+    )
+    jwt_issuer: str = attrs.field(default="openticket", metadata={"help": "the tokens' iss"})
+    jwt_audience: str = attrs.field(default="openticket", metadata={"help": "the tokens' aud"})
+    token_ttl_seconds: float = attrs.field(
+        default=900.0, validator=_positive, metadata={"help": "how long an access token lives"}
+    )
+    demo_password: str = attrs.field(
+        default="openticket",
+        repr=False,
+        metadata={"help": "password of the demo admin, organizer and staff accounts"},
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -59,7 +74,7 @@ class Settings:
                 continue
             kind = type(field.default)
             try:
-                values[field.name] = kind(raw)
+                values[field.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as e:
                 raise SettingsError(
                     f"{env_name(field.name)}={raw!r} is not a {kind.__name__}"
@@ -71,6 +86,15 @@ class Settings:
         return attrs.asdict(self)
 
 
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
 def env_name(field: str) -> str:
     """The variable of a setting: ``hold_ttl_seconds`` → ``OPENTICKET_HOLD_TTL_SECONDS``."""
     return f"OPENTICKET_{field.upper()}"
@@ -79,6 +103,6 @@ def env_name(field: str) -> str:
 def describe() -> list[tuple[str, str, str]]:
     """``(variable, default, help)`` for every setting, for ``--help``."""
     return [
-        (env_name(f.name), str(f.default), str(f.metadata.get("help", "")))
+        (env_name(f.name), "" if not f.repr else str(f.default), str(f.metadata.get("help", "")))
         for f in attrs.fields(Settings)
     ]

@@ -1,0 +1,77 @@
+"""Demo data for the embedded profile: staff accounts and one sale open right now."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import attrs
+
+from openticket.application.access import Requester
+from openticket.application.facade import OpenTicket
+from openticket.application.identity.service import IdentityService
+from openticket.application.ports.clock import Clock
+from openticket.domain.identity import Role
+from openticket.domain.shared import Money, SessionId
+from openticket.domain.venue import Area, Row, SeatMap
+
+DEMO_ACCOUNTS = (
+    ("admin@openticket.local", "Demo Admin", Role.ADMIN),
+    ("organizer@openticket.local", "Demo Organizer", Role.ORGANIZER),
+    ("staff@openticket.local", "Demo Door Staff", Role.STAFF),
+)
+
+
+@attrs.frozen
+class Demo:
+    """What the demo set up."""
+
+    session_id: SessionId
+    seats: int
+
+
+async def seed_demo(
+    tickets: OpenTicket, identity: IdentityService, clock: Clock, password: str
+) -> Demo | None:
+    """Create the demo accounts, and a venue with a session on sale, unless events exist.
+
+    Returns what it created, or None when the catalog already had events.
+    """
+    users = {}
+    for email, name, role in DEMO_ACCOUNTS:
+        users[role] = await identity.ensure_user(
+            email=email, password=password, display_name=name, roles=(role,)
+        )
+    if (await tickets.list_events(limit=1)).items:
+        return None
+    organizer = Requester(users[Role.ORGANIZER].user_id, frozenset({Role.ORGANIZER}))
+    seat_map = SeatMap(
+        [
+            Area("A", "Floor", [Row(str(r), range(1, 21)) for r in range(1, 11)]),
+            Area("B", "Balcony", [Row(str(r), range(1, 16)) for r in range(1, 6)]),
+        ]
+    )
+    venue = await tickets.create_venue(
+        organizer, name="OpenTicket Arena", address={"city": "Taipei"}, seat_map=seat_map
+    )
+    event = await tickets.create_event(
+        organizer, venue_id=venue.venue_id, name="OpenTicket Live", description="The demo sale"
+    )
+    for area, amount in (("A", "2800.00"), ("B", "1200.00")):
+        await tickets.add_price_category(
+            organizer,
+            event.event_id,
+            name=f"Area {area}",
+            area_ids=[area],
+            price=Money(Decimal(amount), "TWD"),
+        )
+    now = clock.now()
+    session = await tickets.create_session(
+        organizer,
+        event.event_id,
+        start_time=now + timedelta(days=31),
+        end_time=now + timedelta(days=31, hours=3),
+        sale_start_time=now - timedelta(minutes=1),
+        sale_end_time=now + timedelta(days=30),
+    )
+    return Demo(session.session_id, seat_map.capacity)

@@ -1,0 +1,96 @@
+"""The Litestar application: built by a factory from the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from openticket import __version__
+from openticket.application.facade import OpenTicket
+from openticket.application.identity.service import IdentityService
+from openticket.application.ports.clock import Clock
+from openticket.entrypoints.http.auth import IDENTITY
+from openticket.entrypoints.http.controllers.catalog import (
+    EventController,
+    SessionController,
+    VenueController,
+)
+from openticket.entrypoints.http.controllers.identity import AuthController, MeController
+from openticket.entrypoints.http.controllers.operations import HealthController, WebhookController
+from openticket.entrypoints.http.controllers.orders import (
+    CheckInController,
+    MyThingsController,
+    OrderController,
+)
+from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Request bodies above 1 MiB are refused with 413 before they are read whole."""
+
+
+def create_app(
+    tickets: OpenTicket, identity: IdentityService, clock: Clock, *, start: bool = True
+) -> Litestar:
+    """The HTTP API over one running ``OpenTicket``.
+
+    With ``start`` the app starts the platform (actors, sweeper) on start-up and stops it
+    on shut-down; pass False when the caller runs it already.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if start:
+            await tickets.start()
+        try:
+            yield
+        finally:
+            if start:
+                await tickets.stop()
+
+    def provide_tickets() -> OpenTicket:
+        return tickets
+
+    def provide_identity() -> IdentityService:
+        return identity
+
+    def provide_clock() -> Clock:
+        return clock
+
+    dependencies: dict[str, Any] = {
+        "tickets": Provide(provide_tickets, sync_to_thread=False),
+        "identity": Provide(provide_identity, sync_to_thread=False),
+        "clock": Provide(provide_clock, sync_to_thread=False),
+    }
+    return Litestar(
+        route_handlers=[
+            AuthController,
+            MeController,
+            MyThingsController,
+            VenueController,
+            EventController,
+            SessionController,
+            OrderController,
+            CheckInController,
+            WebhookController,
+            HealthController,
+        ],
+        dependencies=dependencies,
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=MAX_BODY_BYTES,
+        lifespan=[lifespan],
+        state=State({IDENTITY: identity}),
+        openapi_config=OpenAPIConfig(
+            title="OpenTicket",
+            version=__version__,
+            description="Sell seats to high-demand events without ever selling a seat twice.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+    )

@@ -1,0 +1,190 @@
+"""Venues, events, price categories, sessions and their seats."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from openticket.application.access import Requester
+from openticket.application.facade import OpenTicket
+from openticket.application.ports.clock import Clock
+from openticket.domain.identity import Role
+from openticket.domain.shared import EventId, SessionId, VenueId
+from openticket.domain.venue import Area, Row, SeatMap
+from openticket.entrypoints.http.auth import provide_requester, role_guard
+from openticket.entrypoints.http.schemas import (
+    CategoryOut,
+    EventBody,
+    EventOut,
+    PageOut,
+    PriceCategoryBody,
+    SeatOut,
+    SessionBody,
+    SessionOut,
+    VenueBody,
+    VenueOut,
+    category_out,
+    event_out,
+    page_out,
+    seat_out,
+    session_out,
+    venue_out,
+)
+
+organizers = role_guard(Role.ORGANIZER)
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+Cursor = FromQuery[str | None]
+
+
+class VenueController(Controller):
+    """Venues and their seat maps."""
+
+    path = "/api/venues"
+    tags = ["catalog"]
+    dependencies = {"requester": Provide(provide_requester)}
+
+    @post("/", status_code=201, guards=[organizers], summary="Create a venue")
+    async def create(
+        self,
+        data: JSONBody[VenueBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> VenueOut:
+        """A venue with its seat map (organizers, admins)."""
+        seat_map = SeatMap(
+            [
+                Area(a.area_id, a.name, [Row(r.row, r.seats) for r in a.rows])
+                for a in data.seat_map.areas
+            ]
+        )
+        venue = await tickets.create_venue(
+            requester, name=data.name, address=data.address, seat_map=seat_map
+        )
+        return venue_out(venue)
+
+    @get("/{venue_id:uuid}", summary="A venue")
+    async def read(
+        self, venue_id: FromPath[UUID], tickets: NamedDependency[OpenTicket]
+    ) -> VenueOut:
+        """A venue with its seat map."""
+        return venue_out(await tickets.get_venue(VenueId(venue_id)))
+
+
+class EventController(Controller):
+    """Events, their price categories and sessions."""
+
+    path = "/api/events"
+    tags = ["catalog"]
+    dependencies = {"requester": Provide(provide_requester)}
+
+    @post("/", status_code=201, guards=[organizers], summary="Create an event")
+    async def create(
+        self,
+        data: JSONBody[EventBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> EventOut:
+        """An event at a venue, organized by the caller."""
+        event = await tickets.create_event(
+            requester, venue_id=VenueId(data.venue_id), name=data.name, description=data.description
+        )
+        return event_out(event)
+
+    @get("/", summary="List events")
+    async def list_events(
+        self, tickets: NamedDependency[OpenTicket], limit: Limit = 50, cursor: Cursor = None
+    ) -> PageOut:
+        """Events, oldest first, a page at a time."""
+        return page_out(await tickets.list_events(limit=limit, cursor=cursor), event_out)
+
+    @get("/{event_id:uuid}", summary="An event with its sessions and prices")
+    async def read(
+        self,
+        event_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        clock: NamedDependency[Clock],
+    ) -> EventOut:
+        """An event with its sessions and price categories."""
+        details = await tickets.get_event(EventId(event_id))
+        now = clock.now()
+        return event_out(
+            details.event,
+            [session_out(s, now) for s in details.sessions],
+            [category_out(c) for c in details.categories],
+        )
+
+    @post(
+        "/{event_id:uuid}/price-categories",
+        status_code=201,
+        guards=[organizers],
+        summary="Price some areas",
+    )
+    async def add_category(
+        self,
+        event_id: FromPath[UUID],
+        data: JSONBody[PriceCategoryBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> CategoryOut:
+        """A price for some areas of one of the caller's events."""
+        category = await tickets.add_price_category(
+            requester,
+            EventId(event_id),
+            name=data.name,
+            area_ids=data.area_ids,
+            price=data.price.to_money(),
+            quota=data.quota,
+        )
+        return category_out(category)
+
+    @post(
+        "/{event_id:uuid}/sessions", status_code=201, guards=[organizers], summary="Add a session"
+    )
+    async def add_session(
+        self,
+        event_id: FromPath[UUID],
+        data: JSONBody[SessionBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+        clock: NamedDependency[Clock],
+    ) -> SessionOut:
+        """A performance of one of the caller's events."""
+        session = await tickets.create_session(
+            requester,
+            EventId(event_id),
+            start_time=data.start_time,
+            end_time=data.end_time,
+            sale_start_time=data.sale_start_time,
+            sale_end_time=data.sale_end_time,
+            queue_enabled=data.queue_enabled,
+            max_seats_per_order=data.max_seats_per_order,
+        )
+        return session_out(session, clock.now())
+
+
+class SessionController(Controller):
+    """Sessions and their seats."""
+
+    path = "/api/sessions"
+    tags = ["catalog"]
+
+    @get("/{session_id:uuid}", summary="A session")
+    async def read(
+        self,
+        session_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        clock: NamedDependency[Clock],
+    ) -> SessionOut:
+        """A session and whether it sells now."""
+        return session_out(await tickets.get_session(SessionId(session_id)), clock.now())
+
+    @get("/{session_id:uuid}/seats", summary="Every seat with its status and price")
+    async def seats(
+        self, session_id: FromPath[UUID], tickets: NamedDependency[OpenTicket]
+    ) -> dict[str, list[SeatOut]]:
+        """Every seat of the session: available, held or sold."""
+        return {"items": [seat_out(v) for v in await tickets.seats(SessionId(session_id))]}

@@ -1,0 +1,59 @@
+"""``/api/auth/*`` and ``/api/me``."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import JSONBody
+
+from openticket.application.access import Requester
+from openticket.application.identity.service import IdentityService
+from openticket.entrypoints.http.auth import authenticated, provide_requester
+from openticket.entrypoints.http.schemas import (
+    RegisterBody,
+    TokenBody,
+    TokenOut,
+    UserOut,
+    user_out,
+)
+
+
+class AuthController(Controller):
+    """Accounts and tokens."""
+
+    path = "/api/auth"
+    tags = ["identity"]
+
+    @post("/register", status_code=201, summary="Register a buyer account")
+    async def register(
+        self, data: JSONBody[RegisterBody], identity: NamedDependency[IdentityService]
+    ) -> UserOut:
+        """A new buyer; 409 ``email_taken`` if the address is registered."""
+        user = await identity.register(
+            email=data.email, password=data.password, display_name=data.display_name
+        )
+        return user_out(user)
+
+    @post("/token", status_code=200, summary="Sign in for a bearer token")
+    async def token(
+        self, data: JSONBody[TokenBody], identity: NamedDependency[IdentityService]
+    ) -> TokenOut:
+        """A bearer token for the right e-mail and password; 401 otherwise."""
+        issued = await identity.sign_in(data.email, data.password)
+        return TokenOut(issued.access_token, issued.token_type, issued.expires_in)
+
+
+class MeController(Controller):
+    """The caller's own account."""
+
+    path = "/api/me"
+    tags = ["identity"]
+    guards = [authenticated]
+    dependencies = {"requester": Provide(provide_requester)}
+
+    @get("/", summary="Who am I")
+    async def me(
+        self, requester: NamedDependency[Requester], identity: NamedDependency[IdentityService]
+    ) -> UserOut:
+        """The caller's account."""
+        return user_out(await identity.me(requester))

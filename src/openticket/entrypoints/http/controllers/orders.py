@@ -1,0 +1,153 @@
+"""Buying: orders, payments, refunds; the caller's orders and tickets; check-in."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+
+from openticket.application.access import Requester
+from openticket.application.facade import OpenTicket
+from openticket.domain.identity import Role
+from openticket.domain.shared import OrderId, SessionId
+from openticket.entrypoints.http.auth import authenticated, provide_requester, role_guard
+from openticket.entrypoints.http.schemas import (
+    CheckInBody,
+    OrderBody,
+    OrderOut,
+    PageOut,
+    PaymentBody,
+    PaymentOut,
+    TicketOut,
+    order_out,
+    page_out,
+    payment_out,
+    ticket_out,
+)
+
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+Cursor = FromQuery[str | None]
+REQUESTER = {"requester": Provide(provide_requester)}
+
+
+class OrderController(Controller):
+    """A buyer's orders."""
+
+    path = "/api/orders"
+    tags = ["buying"]
+    guards = [authenticated]
+    dependencies = REQUESTER
+
+    @post("/", status_code=201, summary="Hold seats and open an order")
+    async def create(
+        self,
+        data: JSONBody[OrderBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> OrderOut:
+        """All seats held until ``expires_at``, or none (409 ``seat_unavailable``)."""
+        order = await tickets.place_order(requester, SessionId(data.session_id), data.seat_ids)
+        return order_out(order)
+
+    @get("/{order_id:uuid}", summary="An order")
+    async def read(
+        self,
+        order_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> OrderOut:
+        """One of the caller's orders (admins: any); 404 otherwise."""
+        return order_out(await tickets.get_order(requester, OrderId(order_id)))
+
+    @delete("/{order_id:uuid}", status_code=200, summary="Cancel an unpaid order")
+    async def cancel(
+        self,
+        order_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> OrderOut:
+        """The order is cancelled and its seats released; 409 once it is paid."""
+        return order_out(await tickets.cancel_order(requester, OrderId(order_id)))
+
+    @post("/{order_id:uuid}/payments", status_code=201, summary="Pay an order")
+    async def pay(
+        self,
+        order_id: FromPath[UUID],
+        data: JSONBody[PaymentBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> PaymentOut:
+        """Start paying; the mock provider settles before this answers."""
+        options = {} if data.outcome is None else {"outcome": data.outcome}
+        payment = await tickets.pay(requester, OrderId(order_id), data.provider, **options)
+        return payment_out(payment)
+
+    @post(
+        "/{order_id:uuid}/refund",
+        status_code=200,
+        guards=[role_guard(Role.ORGANIZER)],
+        summary="Refund a completed order",
+    )
+    async def refund(
+        self,
+        order_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> OrderOut:
+        """Tickets voided, seats on sale again (the event's organizer, admins)."""
+        return order_out(await tickets.refund_order(requester, OrderId(order_id)))
+
+
+class MyThingsController(Controller):
+    """The caller's orders and tickets."""
+
+    path = "/api/me"
+    tags = ["buying"]
+    guards = [authenticated]
+    dependencies = REQUESTER
+
+    @get("/orders", summary="My orders")
+    async def orders(
+        self,
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> PageOut:
+        """The caller's orders, oldest first."""
+        return page_out(await tickets.list_orders(requester, limit=limit, cursor=cursor), order_out)
+
+    @get("/tickets", summary="My tickets")
+    async def tickets(
+        self,
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+        limit: Limit = 50,
+        cursor: Cursor = None,
+    ) -> PageOut:
+        """The caller's tickets (voided ones too)."""
+        return page_out(
+            await tickets.list_tickets(requester, limit=limit, cursor=cursor), ticket_out
+        )
+
+
+class CheckInController(Controller):
+    """The door."""
+
+    path = "/api/check-ins"
+    tags = ["tickets"]
+    guards = [role_guard(Role.STAFF)]
+    dependencies = REQUESTER
+
+    @post("/", status_code=200, summary="Check a ticket in")
+    async def check_in(
+        self,
+        data: JSONBody[CheckInBody],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> TicketOut:
+        """The ticket is used; 409 ``already_used`` the second time; 404 unknown."""
+        return ticket_out(await tickets.check_in(requester, data.qr_code))

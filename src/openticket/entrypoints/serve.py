@@ -1,0 +1,50 @@
+"""``openticket serve``: the API on uvicorn, with demo data on an empty catalog."""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+
+from openticket.entrypoints.bootstrap import build_container
+from openticket.entrypoints.demo import DEMO_ACCOUNTS, seed_demo
+from openticket.entrypoints.settings import Settings
+
+
+async def serve(settings: Settings, *, host: str, port: int) -> int:
+    """Start the platform, seed the demo, print where to go, serve until stopped."""
+    container = build_container(settings)
+    tickets, identity, clock = container.app(), container.identity(), container.clock()
+    print("openticket: starting (embedded profile: in-memory, mock payments)...", flush=True)
+    demo = await seed_demo(tickets, identity, clock, settings.demo_password)
+    # the app's lifespan starts the partition actors and the sweeper, and stops them
+    server = uvicorn.Server(
+        uvicorn.Config(
+            container.http_app(), host=host, port=port, log_level="warning", lifespan="on"
+        )
+    )
+    _announce(f"http://{host}:{port}", settings, demo.session_id if demo else None)
+    await server.serve()
+    return 0
+
+
+def _announce(base: str, settings: Settings, session_id: object) -> None:
+    lines = [
+        f"OpenTicket is serving on {base}",
+        f"  API docs:     {base}/schema",
+        f"  OpenAPI:      {base}/schema/openapi.json",
+        f"  health:       {base}/health/ready",
+        f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
+    ]
+    lines += [f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS]
+    if session_id is not None:
+        lines += [f"demo session on sale now: {session_id}"]
+    lines += [
+        "next:",
+        f"  curl -s {base}/api/sessions/{session_id or '<session_id>'}/seats",
+        f"  curl -s -X POST {base}/api/auth/register -H 'content-type: application/json' "
+        '-d \'{"email": "me@example.com", "password": "a-long-password", '
+        '"display_name": "Me"}\'',
+        "press Ctrl+C to stop",
+    ]
+    print("\n".join(lines), file=sys.stdout, flush=True)
