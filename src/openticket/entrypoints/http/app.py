@@ -22,6 +22,7 @@ from openticket.entrypoints.http.controllers.catalog import (
     SessionController,
     VenueController,
 )
+from openticket.entrypoints.http.controllers.feeds import order_feed, seat_feed
 from openticket.entrypoints.http.controllers.identity import AuthController, MeController
 from openticket.entrypoints.http.controllers.operations import HealthController, WebhookController
 from openticket.entrypoints.http.controllers.orders import (
@@ -80,6 +81,8 @@ def create_app(
             CheckInController,
             WebhookController,
             HealthController,
+            seat_feed,
+            order_feed,
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
