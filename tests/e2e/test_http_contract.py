@@ -480,3 +480,34 @@ async def test_health_and_the_openapi_document(api: Api) -> None:
     assert (await api.client.get("/schema")).status_code == 200
     assert_problem(await api.client.get("/api/nothing-here"), 404, "not_found")
     assert_problem(await api.client.put("/api/orders"), 405, "method_not_allowed")
+
+
+async def test_metrics_count_requests_holds_and_orders(api: Api) -> None:
+    alice, bob = await api.buyer("alice"), await api.buyer("bob")
+    first = await hold(api, alice, "A-4-4")
+    await hold(api, bob, "A-4-4")
+    await api.client.post(
+        f"/api/orders/{first.json()['order_id']}/payments", json={"provider": "mock"}, headers=alice
+    )
+
+    async def counted() -> bool:
+        text = (await api.client.get("/metrics")).text
+        return (
+            'openticket_holds_total{outcome="granted"} 1.0' in text
+            and 'openticket_holds_total{outcome="refused"} 1.0' in text
+            and 'openticket_orders_total{status="completed"} 1.0' in text
+        )
+
+    await api.eventually(counted)
+    text = (await api.client.get("/metrics")).text
+    assert "openticket_http_request_seconds_bucket" in text
+    assert 'route="/api/orders"' in text
+    assert "openticket_seat_hold_seconds_count 2.0" in text
+    assert "openticket_double_sales_prevented_total 0.0" in text
+
+
+async def test_every_answer_carries_a_request_id(api: Api) -> None:
+    mine = await api.client.get("/health/live", headers={"X-Request-ID": "abc-123"})
+    assert mine.headers["x-request-id"] == "abc-123"
+    fresh = await api.client.get("/health/live")
+    assert len(fresh.headers["x-request-id"]) == 32

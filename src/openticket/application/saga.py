@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import contextlib
 
+import attrs
+import structlog
+
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
@@ -40,13 +43,34 @@ from openticket.domain.ordering import (
 )
 from openticket.domain.payment import PaymentFailed, PaymentStatus, PaymentSucceeded
 from openticket.domain.seating import HoldExpired, NotHolder, SeatsUnavailable, StaleFencingToken
-from openticket.domain.shared import AreaId, DomainEvent, InvalidTransition, OrderId, TicketId
+from openticket.domain.shared import (
+    AreaId,
+    DomainEvent,
+    InvalidTransition,
+    OrderId,
+    PaymentId,
+    TicketId,
+)
 from openticket.domain.ticketing import Ticket
 from openticket.domain.venue import parse_seat_id
+
+_log = structlog.get_logger("openticket.saga")
 
 COMPLETE_PURCHASE = "complete_purchase"
 FAIL_ORDER = "fail_order_after_failed_payment"
 SALE_LOST = (HoldExpired, NotHolder, StaleFencingToken, SeatsUnavailable)
+
+
+@attrs.frozen(kw_only=True)
+class SaleRefusedAtFinalFence(DomainEvent):
+    """The database refused a second live ticket for a seat: a double sale was stopped.
+
+    Every fence before it (the actor, the lock store's fencing token) should have
+    stopped it first; operators alert on this.
+    """
+
+    order_id: OrderId
+    payment_id: PaymentId
 
 
 class _SaleLost(Exception):
@@ -115,7 +139,19 @@ class PurchaseSaga:
                 sold = True
                 await self._issue_tickets(event)
                 return
-            except (*SALE_LOST, _SaleLost, SeatAlreadyTicketed):
+            except SeatAlreadyTicketed:
+                _log.error("double_sale_prevented", order_id=str(order.order_id))
+                await self._publish(
+                    [
+                        SaleRefusedAtFinalFence(
+                            event_id=self._ids.new_id(),
+                            occurred_at=self._clock.now(),
+                            order_id=order.order_id,
+                            payment_id=payment.payment_id,
+                        )
+                    ]
+                )
+            except (*SALE_LOST, _SaleLost):
                 pass  # the seats are not this order's: the money goes back below
         await self._refund_unpayable(event, order, seats_sold_to_it=sold)
 

@@ -8,11 +8,13 @@ import uvicorn
 
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.demo import DEMO_ACCOUNTS, seed_demo
+from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.settings import Settings
 
 
 async def serve(settings: Settings, *, host: str, port: int) -> int:
     """Start the platform, seed the demo, print where to go, serve until stopped."""
+    configure_logging()
     container = build_container(settings)
     tickets, identity, clock = container.app(), container.identity(), container.clock()
     print("openticket: starting (embedded profile: in-memory, mock payments)...", flush=True)

@@ -30,6 +30,7 @@ from openticket.entrypoints.http.controllers.orders import (
     MyThingsController,
     OrderController,
 )
+from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -37,7 +38,12 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(
-    tickets: OpenTicket, identity: IdentityService, clock: Clock, *, start: bool = True
+    tickets: OpenTicket,
+    identity: IdentityService,
+    clock: Clock,
+    *,
+    start: bool = True,
+    metrics: Metrics | None = None,
 ) -> Litestar:
     """The HTTP API over one running ``OpenTicket``.
 
@@ -55,6 +61,12 @@ def create_app(
             if start:
                 await tickets.stop()
 
+    metrics = metrics or Metrics()
+    metrics.watch(tickets.bus)
+
+    def provide_metrics() -> Metrics:
+        return metrics
+
     def provide_tickets() -> OpenTicket:
         return tickets
 
@@ -68,6 +80,7 @@ def create_app(
         "tickets": Provide(provide_tickets, sync_to_thread=False),
         "identity": Provide(provide_identity, sync_to_thread=False),
         "clock": Provide(provide_clock, sync_to_thread=False),
+        "metrics": Provide(provide_metrics, sync_to_thread=False),
     }
     return Litestar(
         route_handlers=[
@@ -83,7 +96,9 @@ def create_app(
             HealthController,
             seat_feed,
             order_feed,
+            metrics_endpoint(metrics),
         ],
+        middleware=[observe(metrics)],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,

@@ -14,6 +14,7 @@ from openticket.application.facade import OpenTicket
 from openticket.domain.identity import Role
 from openticket.domain.shared import OrderId, SessionId
 from openticket.entrypoints.http.auth import authenticated, provide_requester, role_guard
+from openticket.entrypoints.http.observability import Metrics
 from openticket.entrypoints.http.schemas import (
     CheckInBody,
     OrderBody,
@@ -47,9 +48,11 @@ class OrderController(Controller):
         data: JSONBody[OrderBody],
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
+        metrics: NamedDependency[Metrics],
     ) -> OrderOut:
         """All seats held until ``expires_at``, or none (409 ``seat_unavailable``)."""
-        order = await tickets.place_order(requester, SessionId(data.session_id), data.seat_ids)
+        with metrics.hold_seconds.time():
+            order = await tickets.place_order(requester, SessionId(data.session_id), data.seat_ids)
         return order_out(order)
 
     @get("/{order_id:uuid}", summary="An order")

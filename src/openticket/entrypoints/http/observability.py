@@ -1,0 +1,150 @@
+"""Prometheus metrics and request ids for the HTTP API."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar import MediaType, Response, get
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+from openticket.application.messagebus import MessageBus
+from openticket.application.notifications import ORDER_STATUS_AFTER
+from openticket.application.saga import SaleRefusedAtFinalFence
+from openticket.domain.ordering import OrderEvent
+from openticket.domain.seating import SeatHoldRejected, SeatsHeld
+
+REQUEST_ID_HEADER = "x-request-id"
+_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """The platform's metrics, in a registry of their own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "openticket_http_request_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            registry=self.registry,
+            buckets=_BUCKETS,
+        )
+        self.hold_seconds = Histogram(
+            "openticket_seat_hold_seconds",
+            "time to decide a hold request (POST /api/orders)",
+            registry=self.registry,
+            buckets=_BUCKETS,
+        )
+        self.holds = Counter(
+            "openticket_holds",
+            "seat hold requests decided, by outcome",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.orders = Counter(
+            "openticket_orders",
+            "orders entering each status",
+            ["status"],
+            registry=self.registry,
+        )
+        self.double_sales = Counter(
+            "openticket_double_sales_prevented",
+            "sales the last fence (one live ticket per seat) refused; should stay 0",
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "openticket_queue_depth",
+            "buyers waiting in waiting rooms",
+            registry=self.registry,
+        )
+        for outcome in ("granted", "refused"):
+            self.holds.labels(outcome)
+        for status in ORDER_STATUS_AFTER.values():
+            self.orders.labels(status.value)
+
+    def watch(self, bus: MessageBus) -> None:
+        """Count holds, order statuses and refused double sales from the event bus."""
+
+        async def held(_: SeatsHeld) -> None:
+            self.holds.labels("granted").inc()
+
+        async def refused(_: SeatHoldRejected) -> None:
+            self.holds.labels("refused").inc()
+
+        async def order(event: OrderEvent) -> None:
+            status = ORDER_STATUS_AFTER.get(type(event))
+            if status is not None:
+                self.orders.labels(status.value).inc()
+
+        async def fenced(_: SaleRefusedAtFinalFence) -> None:
+            self.double_sales.inc()
+
+        bus.subscribe(SeatsHeld, "metrics_holds_granted", held)
+        bus.subscribe(SeatHoldRejected, "metrics_holds_refused", refused)
+        for event_type in ORDER_STATUS_AFTER:
+            bus.subscribe(event_type, "metrics_orders", order)
+        bus.subscribe(SaleRefusedAtFinalFence, "metrics_double_sales", fenced)
+
+    def exposition(self) -> bytes:
+        """The Prometheus text of every metric."""
+        return generate_latest(self.registry)
+
+
+def metrics_endpoint(metrics: Metrics) -> Any:
+    """``GET /metrics``."""
+
+    @get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=MediaType.TEXT)
+    async def read_metrics() -> Response[bytes]:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    return read_metrics
+
+
+def observe(metrics: Metrics) -> Any:
+    """ASGI middleware: a request id per request (bound into logs) and its latency."""
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def handle(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != ScopeType.HTTP:
+                await app(scope, receive, send)
+                return
+            headers = dict(scope.get("headers") or [])
+            given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+            request_id = given if 0 < len(given) <= 100 else uuid.uuid4().hex
+            status = 500
+            started = time.perf_counter()
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message["headers"] = [
+                        *message.get("headers", []),
+                        (REQUEST_ID_HEADER.encode(), request_id.encode("latin-1")),
+                    ]
+                await send(message)
+
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                try:
+                    await app(scope, receive, send_with_id)
+                finally:
+                    route = scope.get("path_template") or scope.get("path", "")
+                    metrics.request_seconds.labels(
+                        scope.get("method", ""), route, str(status)
+                    ).observe(time.perf_counter() - started)
+
+        return handle
+
+    return middleware
