@@ -18,6 +18,7 @@ from openticket.entrypoints.demo import seed_demo
 from openticket.entrypoints.settings import Settings
 
 PASSWORD = "demo-password-1"
+JWT_SECRET = "e2e-signing-secret-of-at-least-32-bytes!"
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +61,12 @@ class Api:
 async def api() -> AsyncIterator[Api]:
     clock = FakeClock()
     container = build_container(
-        Settings(hold_ttl_seconds=120, demo_password=PASSWORD, sweep_interval_seconds=0.02),
+        Settings(
+            hold_ttl_seconds=120,
+            demo_password=PASSWORD,
+            sweep_interval_seconds=0.02,
+            jwt_secret=JWT_SECRET,
+        ),
         clock=clock,
         password_hasher=MemoryPasswordHasher(),
     )

@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from .conftest import PASSWORD, Api
+from .conftest import JWT_SECRET, PASSWORD, Api
 
 pytestmark = pytest.mark.e2e
 
@@ -117,19 +117,26 @@ async def test_wrong_password_and_unknown_user_look_the_same(api: Api) -> None:
 
 
 def forged_tokens(valid: str) -> dict[str, str]:
+    """Tokens that must all be refused; the ones signed with our secret fail on one claim."""
     header, _, signature = valid.split(".")
     claims = jwt.decode(valid, options={"verify_signature": False})
     kid = jwt.get_unverified_header(valid)["kid"]
     as_admin = jwt.utils.base64url_encode(
         json.dumps({**claims, "roles": ["admin"]}).encode()
     ).decode()
+
+    def ours(changes: dict[str, Any], **headers: str) -> str:
+        return jwt.encode({**claims, **changes}, JWT_SECRET, headers={"kid": kid, **headers})
+
     return {
         "alg none": jwt.encode(claims, key="", algorithm="none", headers={"kid": kid}),
         "tampered": f"{header}.{as_admin}.{signature}",
         "other secret": jwt.encode(claims, "x" * 40, algorithm="HS256", headers={"kid": kid}),
-        "expired": jwt.encode({**claims, "exp": claims["iat"] - 1}, "x" * 40, headers={"kid": kid}),
-        "wrong aud": jwt.encode({**claims, "aud": "elsewhere"}, "x" * 40, headers={"kid": kid}),
-        "unknown kid": f"{jwt.encode(claims, 'x' * 40, headers={'kid': 'nope'})}",
+        "expired": ours({"exp": claims["iat"] - 1}),
+        "future nbf": ours({"nbf": claims["exp"]}),
+        "wrong aud": ours({"aud": "elsewhere"}),
+        "wrong iss": ours({"iss": "elsewhere"}),
+        "unknown kid": ours({}, kid="nope"),
         "garbage": "not-a-token",
     }
 
@@ -144,6 +151,14 @@ async def test_forged_and_missing_tokens_get_401(api: Api) -> None:
         401,
         "unauthorized",
     )
+    resigned = jwt.encode(
+        jwt.decode(valid, options={"verify_signature": False}),
+        JWT_SECRET,
+        headers={"kid": jwt.get_unverified_header(valid)["kid"]},
+    )
+    # our secret and the claims as issued are accepted: each refusal below is its claim's
+    accepted = await api.client.get("/api/me", headers={"Authorization": f"Bearer {resigned}"})
+    assert accepted.status_code == 200
     for name, token in forged_tokens(valid).items():
         answer = await api.client.get("/api/me", headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 401, name

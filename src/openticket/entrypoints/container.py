@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 
 import structlog
 from dependency_injector import containers, providers
@@ -24,6 +25,7 @@ from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
+from openticket.application.ports.clock import Clock
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.router import PartitionRouter
@@ -38,6 +40,31 @@ def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
 
 def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
+
+
+def _token_issuer(
+    clock: Clock,
+    *,
+    secret: str,
+    private_key_file: str,
+    public_key_file: str,
+    issuer: str,
+    audience: str,
+    ttl: timedelta,
+) -> JwtTokenIssuer:
+    """RS256 when a private key file is configured, else HS256 (random secret if unset)."""
+    if private_key_file:
+        return JwtTokenIssuer(
+            clock,
+            private_key_pem=Path(private_key_file).read_bytes(),
+            public_key_pem=Path(public_key_file).read_bytes() if public_key_file else None,
+            issuer=issuer,
+            audience=audience,
+            ttl=ttl,
+        )
+    return JwtTokenIssuer.from_secret_or_random(
+        clock, secret, issuer=issuer, audience=audience, ttl=ttl
+    )
 
 
 async def _running(app: OpenTicket) -> AsyncIterator[OpenTicket]:
@@ -140,9 +167,11 @@ class Container(containers.DeclarativeContainer):
     # --- identity and the HTTP API --------------------------------------------------------------
     password_hasher = providers.Singleton(Argon2PasswordHasher)
     token_issuer = providers.Singleton(
-        JwtTokenIssuer.from_secret_or_random,
+        _token_issuer,
         clock,
-        config.jwt_secret,
+        secret=config.jwt_secret,
+        private_key_file=config.jwt_private_key_file,
+        public_key_file=config.jwt_public_key_file,
         issuer=config.jwt_issuer,
         audience=config.jwt_audience,
         ttl=providers.Singleton(_seconds, config.token_ttl_seconds),

@@ -52,6 +52,14 @@ class Settings:
         repr=False,
         metadata={"help": "HS256 signing secret (32+ bytes); random at start when unset"},
     )
+    jwt_private_key_file: str = attrs.field(
+        default="",
+        metadata={"help": "RS256 instead of HS256: PEM file of the signing key"},
+    )
+    jwt_public_key_file: str = attrs.field(
+        default="",
+        metadata={"help": "RS256: PEM file of the verifying key (derived from the private one)"},
+    )
     jwt_issuer: str = attrs.field(default="openticket", metadata={"help": "the tokens' iss"})
     jwt_audience: str = attrs.field(default="openticket", metadata={"help": "the tokens' aud"})
     token_ttl_seconds: float = attrs.field(
