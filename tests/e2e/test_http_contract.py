@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import structlog
 
 from .conftest import JWT_SECRET, PASSWORD, Api
 
@@ -526,3 +527,39 @@ async def test_every_answer_carries_a_request_id(api: Api) -> None:
     assert mine.headers["x-request-id"] == "abc-123"
     fresh = await api.client.get("/health/live")
     assert len(fresh.headers["x-request-id"]) == 32
+
+
+async def test_the_request_id_follows_into_the_events_the_request_caused(api: Api) -> None:
+    from openticket.domain.ordering import OrderCreated
+    from openticket.domain.seating import SeatHoldRejected, SeatsHeld
+
+    seen: list[tuple[str, str | None]] = []
+
+    async def record(event: Any) -> None:
+        bound = structlog.contextvars.get_contextvars().get("request_id")
+        seen.append((type(event).__name__, bound))
+
+    bus = api.container.app().bus
+    for kind in (SeatsHeld, SeatHoldRejected, OrderCreated):
+        bus.subscribe(kind, f"test_{kind.__name__}", record)
+    alice, bob = await api.buyer("alice"), await api.buyer("bob")
+    await api.client.post(
+        "/api/orders",
+        json={"session_id": api.session_id, "seat_ids": ["A-5-5"]},
+        headers={**alice, "X-Request-ID": "req-alice"},
+    )
+    await api.client.post(
+        "/api/orders",
+        json={"session_id": api.session_id, "seat_ids": ["A-5-5"]},
+        headers={**bob, "X-Request-ID": "req-bob"},
+    )
+
+    async def all_seen() -> bool:
+        return len(seen) == 3
+
+    await api.eventually(all_seen)
+    assert sorted(seen) == [
+        ("OrderCreated", "req-alice"),
+        ("SeatHoldRejected", "req-bob"),
+        ("SeatsHeld", "req-alice"),
+    ]

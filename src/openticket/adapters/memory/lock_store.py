@@ -25,8 +25,6 @@ from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId
 from openticket.domain.venue import parse_seat_id
 
-_SeatKey = tuple[SessionId, SeatId]
-
 
 class MemoryLockStore:
     """A ``LockStore`` in a dict. Atomic because nothing in ``execute`` awaits.
@@ -37,7 +35,8 @@ class MemoryLockStore:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._locks: dict[_SeatKey, SeatHold] = {}
+        self._locks: dict[SessionId, dict[SeatId, SeatHold]] = {}
+        """Locks per session, then per seat (one UUID hash per operation, not per seat)."""
         self._sold: dict[SessionId, dict[SeatId, OrderId]] = {}
         self._expiry: list[tuple[datetime, int, SessionId, tuple[SeatId, ...]]] = []
         self._token = 0
@@ -67,8 +66,8 @@ class MemoryLockStore:
         """Live holds and sold seats of one session's area, and the last token issued."""
         now = self._clock.now()
         holds: dict[HoldId, SeatHold] = {}
-        for (session, _), hold in self._locks.items():
-            if session == session_id and hold.area_id == area_id and now < hold.expires_at:
+        for hold in self._locks.get(session_id, {}).values():
+            if hold.area_id == area_id and now < hold.expires_at:
                 holds[hold.hold_id] = hold
         sold = {
             seat: order
@@ -84,11 +83,13 @@ class MemoryLockStore:
     def _acquire(self, op: AcquireHold, now: datetime) -> LockResult:
         session = op.session_id
         sold = self._sold.get(session, ())
-        locks = self._locks
+        locks = self._locks.get(session)
+        if locks is None:
+            locks = self._locks[session] = {}
         taken = tuple(
             s
             for s in op.seat_ids
-            if s in sold or ((h := locks.get((session, s))) is not None and now < h.expires_at)
+            if s in sold or ((h := locks.get(s)) is not None and now < h.expires_at)
         )
         if taken:
             return Refused(taken)
@@ -104,17 +105,17 @@ class MemoryLockStore:
             expires_at=op.expires_at,
         )
         for seat in op.seat_ids:
-            locks[(session, seat)] = hold
+            locks[seat] = hold
         heapq.heappush(self._expiry, (op.expires_at, self._token, session, op.seat_ids))
         return Granted(hold)
 
     def _release(self, op: ReleaseHold) -> LockResult:
         released = []
+        locks = self._locks.get(op.session_id, {})
         for seat in op.seat_ids:
-            key = (op.session_id, seat)
-            hold = self._locks.get(key)
+            hold = locks.get(seat)
             if hold is not None and hold.hold_id == op.hold_id:
-                del self._locks[key]
+                del locks[seat]
                 released.append(seat)
         return Done(tuple(released))
 
@@ -122,23 +123,21 @@ class MemoryLockStore:
         self, session: SessionId, hold_id: HoldId, seats: tuple[SeatId, ...], now: datetime
     ) -> tuple[SeatId, ...]:
         """The seats of ``seats`` that ``hold_id`` does *not* hold live."""
-        locks = self._locks
+        locks = self._locks.get(session, {})
         return tuple(
             s
             for s in seats
-            if (h := locks.get((session, s))) is None
-            or h.hold_id != hold_id
-            or not now < h.expires_at
+            if (h := locks.get(s)) is None or h.hold_id != hold_id or not now < h.expires_at
         )
 
     def _extend(self, op: ExtendHold, now: datetime) -> LockResult:
         missing = self._owned(op.session_id, op.hold_id, op.seat_ids, now)
         if missing:
             return Refused(missing)
-        current = self._locks[(op.session_id, op.seat_ids[0])]
-        extended = attrs.evolve(current, expires_at=op.expires_at)
+        locks = self._locks[op.session_id]
+        extended = attrs.evolve(locks[op.seat_ids[0]], expires_at=op.expires_at)
         for seat in op.seat_ids:
-            self._locks[(op.session_id, seat)] = extended
+            locks[seat] = extended
         heapq.heappush(
             self._expiry, (op.expires_at, extended.fencing_token, op.session_id, op.seat_ids)
         )
@@ -146,17 +145,17 @@ class MemoryLockStore:
 
     def _mark_sold(self, op: MarkSold, now: datetime) -> LockResult:
         missing = self._owned(op.session_id, op.hold_id, op.seat_ids, now)
+        locks = self._locks.get(op.session_id, {})
         stale = tuple(
             s
             for s in op.seat_ids
-            if s not in missing
-            and self._locks[(op.session_id, s)].fencing_token != op.fencing_token
+            if s not in missing and locks[s].fencing_token != op.fencing_token
         )
         if missing or stale:
             return Refused(missing + stale)
         sold = self._sold.setdefault(op.session_id, {})
         for seat in op.seat_ids:
-            sold[seat] = self._locks.pop((op.session_id, seat)).order_id
+            sold[seat] = locks.pop(seat).order_id
         return Done(op.seat_ids)
 
     def _release_sold(self, op: ReleaseSold) -> LockResult:
@@ -167,10 +166,11 @@ class MemoryLockStore:
         return Done(released)
 
     def _purge(self, now: datetime) -> None:
-        queue, locks = self._expiry, self._locks
+        queue, by_session = self._expiry, self._locks
         while queue and queue[0][0] <= now:
             _, _, session, seats = heapq.heappop(queue)
+            locks = by_session.get(session, {})
             for seat in seats:
-                hold = locks.get((session, seat))
+                hold = locks.get(seat)
                 if hold is not None and hold.expires_at <= now:
-                    del locks[(session, seat)]
+                    del locks[seat]

@@ -19,9 +19,11 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+from uuid import UUID
 
 import attrs
 
+from openticket.application.correlation import correlation_id
 from openticket.application.errors import SeatingUnavailable
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.lock_store import (
@@ -56,15 +58,15 @@ from openticket.domain.shared import (
     SeatId,
     SessionId,
     UserId,
-    ValidationError,
 )
 
 SeatLayout = Callable[[SessionId, AreaId], Awaitable[frozenset[SeatId]]]
 """The seats of a session's area (from the catalog). Raises ``NotFound`` for neither."""
 SoldSeats = Callable[[SessionId, AreaId], Awaitable[Mapping[SeatId, OrderId]]]
 """Seats with live tickets in a session's area, and their orders (from the database)."""
-EventSink = Callable[[list[DomainEvent]], None]
-"""Receives the events of each decided batch, in order. Must not block."""
+EventSink = Callable[[list[DomainEvent], dict[UUID, str]], None]
+"""Receives the events of each decided batch, in order, and the request id (correlation)
+of those a request caused, by event id. Must not block."""
 
 
 # --- commands (tuples: they are made once per request on the hot path) ---------------
@@ -138,11 +140,28 @@ class SaleRecorded:
 class _Plan:
     """What the first pass decided for one command."""
 
-    __slots__ = ("command", "error", "op_index", "reply", "result")
+    __slots__ = (
+        "command",
+        "correlation",
+        "error",
+        "events",
+        "inventory",
+        "op_index",
+        "reply",
+        "result",
+    )
 
-    def __init__(self, command: SeatCommand, reply: asyncio.Future[Any]) -> None:
+    inventory: SeatInventory
+    """The inventory of the command's partition key; set once loaded (never read before)."""
+
+    def __init__(
+        self, command: SeatCommand, reply: asyncio.Future[Any], correlation: str | None
+    ) -> None:
         self.command = command
         self.reply = reply
+        self.correlation = correlation
+        self.events = (0, 0)
+        """Where this command's events are in the batch's event list (start, end)."""
         self.op_index: int | None = None
         self.error: BaseException | None = None
         self.result: Any = None
@@ -192,7 +211,7 @@ class PartitionActor:
         self._ttl = hold_ttl
         self._emit = emit
         self._inventories: dict[PartitionKey, SeatInventory] = {}
-        self._mailbox: list[tuple[SeatCommand, asyncio.Future[Any]]] = []
+        self._mailbox: list[tuple[SeatCommand, asyncio.Future[Any], str | None]] = []
         self._idle: asyncio.Future[None] | None = None
         """Set while the actor waits for mail; the next command wakes it."""
         self._task: asyncio.Task[None] | None = None
@@ -214,7 +233,7 @@ class PartitionActor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         mailbox, self._mailbox = self._mailbox, []
-        for _, reply in mailbox:
+        for _, reply, _ in mailbox:
             if not reply.done():
                 reply.set_exception(SeatingUnavailable(f"partition {self.partition} stopped"))
 
@@ -237,7 +256,7 @@ class PartitionActor:
             reply.set_exception(SeatingUnavailable(f"partition {self.partition} is not running"))
             return reply
         reply = task.get_loop().create_future()
-        self._mailbox.append((command, reply))
+        self._mailbox.append((command, reply, correlation_id.get()))
         idle = self._idle
         if idle is not None and not idle.done():
             idle.set_result(None)
@@ -266,7 +285,7 @@ class PartitionActor:
             try:
                 await self._decide(batch)
             except Exception as e:  # the actor must survive; every caller gets the error
-                for _, reply in batch:
+                for _, reply, _ in batch:
                     if not reply.done():
                         reply.set_exception(e)
 
@@ -288,18 +307,24 @@ class PartitionActor:
         # a rebuild that raced another command for the same key keeps the first
         return self._inventories.setdefault(key, inventory)
 
-    async def _decide(self, batch: list[tuple[SeatCommand, asyncio.Future[Any]]]) -> None:
+    async def _decide(
+        self, batch: list[tuple[SeatCommand, asyncio.Future[Any], str | None]]
+    ) -> None:
         self.batches += 1
         self.decided += len(batch)
-        plans = [_Plan(command, reply) for command, reply in batch]
+        plans = [_Plan(command, reply, correlation) for command, reply, correlation in batch]
+        inventories = self._inventories
         for plan in plans:
             if not isinstance(plan.command, ExpireHolds):
                 key = plan.command.key
-                if key not in self._inventories:
+                inventory = inventories.get(key)
+                if inventory is None:
                     try:
-                        await self._rebuild(key)
+                        inventory = await self._rebuild(key)
                     except Exception as e:  # unknown session/area, store down: this command fails
                         plan.error = e
+                        continue
+                plan.inventory = inventory
         now = self._clock.now()
         events: list[DomainEvent] = []
         ops = self._plan(plans, now, events)
@@ -314,7 +339,7 @@ class PartitionActor:
                         plan.error = e
         self._apply(plans, results, now, events)
         if events:
-            self._emit(events)
+            self._emit(events, _correlations(plans, events) if self._correlated(plans) else {})
 
     # --- first pass: decide in memory, collect the store operations -------------------
 
@@ -328,12 +353,13 @@ class PartitionActor:
                 if isinstance(command, ExpireHolds):
                     self._expire(now, batch.ops, events)
                     continue
-                inventory = self._inventories[command.key]
+                inventory = plan.inventory
                 if isinstance(command, HoldSeats):
                     op: LockOp | None = self._plan_hold(command, inventory, batch)
                     if op is None:  # refused: no store call, no exception on the hot path
                         plan.error = error = SeatsUnavailable(batch.taken)
                         events.append(self._rejection(command, error, now))
+                        plan.events = (len(events) - 1, len(events))
                         continue
                 elif isinstance(command, SellSeats):
                     op = self._plan_sale(command, inventory, batch, plan)
@@ -368,11 +394,11 @@ class PartitionActor:
     @staticmethod
     def _plan_hold(command: HoldSeats, inventory: SeatInventory, batch: _Batch) -> LockOp | None:
         inventory.validate_request(command.seat_ids, command.max_seats)
-        if inventory.hold_of(command.hold_id) is not None:
-            raise ValidationError(f"hold {command.hold_id} exists already")
+        # (a reused hold id is refused when the hold is granted: ``SeatInventory.grant``)
         seats, key = command.seat_ids, command.key
-        mine = batch.claimed.get(key)
-        back = batch.freed.get(key)
+        claimed, freed = batch.claimed, batch.freed
+        mine = claimed.get(key) if claimed else None
+        back = freed.get(key) if freed else None
         taken = inventory.unavailable(seats, batch.now)
         if back:  # released earlier in this batch: free by the time this hold is applied
             taken = tuple(s for s in taken if s not in back)
@@ -382,7 +408,7 @@ class PartitionActor:
             batch.taken = taken
             return None
         if mine is None:
-            batch.claimed[key] = set(seats)
+            claimed[key] = set(seats)
         else:
             mine.update(seats)
         return AcquireHold(
@@ -423,6 +449,10 @@ class PartitionActor:
             plan.result = ()
             return None
         return ReleaseSold(session_id=command.key.session_id, seat_ids=sold_to_order)
+
+    @staticmethod
+    def _correlated(plans: list[_Plan]) -> bool:
+        return any(plan.correlation is not None for plan in plans)
 
     @staticmethod
     def _live_hold(
@@ -478,8 +508,9 @@ class PartitionActor:
                 and plan.op_index is not None
                 and not isinstance(command, ExpireHolds)
             ):
+                start = len(events)
                 result = results[plan.op_index]
-                inventory = self._inventories[command.key]
+                inventory = plan.inventory
                 try:
                     plan.result = self._apply_one(command, result, inventory, now)
                 except DomainError as e:
@@ -487,12 +518,16 @@ class PartitionActor:
                     if isinstance(command, HoldSeats):
                         events.append(self._rejection(command, e, now))
                 events.extend(inventory.collect_events())
+                plan.events = (start, len(events))
             if reply.done():  # the caller gave up waiting; the decision stands
                 continue
             if plan.error is not None:
                 # the traceback would tie the whole batch into a reference cycle; the
                 # caller's await raises the error afresh with its own traceback
-                reply.set_exception(plan.error.with_traceback(None))
+                error = plan.error
+                reply.set_exception(
+                    error if error.__traceback__ is None else error.with_traceback(None)
+                )
             else:
                 reply.set_result(plan.result)
 
@@ -534,3 +569,13 @@ class PartitionActor:
             )
             return returned
         raise TypeError(f"not a seat command: {command!r}")
+
+
+def _correlations(plans: list[_Plan], events: list[DomainEvent]) -> dict[UUID, str]:
+    """The request id of every event a request's command caused, by event id."""
+    return {
+        event.event_id: plan.correlation
+        for plan in plans
+        if plan.correlation is not None
+        for event in events[plan.events[0] : plan.events[1]]
+    }

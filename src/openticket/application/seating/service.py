@@ -7,7 +7,11 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
+import structlog
+
+from openticket.application.correlation import correlation_id
 from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.lock_store import LockStore
@@ -74,7 +78,7 @@ class SeatingService:
         self.hold_ttl = hold_ttl
         self._clock = clock
         self._publish = publish
-        self._events: asyncio.Queue[list[DomainEvent]] = asyncio.Queue()
+        self._events: asyncio.Queue[tuple[list[DomainEvent], dict[UUID, str]]] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         owned = range(router.partitions) if partitions is None else partitions
         self.actors: dict[int, PartitionActor] = {
@@ -86,7 +90,7 @@ class SeatingService:
                 clock=clock,
                 ids=ids,
                 hold_ttl=hold_ttl,
-                emit=self._events.put_nowait,
+                emit=lambda events, tags: self._events.put_nowait((events, tags)),
             )
             for n in owned
         }
@@ -129,7 +133,17 @@ class SeatingService:
             while not queue.empty():  # publish what piled up meanwhile in one go
                 batches.append(queue.get_nowait())
             try:
-                await self._publish([event for batch in batches for event in batch])
+                for correlation, events in _by_correlation(batches):
+                    if correlation is None:
+                        await self._publish(events)
+                        continue
+                    # handlers run as part of the request that caused the events
+                    token = correlation_id.set(correlation)
+                    try:
+                        with structlog.contextvars.bound_contextvars(request_id=correlation):
+                            await self._publish(events)
+                    finally:
+                        correlation_id.reset(token)
             finally:
                 for _ in batches:
                     queue.task_done()
@@ -218,3 +232,20 @@ class SeatingService:
             for seat in inventory.seat_ids:
                 statuses[seat] = inventory.status(seat, now)
         return statuses
+
+
+def _by_correlation(
+    batches: list[tuple[list[DomainEvent], dict[UUID, str]]],
+) -> list[tuple[str | None, list[DomainEvent]]]:
+    """The events in order, in runs of the same correlation (request id)."""
+    if not any(tags for _, tags in batches):  # the common case: nothing to split
+        return [(None, [event for events, _ in batches for event in events])]
+    runs: list[tuple[str | None, list[DomainEvent]]] = []
+    for events, tags in batches:
+        for event in events:
+            correlation = tags.get(event.event_id) if tags else None
+            if runs and runs[-1][0] == correlation:
+                runs[-1][1].append(event)
+            else:
+                runs.append((correlation, [event]))
+    return runs

@@ -19,6 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from openticket.application.correlation import correlation_id
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import ORDER_STATUS_AFTER
 from openticket.application.saga import SaleRefusedAtFinalFence
@@ -136,10 +137,12 @@ def observe(metrics: Metrics) -> Any:
                     ]
                 await send(message)
 
+            token = correlation_id.set(request_id)
             with structlog.contextvars.bound_contextvars(request_id=request_id):
                 try:
                     await app(scope, receive, send_with_id)
                 finally:
+                    correlation_id.reset(token)
                     route = scope.get("path_template") or scope.get("path", "")
                     metrics.request_seconds.labels(
                         scope.get("method", ""), route, str(status)
