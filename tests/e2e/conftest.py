@@ -1,9 +1,17 @@
-"""The HTTP API in process: a fresh platform per test, demo data seeded, fake clock."""
+"""The HTTP API in process: a fresh platform per test, demo data seeded, fake clock.
+
+With ``OPENTICKET_E2E_STORAGE=postgres`` the platform keeps its data in PostgreSQL
+(``OPENTICKET_TEST_DATABASE_URL``), in a fresh schema per test that is dropped after
+it: the same suite then checks the API on the production persistence.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -57,20 +65,60 @@ class Api:
         return await self.token(email)
 
 
-@pytest.fixture
-async def api() -> AsyncIterator[Api]:
-    clock = FakeClock()
-    container = build_container(
-        Settings(
-            hold_ttl_seconds=120,
-            demo_password=PASSWORD,
-            sweep_interval_seconds=0.02,
-            jwt_secret=JWT_SECRET,
-        ),
-        clock=clock,
-        password_hasher=MemoryPasswordHasher(),
-    )
-    demo = await seed_demo(container.app(), container.identity(), clock, PASSWORD)
+ON_POSTGRES = os.environ.get("OPENTICKET_E2E_STORAGE", "memory") == "postgres"
+
+
+@contextlib.asynccontextmanager
+async def storage(request: pytest.FixtureRequest) -> AsyncIterator[dict[str, Any]]:
+    """Settings of the storage under test: none in memory; a fresh schema on PostgreSQL."""
+    if not ON_POSTGRES:
+        yield {}
+        return
+    import psycopg
+    from psycopg import sql
+
+    from openticket.adapters.postgres import migrate
+
+    url: str = request.getfixturevalue("database_url")
+    schema = f"e2e_{uuid.uuid4().hex[:16]}"
+    await migrate(url, schema=schema)
+    try:
+        yield {"database_url": url, "database_schema": schema}
+    finally:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(
+                sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+            )
+
+
+async def seeded(container: Container, clock: Any, password: str) -> str:
+    """Seed the demo; the id of its session on sale.
+
+    The app then runs in the test client's own event loop, so the database's pool
+    opened here (in the test's loop) is closed: the app opens its own when it starts.
+    """
+    demo = await seed_demo(container.app(), container.identity(), clock, password)
     assert demo is not None
-    async with AsyncTestClient(app=container.http_app()) as client:
-        yield Api(client, container, clock, str(demo.session_id))
+    if ON_POSTGRES:
+        await container.postgres_database().stop()
+    return str(demo.session_id)
+
+
+@pytest.fixture
+async def api(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
+    clock = FakeClock()
+    async with storage(request) as stored_in:
+        container = build_container(
+            Settings(
+                hold_ttl_seconds=120,
+                demo_password=PASSWORD,
+                sweep_interval_seconds=0.02,
+                jwt_secret=JWT_SECRET,
+                **stored_in,
+            ),
+            clock=clock,
+            password_hasher=MemoryPasswordHasher(),
+        )
+        session_id = await seeded(container, clock, PASSWORD)
+        async with AsyncTestClient(app=container.http_app()) as client:
+            yield Api(client, container, clock, session_id)

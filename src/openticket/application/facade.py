@@ -30,6 +30,7 @@ from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
+from openticket.application.ports.lifecycle import Component, HealthCheck
 from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.saga import PurchaseSaga
@@ -91,6 +92,8 @@ class OpenTicket:
         notifier: Notifier,
         bus: MessageBus,
         sweep_interval: timedelta = timedelta(seconds=1),
+        components: Sequence[Component] = (),
+        health_checks: Mapping[str, HealthCheck] | None = None,
     ) -> None:
         self.catalog = catalog
         self.seating = seating
@@ -101,6 +104,8 @@ class OpenTicket:
         self.notifier = notifier
         self.bus = bus
         self._sweep_interval = sweep_interval
+        self._components = tuple(components)
+        self._health_checks = dict(health_checks or {})
         self._sweeper: asyncio.Task[None] | None = None
         saga.register(bus)
         notifications.register(bus)
@@ -115,7 +120,12 @@ class OpenTicket:
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self, *, sweeper: bool = True) -> None:
-        """Start the partition actors and (unless told not to) the expiry sweeper."""
+        """Start the adapters' components, the partition actors and the expiry sweeper.
+
+        ``sweeper=False`` leaves the sweeper out (tests and benchmarks sweep by hand).
+        """
+        for component in self._components:
+            await component.start()
         await self.seating.start()
         if sweeper and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="expiry-sweeper")
@@ -128,6 +138,20 @@ class OpenTicket:
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
         await self.seating.stop()
+        for component in reversed(self._components):
+            await component.stop()
+
+    async def readiness(self) -> dict[str, str]:
+        """``ok`` or ``down`` for the partition actors and each dependency (storage...)."""
+        running = all(a.running for a in self.seating.actors.values())
+        checks = {"seating": "ok" if running else "down"}
+        for name, check in self._health_checks.items():
+            try:
+                healthy = await check()
+            except Exception:  # a check that raises says "down", not 500
+                healthy = False
+            checks[name] = "ok" if healthy else "down"
+        return checks
 
     async def __aenter__(self) -> Self:
         await self.start()

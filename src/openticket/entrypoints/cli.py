@@ -39,6 +39,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    migrate = commands.add_parser(
+        "migrate",
+        help="create or upgrade the PostgreSQL schema (OPENTICKET_DATABASE_URL)",
+        description="Apply the SQL migrations shipped with OpenTicket that the database "
+        "lacks, in order, each recorded in schema_migrations. Running it again is a no-op.",
+    )
+    migrate.add_argument(
+        "--database-url",
+        default=None,
+        help="PostgreSQL URL (default: OPENTICKET_DATABASE_URL)",
+    )
+    migrate.add_argument(
+        "--schema", default=None, help="schema of the tables (default: OPENTICKET_DATABASE_SCHEMA)"
+    )
     return parser
 
 
@@ -46,17 +60,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stdout)
+        return 0
+    try:
+        settings = Settings.from_env()
+    except SettingsError as e:
+        print(f"openticket: {e}", file=sys.stderr)
+        return 2
     if args.command == "serve":
-        try:
-            settings = Settings.from_env()
-        except SettingsError as e:
-            print(f"openticket: {e}", file=sys.stderr)
-            return 2
         from openticket.entrypoints.serve import serve  # noqa: PLC0415  # heavy imports
 
         return asyncio.run(serve(settings, host=args.host, port=args.port))
-    parser.print_help(sys.stdout)
-    return 0
+    url = args.database_url or settings.database_url
+    if not url:
+        print(
+            "openticket migrate: no database given; set OPENTICKET_DATABASE_URL "
+            "(e.g. postgresql://postgres@127.0.0.1:5432/openticket) or pass --database-url",
+            file=sys.stderr,
+        )
+        return 2
+    schema = args.schema if args.schema is not None else settings.database_schema
+    from openticket.entrypoints.migrate import run_migrations  # noqa: PLC0415
+
+    return asyncio.run(run_migrations(url, schema or None))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dependency_injector import containers, providers
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.payments.mock import MockPaymentProvider
+from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
 from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenerator, SystemClock
 from openticket.application.catalog.service import CatalogService
 from openticket.application.facade import OpenTicket
@@ -36,6 +37,14 @@ from openticket.entrypoints.http.app import create_app
 
 def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
     return database.unit_of_work
+
+
+def _postgres_unit_of_work(database: PostgresDatabase) -> UnitOfWorkFactory:
+    return database.unit_of_work
+
+
+def _postgres_database(url: str, schema: str, pool_size: int) -> PostgresDatabase:
+    return PostgresDatabase(url, schema=schema or None, max_connections=pool_size)
 
 
 def _seconds(value: float) -> timedelta:
@@ -89,9 +98,16 @@ class Container(containers.DeclarativeContainer):
 
     # --- adapters, chosen by settings -----------------------------------------------------
     memory_database = providers.Singleton(MemoryDatabase)
+    postgres_database = providers.Singleton(
+        _postgres_database,
+        config.database_url,
+        config.database_schema,
+        config.database_pool_size,
+    )
     uow_factory = providers.Selector(
         config.persistence,
         memory=providers.Singleton(_memory_unit_of_work, memory_database),
+        postgres=providers.Singleton(_postgres_unit_of_work, postgres_database),
     )
     lock_store = providers.Selector(
         config.lock_store,
@@ -103,6 +119,23 @@ class Container(containers.DeclarativeContainer):
 
     # --- application --------------------------------------------------------------------------
     bus = providers.Singleton(MessageBus, clock=clock, logger=logger)
+    outbox_relay = providers.Singleton(OutboxRelay, postgres_database, bus.provided.publish)
+    publish = providers.Selector(
+        config.persistence,
+        memory=bus.provided.publish,
+        postgres=outbox_relay.provided.publish,
+    )
+    """Where services send the events they committed: through the outbox relay if any."""
+    components = providers.Selector(
+        config.persistence,
+        memory=providers.List(),
+        postgres=providers.List(postgres_database, outbox_relay),
+    )
+    health_checks = providers.Selector(
+        config.persistence,
+        memory=providers.Dict(),
+        postgres=providers.Dict(database=postgres_database.provided.ping),
+    )
     router = providers.Singleton(PartitionRouter, partitions=config.partitions)
     hold_ttl = providers.Singleton(_seconds, config.hold_ttl_seconds)
     catalog = providers.Singleton(CatalogService, uow=uow_factory, clock=clock, ids=ids)
@@ -124,7 +157,7 @@ class Container(containers.DeclarativeContainer):
         seating=seating,
         clock=clock,
         ids=ids,
-        publish=bus.provided.publish,
+        publish=publish,
     )
     payments = providers.Singleton(
         PaymentService,
@@ -132,10 +165,10 @@ class Container(containers.DeclarativeContainer):
         providers=payment_providers,
         clock=clock,
         ids=ids,
-        publish=bus.provided.publish,
+        publish=publish,
     )
     ticketing = providers.Singleton(
-        TicketingService, uow=uow_factory, clock=clock, ids=ids, publish=bus.provided.publish
+        TicketingService, uow=uow_factory, clock=clock, ids=ids, publish=publish
     )
     saga = providers.Singleton(
         PurchaseSaga,
@@ -146,7 +179,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         ticket_codes=ticket_codes,
-        publish=bus.provided.publish,
+        publish=publish,
     )
     notifications = providers.Singleton(LiveNotifications, notifier)
     app = providers.Singleton(
@@ -161,6 +194,8 @@ class Container(containers.DeclarativeContainer):
         notifier=notifier,
         bus=bus,
         sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
+        components=components,
+        health_checks=health_checks,
     )
     running_app = providers.Resource(_running, app)
 

@@ -6,9 +6,12 @@ import sys
 
 import uvicorn
 
+from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
+from openticket.adapters.postgres.errors import redacted
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.demo import DEMO_ACCOUNTS, seed_demo
 from openticket.entrypoints.logging import configure_logging
+from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
 
 
@@ -17,7 +20,16 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     configure_logging()
     container = build_container(settings)
     tickets, identity, clock = container.app(), container.identity(), container.clock()
-    print("openticket: starting (embedded profile: in-memory, mock payments)...", flush=True)
+    if settings.storage == "postgres":
+        print("openticket: starting (PostgreSQL storage, mock payments)...", flush=True)
+        try:
+            await apply_migrations(settings.database_url, settings.database_schema or None)
+            await container.postgres_database().start()
+        except (DatabaseUnreachable, MigrationError) as e:
+            print(f"openticket: {e}", file=sys.stderr)
+            return 1
+    else:
+        print("openticket: starting (embedded profile: in-memory, mock payments)...", flush=True)
     demo = await seed_demo(tickets, identity, clock, settings.demo_password)
     # the app's lifespan starts the partition actors and the sweeper, and stops them
     server = uvicorn.Server(
@@ -30,17 +42,28 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     return 0
 
 
+def _storage(settings: Settings) -> str:
+    if settings.storage == "postgres":
+        where = redacted(settings.database_url)
+        schema = f", schema {settings.database_schema}" if settings.database_schema else ""
+        return f"PostgreSQL at {where}{schema}"
+    return "in memory (gone at exit; set OPENTICKET_DATABASE_URL to keep it in PostgreSQL)"
+
+
 def _announce(base: str, settings: Settings, session_id: object) -> None:
     lines = [
         f"OpenTicket is serving on {base}",
         f"  API docs:     {base}/schema",
         f"  OpenAPI:      {base}/schema/openapi.json",
         f"  health:       {base}/health/ready",
+        f"  storage:      {_storage(settings)}",
         f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
     ]
     lines += [f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS]
     if session_id is not None:
         lines += [f"demo session on sale now: {session_id}"]
+    else:
+        lines += [f"the catalog was kept from an earlier run: curl -s {base}/api/events"]
     lines += [
         "next:",
         f"  curl -s {base}/api/sessions/{session_id or '<session_id>'}/seats",

@@ -43,9 +43,26 @@ class Settings:
         metadata={"help": "where seat locks live: memory"},
     )
     persistence: str = attrs.field(
-        default="memory",
-        validator=attrs.validators.in_(["memory"]),
-        metadata={"help": "where orders, payments and tickets live: memory"},
+        default="auto",
+        validator=attrs.validators.in_(["auto", "memory", "postgres"]),
+        metadata={
+            "help": "where orders, payments, tickets, users and the catalog live: memory,"
+            " postgres, or auto (postgres when a database URL is set)"
+        },
+    )
+    database_url: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={"help": "PostgreSQL URL, e.g. postgresql://user@127.0.0.1:5432/openticket"},
+    )
+    database_schema: str = attrs.field(
+        default="",
+        metadata={"help": "PostgreSQL schema of OpenTicket's tables (default: public)"},
+    )
+    database_pool_size: int = attrs.field(
+        default=20,
+        validator=_positive,
+        metadata={"help": "most PostgreSQL connections this process opens"},
     )
     jwt_secret: str = attrs.field(
         default="",
@@ -89,9 +106,20 @@ class Settings:
                 ) from e
         return cls(**values)
 
+    def __attrs_post_init__(self) -> None:
+        if self.persistence == "postgres" and not self.database_url:
+            raise SettingsError("OPENTICKET_PERSISTENCE=postgres needs OPENTICKET_DATABASE_URL")
+
+    @property
+    def storage(self) -> str:
+        """The persistence in use: ``auto`` resolved by whether a database URL is set."""
+        if self.persistence != "auto":
+            return self.persistence
+        return "postgres" if self.database_url else "memory"
+
     def as_config(self) -> dict[str, Any]:
         """The settings as the dependency container's configuration."""
-        return attrs.asdict(self)
+        return {**attrs.asdict(self), "persistence": self.storage}
 
 
 def _parse_bool(raw: str) -> bool:

@@ -9,7 +9,6 @@ makes it atomic within the event loop.
 
 from __future__ import annotations
 
-import base64
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -17,6 +16,7 @@ from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
+from openticket.adapters.paging import decode_cursor, encode_cursor
 from openticket.application.ports.errors import (
     ConcurrencyError,
     DuplicateError,
@@ -26,7 +26,6 @@ from openticket.application.ports.errors import (
 )
 from openticket.application.ports.repositories import (
     DEFAULT_PAGE_SIZE,
-    InvalidCursor,
     Page,
 )
 from openticket.domain.catalog import Event, PriceCategory, Session
@@ -336,33 +335,17 @@ class MemoryDatabase:
 # --- cursors ---------------------------------------------------------------------
 
 
-def _encode_cursor(position: int) -> str:
-    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("p"):
-            raise ValueError(raw)
-        return int(raw[1:])
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidCursor(f"not a cursor of this list: {cursor!r}") from e
-
-
 def _page(rows: Iterator[tuple[int, V]], limit: int, cursor: str | None) -> Page[V]:
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    after = _decode_cursor(cursor)
+    after = decode_cursor(cursor)
     items: list[V] = []
     last = 0
     for position, row in rows:
         if position <= after:
             continue
         if len(items) == limit:
-            return Page(tuple(items), _encode_cursor(last))
+            return Page(tuple(items), encode_cursor(last))
         items.append(row)
         last = position
     return Page(tuple(items), None)

@@ -26,8 +26,7 @@ class HealthController(Controller):
     @get("/ready", summary="Every dependency answers")
     async def ready(self, tickets: NamedDependency[OpenTicket]) -> Response[dict[str, Any]]:
         """200 ``ok`` when every dependency answers, 503 naming the ones that do not."""
-        running = all(a.running for a in tickets.seating.actors.values())
-        checks = {"seating": "ok" if running else "down"}
+        checks = await tickets.readiness()
         healthy = all(state == "ok" for state in checks.values())
         body = {"status": "ok" if healthy else "down", "checks": checks}
         return Response(body, status_code=200 if healthy else 503)

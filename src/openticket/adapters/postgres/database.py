@@ -1,0 +1,168 @@
+"""``PostgresDatabase``: the connection pool, the unit-of-work factory and the outbox hook.
+
+::
+
+    database = PostgresDatabase("postgresql://postgres@127.0.0.1:5432/test")
+    await database.migrate()          # once per deployment (``openticket migrate``)
+    async with database.unit_of_work() as uow:
+        ...
+    await database.stop()
+
+The pool opens at the first unit of work (or ``start()``) and closes at ``stop()``; a
+stopped database opens a fresh pool when used again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import psycopg
+import psycopg_pool
+
+from openticket.adapters.postgres.errors import (
+    DatabaseUnreachable,
+    connect_error,
+    connection_kwargs,
+    redacted,
+    translate,
+)
+from openticket.adapters.postgres.migrator import MigrationReport, migrate, pending_migrations
+from openticket.adapters.postgres.unit_of_work import PostgresUnitOfWork, Row
+from openticket.adapters.serialization import EventCodec
+from openticket.domain.shared import DomainEvent
+
+OutboxListener = Callable[[Sequence[DomainEvent]], None]
+
+
+class PostgresDatabase:
+    """OpenTicket's tables in one PostgreSQL database (or one schema of it)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str | None = None,
+        min_connections: int = 2,
+        max_connections: int = 20,
+        connect_timeout: float = 10.0,
+        codec: EventCodec | None = None,
+    ) -> None:
+        self.conninfo = conninfo
+        self.schema = schema
+        self.codec = codec or EventCodec()
+        self._kwargs: dict[str, Any] = {**connection_kwargs(schema), "autocommit": True}
+        self._min = min_connections
+        self._max = max_connections
+        self._timeout = connect_timeout
+        self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        self._opening = asyncio.Lock()
+        self._listeners: list[OutboxListener] = []
+
+    def __repr__(self) -> str:
+        schema = f", schema={self.schema}" if self.schema else ""
+        return f"PostgresDatabase({redacted(self.conninfo)}{schema})"
+
+    @property
+    def where(self) -> str:
+        """Host, port and database, for people (no password)."""
+        return redacted(self.conninfo) + (f" (schema {self.schema})" if self.schema else "")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the pool; ``DatabaseUnreachable`` if the server does not answer in time."""
+        await self._open()
+
+    async def stop(self) -> None:
+        """Close the pool (units still running finish first)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _open(self) -> psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+        if self._pool is not None:
+            return self._pool
+        async with self._opening:
+            if self._pool is None:
+                pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Row]]
+                pool = psycopg_pool.AsyncConnectionPool(
+                    self.conninfo,
+                    kwargs=self._kwargs,
+                    min_size=self._min,
+                    max_size=self._max,
+                    timeout=self._timeout,
+                    open=False,
+                    name="openticket",
+                )
+                try:
+                    await pool.open(wait=True, timeout=self._timeout)
+                except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as e:
+                    await pool.close()
+                    raise connect_error(self.conninfo, e) from e
+                self._pool = pool
+        return self._pool
+
+    # --- connections (for the unit of work and the relay) -------------------------------------
+
+    async def take(self) -> psycopg.AsyncConnection[Row]:
+        """A connection from the pool, in autocommit mode; give it back with ``give_back``."""
+        pool = await self._open()
+        try:
+            return await pool.getconn()
+        except (psycopg_pool.PoolTimeout, psycopg.Error) as e:
+            raise translate(e) from e
+
+    async def give_back(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        """Return a connection taken with ``take``."""
+        pool = self._pool
+        if pool is None:
+            await conn.close()
+        else:
+            await pool.putconn(conn)
+
+    async def discard(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        """Close a broken connection instead of giving it back."""
+        await conn.close()
+        if self._pool is not None:
+            await self._pool.putconn(conn)  # the pool sees it closed and replaces it
+
+    def unit_of_work(self) -> PostgresUnitOfWork:
+        """A new unit of work (the ``UnitOfWorkFactory``)."""
+        return PostgresUnitOfWork(self)
+
+    # --- schema and health -------------------------------------------------------------------
+
+    async def migrate(self) -> MigrationReport:
+        """Apply the shipped migrations this database lacks."""
+        return await migrate(self.conninfo, schema=self.schema)
+
+    async def pending_migrations(self) -> int:
+        """How many shipped migrations this database lacks."""
+        return len(await pending_migrations(self.conninfo, schema=self.schema))
+
+    async def ping(self) -> bool:
+        """Whether the server answers a query now (for readiness checks)."""
+        try:
+            conn = await asyncio.wait_for(self.take(), self._timeout)
+        except (TimeoutError, DatabaseUnreachable, psycopg.Error):
+            return False
+        try:
+            await conn.execute("SELECT 1")
+        except psycopg.Error:
+            await self.discard(conn)
+            return False
+        await self.give_back(conn)
+        return True
+
+    # --- the outbox ---------------------------------------------------------------------------
+
+    def on_outbox_written(self, listener: OutboxListener) -> None:
+        """Call ``listener`` with the events of every commit that stored some."""
+        self._listeners.append(listener)
+
+    def outbox_written(self, events: Sequence[DomainEvent]) -> None:
+        """Tell the listeners that a commit stored ``events`` in the outbox."""
+        for listener in self._listeners:
+            listener(events)

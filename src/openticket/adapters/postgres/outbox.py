@@ -1,0 +1,183 @@
+"""The outbox relay: every committed event reaches the event bus at least once.
+
+A unit of work stores its events in ``outbox`` with the commit. Two paths publish them:
+
+* **at once**: the service that committed publishes the events through ``publish``
+  (this relay's), which hands them to the bus and then marks them published — the
+  marks are written in batches, off the request path;
+* **recovery**: ``relay_once`` takes the rows still unpublished ``grace`` after they
+  were stored (the process that committed them crashed, or its marks were lost),
+  publishes them in order and marks them, under ``FOR UPDATE SKIP LOCKED`` so that
+  relays of several processes share the work.
+
+A crash between commit and publish therefore loses nothing; a crash between publish
+and mark publishes an event once more, which consumers skip by its event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from uuid import UUID
+
+import psycopg
+import structlog
+
+from openticket.adapters.postgres.database import PostgresDatabase
+from openticket.adapters.postgres.errors import translate
+from openticket.adapters.serialization import UnknownEventType
+from openticket.application.correlation import correlation_id
+from openticket.domain.shared import DomainEvent
+
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+
+_log = structlog.get_logger("openticket.outbox")
+
+
+class OutboxRelay:
+    """Publishes the outbox of a ``PostgresDatabase`` to ``publish`` (the event bus)."""
+
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        publish: Publish,
+        *,
+        grace: timedelta = timedelta(seconds=10),
+        interval: timedelta = timedelta(seconds=1),
+        batch: int = 500,
+        retention: timedelta = timedelta(days=1),
+    ) -> None:
+        self._database = database
+        self._publish = publish
+        self._grace = grace
+        self._interval = interval
+        self._batch = batch
+        self._retention = retention
+        self._stored: set[UUID] = set()
+        """Ids of events this process committed to the outbox and has not published."""
+        self._published: list[UUID] = []
+        """Published here, not yet marked in the table."""
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        database.on_outbox_written(self._remember)
+
+    def _remember(self, events: Sequence[DomainEvent]) -> None:
+        self._stored.update(e.event_id for e in events)
+
+    # --- the at-once path ---------------------------------------------------------------------
+
+    async def publish(self, events: Sequence[DomainEvent]) -> None:
+        """Publish ``events`` now; those that came from the outbox are marked published."""
+        await self._publish(events)
+        stored = self._stored
+        marked = [e.event_id for e in events if e.event_id in stored]
+        if marked:
+            stored.difference_update(marked)
+            self._published.extend(marked)
+            if len(self._published) >= self._batch:
+                self._wake.set()
+
+    async def flush(self) -> int:
+        """Write the published marks of the at-once path; how many rows it marked."""
+        ids, self._published = self._published, []
+        if not ids:
+            return 0
+        conn = await self._database.take()
+        try:
+            cursor = await conn.execute(
+                "UPDATE outbox SET published_at = now()"
+                " WHERE event_id = ANY(%s) AND published_at IS NULL",
+                (ids,),
+            )
+            return cursor.rowcount
+        except psycopg.Error as e:
+            self._published.extend(ids)  # try again at the next flush
+            raise translate(e) from e
+        finally:
+            await self._database.give_back(conn)
+
+    # --- the recovery path ---------------------------------------------------------------------
+
+    async def relay_once(self, *, grace: timedelta | None = None) -> int:
+        """Publish the events left unpublished past ``grace``; how many it published."""
+        wait = self._grace if grace is None else grace
+        conn = await self._database.take()
+        try:
+            async with conn.transaction():
+                cursor = await conn.execute(
+                    "SELECT seq, event_type, payload, correlation_id FROM outbox"
+                    " WHERE published_at IS NULL AND stored_at <= now() - %s"
+                    " ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (wait, self._batch),
+                )
+                rows = await cursor.fetchall()
+                if not rows:
+                    return 0
+                for _, event_type, payload, correlation in rows:
+                    try:
+                        event = self._database.codec.decode(event_type, payload)
+                    except UnknownEventType:
+                        _log.error("outbox_event_unknown", event_type=event_type)
+                        continue  # marked below: a newer release's event cannot be read here
+                    token = correlation_id.set(correlation)
+                    try:
+                        await self._publish([event])
+                    finally:
+                        correlation_id.reset(token)
+                await conn.execute(
+                    "UPDATE outbox SET published_at = now() WHERE seq = ANY(%s)",
+                    ([row[0] for row in rows],),
+                )
+            _log.info("outbox_relayed", events=len(rows))
+            return len(rows)
+        except psycopg.Error as e:
+            raise translate(e) from e
+        finally:
+            await self._database.give_back(conn)
+
+    async def prune(self) -> int:
+        """Delete events published longer ago than the retention; how many."""
+        conn = await self._database.take()
+        try:
+            cursor = await conn.execute(
+                "DELETE FROM outbox WHERE published_at < now() - %s", (self._retention,)
+            )
+            return cursor.rowcount
+        except psycopg.Error as e:
+            raise translate(e) from e
+        finally:
+            await self._database.give_back(conn)
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Run flush, recovery and pruning in the background."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop the loop and write the marks still pending."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self.flush()
+
+    async def _run(self) -> None:
+        rounds = 0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval.total_seconds())
+            self._wake.clear()
+            try:
+                await self.flush()
+                await self.relay_once()
+                rounds += 1
+                if rounds % 3600 == 0:
+                    await self.prune()
+            except Exception as e:  # the database may be away for a while; try again
+                _log.warning("outbox_relay_failed", error=str(e))

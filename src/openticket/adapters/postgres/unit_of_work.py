@@ -1,0 +1,263 @@
+"""The PostgreSQL unit of work: one transaction on one pooled connection.
+
+The connection is taken from the pool at the first statement and given back when the
+block ends. Reads before the first write run outside a transaction (they need no
+snapshot: every write is checked by version or unique key when it happens); the first
+write begins the transaction, ``commit`` stores the unit's events in the outbox and
+commits. Versions move on in the caller's aggregates only when the commit succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, LiteralString, Self
+
+import attrs
+import psycopg
+from psycopg.types.json import Jsonb
+
+from openticket.adapters.postgres.errors import translate
+from openticket.adapters.postgres.repositories import (
+    PostgresEventRepository,
+    PostgresOrderRepository,
+    PostgresPaymentRepository,
+    PostgresPriceCategoryRepository,
+    PostgresProcessedEventRepository,
+    PostgresSessionRepository,
+    PostgresTicketRepository,
+    PostgresUserRepository,
+    PostgresVenueRepository,
+)
+from openticket.application.correlation import correlation_id
+from openticket.application.ports.errors import ConcurrencyError, NotInTransaction, PortError
+from openticket.domain.shared import Aggregate, DomainEvent
+
+if TYPE_CHECKING:
+    from openticket.adapters.postgres.database import PostgresDatabase
+
+Row = tuple[Any, ...]
+Params = Sequence[Any] | dict[str, Any]
+
+_OUTBOX_INSERT: LiteralString = (
+    "INSERT INTO outbox (event_id, event_type, payload, occurred_at, correlation_id) "
+    "VALUES (%s, %s, %s, %s, %s)"
+)
+
+
+@attrs.define
+class _Written:
+    """An aggregate row this unit wrote: the version it was loaded at and stores now."""
+
+    loaded: int
+    stored: int
+    objects: list[Aggregate]
+
+
+class PostgresUnitOfWork:
+    """A ``UnitOfWork`` over a ``PostgresDatabase``. Use once, inside ``async with``."""
+
+    def __init__(self, database: PostgresDatabase) -> None:
+        self.database = database
+        self._conn: psycopg.AsyncConnection[Row] | None = None
+        self._active = False
+        self._in_transaction = False
+        self._failed: PortError | None = None
+        self._written: dict[tuple[str, object], _Written] = {}
+        self._pending_events: list[DomainEvent] = []
+        self._new_events: list[DomainEvent] = []
+        self.users = PostgresUserRepository(self)
+        self.venues = PostgresVenueRepository(self)
+        self.events = PostgresEventRepository(self)
+        self.sessions = PostgresSessionRepository(self)
+        self.price_categories = PostgresPriceCategoryRepository(self)
+        self.orders = PostgresOrderRepository(self)
+        self.payments = PostgresPaymentRepository(self)
+        self.tickets = PostgresTicketRepository(self)
+        self.processed_events = PostgresProcessedEventRepository(self)
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        if self._active:
+            raise NotInTransaction("this unit of work is already in use")
+        self._active = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            self._active = False
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await self.database.give_back(conn)
+
+    def require_active(self) -> None:
+        """Refuse use outside ``async with``."""
+        if not self._active:
+            raise NotInTransaction("use the unit of work inside 'async with'")
+
+    # --- statements ----------------------------------------------------------------------
+
+    async def _connection(self) -> psycopg.AsyncConnection[Row]:
+        self.require_active()
+        if self._failed is not None:
+            raise self._failed
+        if self._conn is None:
+            self._conn = await self.database.take()
+        return self._conn
+
+    async def _run(
+        self, query: LiteralString, params: Params | None, *, write: bool
+    ) -> psycopg.AsyncCursor[Row]:
+        conn = await self._connection()
+        try:
+            if write and not self._in_transaction:
+                await conn.execute("BEGIN")
+                self._in_transaction = True
+            return await conn.execute(query, params)
+        except psycopg.Error as e:
+            error = translate(e)
+            if self._in_transaction:
+                self._failed = error  # the transaction is aborted: only rollback helps
+            raise error from e
+
+    async def fetch_one(self, query: LiteralString, params: Params | None = None) -> Row | None:
+        """The first row of a read."""
+        cursor = await self._run(query, params, write=False)
+        return await cursor.fetchone()
+
+    async def fetch_all(self, query: LiteralString, params: Params | None = None) -> list[Row]:
+        """Every row of a read."""
+        cursor = await self._run(query, params, write=False)
+        return await cursor.fetchall()
+
+    async def write(self, query: LiteralString, params: Params | None = None) -> int:
+        """Run a write inside this unit's transaction; the number of rows it touched."""
+        cursor = await self._run(query, params, write=True)
+        return cursor.rowcount
+
+    async def write_returning(
+        self, query: LiteralString, params: Params | None = None
+    ) -> Row | None:
+        """Run a write inside this unit's transaction; the first row it returned."""
+        cursor = await self._run(query, params, write=True)
+        return await cursor.fetchone()
+
+    async def write_many(self, query: LiteralString, params: Sequence[Params]) -> None:
+        """Run one write for each set of parameters (pipelined)."""
+        if not params:
+            return
+        conn = await self._connection()
+        try:
+            if not self._in_transaction:
+                await conn.execute("BEGIN")
+                self._in_transaction = True
+            async with conn.cursor() as cursor:
+                await cursor.executemany(query, params)
+        except psycopg.Error as e:
+            error = translate(e)
+            self._failed = error
+            raise error from e
+
+    # --- versions ---------------------------------------------------------------------------
+
+    def version_to_add(self, table: str, key: object, aggregate: Aggregate) -> int:
+        """The version a new row is stored at; refuses an aggregate that is not new."""
+        self.require_active()
+        if aggregate.version != 0:
+            raise ConcurrencyError(
+                f"{type(aggregate).__name__} {key} is not new (version {aggregate.version})"
+            )
+        return 1
+
+    def versions_to_save(self, table: str, key: object, aggregate: Aggregate) -> tuple[int, int]:
+        """``(expected, new)``: the stored version the update must find, and the one it sets."""
+        self.require_active()
+        written = self._written.get((table, key))
+        if written is None:
+            return aggregate.version, aggregate.version + 1
+        if aggregate.version != written.loaded:
+            raise ConcurrencyError(f"{type(aggregate).__name__} {key} changed meanwhile")
+        return written.stored, written.stored
+
+    def wrote(
+        self, table: str, key: object, aggregate: Aggregate, loaded: int, stored: int
+    ) -> None:
+        """Record a written aggregate: its events join the commit, its version follows it."""
+        written = self._written.get((table, key))
+        if written is None:
+            self._written[(table, key)] = _Written(loaded, stored, [aggregate])
+        else:
+            written.objects.append(aggregate)
+        self._pending_events.extend(aggregate.collect_events())
+
+    # --- the unit of work port ---------------------------------------------------------------
+
+    async def commit(self) -> None:
+        """Store the unit's events in the outbox and commit; versions move on after."""
+        self.require_active()
+        if self._failed is not None:
+            error = self._failed
+            await self.rollback()
+            raise error
+        events = self._pending_events
+        try:
+            if events:
+                codec = self.database.codec
+                correlation = correlation_id.get()
+                rows = []
+                for event in events:
+                    event_type, payload = codec.encode(event)
+                    rows.append(
+                        (event.event_id, event_type, Jsonb(payload), event.occurred_at, correlation)
+                    )
+                await self.write_many(_OUTBOX_INSERT, rows)
+            if self._in_transaction:
+                conn = await self._connection()
+                try:
+                    await conn.execute("COMMIT")
+                except psycopg.Error as e:
+                    raise translate(e) from e
+                self._in_transaction = False
+        except BaseException:
+            await self.rollback()
+            raise
+        for written in self._written.values():
+            for aggregate in written.objects:
+                aggregate.version = written.stored
+        self._written = {}
+        self._new_events.extend(events)
+        self._pending_events = []
+        if events:
+            self.database.outbox_written(events)
+
+    async def rollback(self) -> None:
+        """Forget every change since the last commit, and its events."""
+        self._written = {}
+        self._pending_events = []
+        self._failed = None
+        if self._in_transaction and self._conn is not None:
+            self._in_transaction = False
+            try:
+                await self._conn.execute("ROLLBACK")
+            except psycopg.Error:
+                # the connection broke: the server rolled the transaction back itself
+                await self.database.discard(self._conn)
+                self._conn = None
+
+    def publish_on_commit(self, *events: DomainEvent) -> None:
+        """Store ``events`` with the next commit."""
+        self.require_active()
+        self._pending_events.extend(events)
+
+    def collect_new_events(self) -> list[DomainEvent]:
+        """Events committed by this unit and not collected yet."""
+        events, self._new_events = self._new_events, []
+        return events
