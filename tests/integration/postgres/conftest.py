@@ -24,7 +24,7 @@ async def drop_schema(database_url: str, schema: str) -> None:
 
 @pytest.fixture
 async def schema_name(database_url: str) -> AsyncIterator[str]:
-    """A schema name of the test's own, not created; dropped (if it was) when it ends."""
+    """A schema name of the test's own, not created yet; dropped (if it was) at the end."""
     name = f"test_{uuid.uuid4().hex[:16]}"
     try:
         yield name
@@ -33,14 +33,10 @@ async def schema_name(database_url: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture
-async def schema(database_url: str) -> AsyncIterator[str]:
+async def schema(database_url: str, schema_name: str) -> str:
     """A fresh schema with every migration applied; dropped when the test ends."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    await migrate(database_url, schema=name)
-    try:
-        yield name
-    finally:
-        await drop_schema(database_url, name)
+    await migrate(database_url, schema=schema_name)
+    return schema_name
 
 
 @pytest.fixture
@@ -51,16 +47,6 @@ async def pg_database(database_url: str, schema: str) -> AsyncIterator[PostgresD
         yield database
     finally:
         await database.stop()
-
-
-@pytest.fixture
-async def blank_schema(database_url: str) -> AsyncIterator[str]:
-    """The name of a schema that does not exist yet (nothing migrated); dropped at the end."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        yield name
-    finally:
-        await drop_schema(database_url, name)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, LiteralString
 
 import psycopg
 import psycopg_pool
@@ -100,9 +100,20 @@ class PostgresDatabase:
                     await pool.open(wait=True, timeout=self._timeout)
                 except (psycopg_pool.PoolTimeout, psycopg.OperationalError) as e:
                     await pool.close()
-                    raise connect_error(self.conninfo, e) from e
+                    raise await self._why_unreachable(e) from e
                 self._pool = pool
         return self._pool
+
+    async def _why_unreachable(self, error: BaseException) -> DatabaseUnreachable:
+        """The pool only says it timed out; one direct attempt tells why."""
+        try:
+            conn = await psycopg.AsyncConnection.connect(
+                self.conninfo, connect_timeout=max(1, int(self._timeout)), **self._kwargs
+            )
+        except psycopg.Error as e:
+            return connect_error(self.conninfo, e)
+        await conn.close()
+        return connect_error(self.conninfo, error)
 
     # --- connections (for the unit of work and the relay) -------------------------------------
 
@@ -127,6 +138,17 @@ class PostgresDatabase:
         await conn.close()
         if self._pool is not None:
             await self._pool.putconn(conn)  # the pool sees it closed and replaces it
+
+    async def query(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Row]:
+        """The rows of one read outside any unit of work (reports, checks, tests)."""
+        conn = await self.take()
+        try:
+            cursor = await conn.execute(query, params)
+            return await cursor.fetchall()
+        except psycopg.Error as e:
+            raise translate(e) from e
+        finally:
+            await self.give_back(conn)
 
     def unit_of_work(self) -> PostgresUnitOfWork:
         """A new unit of work (the ``UnitOfWorkFactory``)."""

@@ -1,9 +1,9 @@
 """Versioned SQL migrations shipped in the package, applied in order and recorded.
 
 Files are ``migrations/NNNN_name.sql``. ``migrate`` applies the ones the database has
-not recorded in ``schema_migrations``, each in its own transaction, under an advisory
-lock so that processes starting together apply each migration once. Running it again
-is a no-op; a recorded migration whose file changed since is refused.
+not recorded in ``schema_migrations``, all in one transaction (all or none) under an
+advisory lock, so that processes starting together apply each migration once. Running
+it again is a no-op; a recorded migration whose file changed since is refused.
 """
 
 from __future__ import annotations
@@ -90,31 +90,29 @@ async def migrate(
     """
     wanted = tuple(shipped_migrations() if migrations is None else migrations)
     conn = await _connect(conninfo, schema)
-    async with conn:
+    applied: list[Migration] = []
+    async with conn, conn.transaction():
+        # one process at a time; the others wait here, then find nothing left to do
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
         if schema is not None:
             await conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
             )
-        applied: list[Migration] = []
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-            await conn.execute(_CREATE_RECORD)
+        await conn.execute(_CREATE_RECORD)
         recorded = await _recorded(conn)
         _check_recorded(recorded, wanted)
         before = sum(1 for m in wanted if m.version in recorded)
         for migration in wanted:
-            async with conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-                if migration.version in await _recorded(conn):
-                    continue  # another process applied it meanwhile
-                if progress is not None:
-                    progress(migration)
-                await conn.execute(migration.sql.encode())
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                    (migration.version, migration.name, migration.checksum),
-                )
-                applied.append(migration)
+            if migration.version in recorded:
+                continue
+            if progress is not None:
+                progress(migration)
+            await conn.execute(migration.sql.encode())
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                (migration.version, migration.name, migration.checksum),
+            )
+            applied.append(migration)
     return MigrationReport(tuple(applied), before)
 
 

@@ -11,13 +11,17 @@ A unit of work stores its events in ``outbox`` with the commit. Two paths publis
   relays of several processes share the work.
 
 A crash between commit and publish therefore loses nothing; a crash between publish
-and mark publishes an event once more, which consumers skip by its event id.
+and mark publishes an event once more, which consumers skip by its event id. Rows are
+taken in ``seq`` order (the order they were stored). A relay takes only the event types
+its release knows, so during a rolling upgrade a newer release's events wait for a
+relay that can read them instead of being lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from uuid import UUID
@@ -55,16 +59,21 @@ class OutboxRelay:
         self._interval = interval
         self._batch = batch
         self._retention = retention
-        self._stored: set[UUID] = set()
-        """Ids of events this process committed to the outbox and has not published."""
+        self._stored: dict[UUID, float] = {}
+        """Events this process committed to the outbox and has not published: when."""
         self._published: list[UUID] = []
         """Published here, not yet marked in the table."""
+        self._known_types = sorted(database.codec.event_types)
+        """Only events this release can read are taken: a newer release's stay for it."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         database.on_outbox_written(self._remember)
 
     def _remember(self, events: Sequence[DomainEvent]) -> None:
-        self._stored.update(e.event_id for e in events)
+        now = time.monotonic()
+        stored = self._stored
+        for event in events:
+            stored[event.event_id] = now
 
     # --- the at-once path ---------------------------------------------------------------------
 
@@ -72,15 +81,19 @@ class OutboxRelay:
         """Publish ``events`` now; those that came from the outbox are marked published."""
         await self._publish(events)
         stored = self._stored
-        marked = [e.event_id for e in events if e.event_id in stored]
+        marked = [e.event_id for e in events if stored.pop(e.event_id, None) is not None]
         if marked:
-            stored.difference_update(marked)
             self._published.extend(marked)
             if len(self._published) >= self._batch:
                 self._wake.set()
 
     async def flush(self) -> int:
-        """Write the published marks of the at-once path; how many rows it marked."""
+        """Write the published marks of the at-once path; how many rows it marked.
+
+        Events committed here but never published at once (their publisher failed)
+        are forgotten after ``grace``: the recovery path publishes them.
+        """
+        self._forget_older_than(time.monotonic() - self._grace.total_seconds())
         ids, self._published = self._published, []
         if not ids:
             return 0
@@ -98,6 +111,14 @@ class OutboxRelay:
         finally:
             await self._database.give_back(conn)
 
+    def _forget_older_than(self, moment: float) -> None:
+        stored = self._stored
+        while stored:
+            event_id, when = next(iter(stored.items()))
+            if when > moment:
+                break
+            del stored[event_id]
+
     # --- the recovery path ---------------------------------------------------------------------
 
     async def relay_once(self, *, grace: timedelta | None = None) -> int:
@@ -109,29 +130,31 @@ class OutboxRelay:
                 cursor = await conn.execute(
                     "SELECT seq, event_type, payload, correlation_id FROM outbox"
                     " WHERE published_at IS NULL AND stored_at <= now() - %s"
+                    " AND event_type = ANY(%s)"
                     " ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (wait, self._batch),
+                    (wait, self._known_types, self._batch),
                 )
                 rows = await cursor.fetchall()
                 if not rows:
                     return 0
-                for _, event_type, payload, correlation in rows:
+                published = []
+                for seq, event_type, payload, correlation in rows:
                     try:
                         event = self._database.codec.decode(event_type, payload)
-                    except UnknownEventType:
-                        _log.error("outbox_event_unknown", event_type=event_type)
-                        continue  # marked below: a newer release's event cannot be read here
+                    except UnknownEventType as e:  # left for a release that can read it
+                        _log.error("outbox_event_unreadable", seq=seq, error=str(e))
+                        continue
                     token = correlation_id.set(correlation)
                     try:
                         await self._publish([event])
                     finally:
                         correlation_id.reset(token)
+                    published.append(seq)
                 await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE seq = ANY(%s)",
-                    ([row[0] for row in rows],),
+                    "UPDATE outbox SET published_at = now() WHERE seq = ANY(%s)", (published,)
                 )
-            _log.info("outbox_relayed", events=len(rows))
-            return len(rows)
+            _log.info("outbox_relayed", events=len(published))
+            return len(published)
         except psycopg.Error as e:
             raise translate(e) from e
         finally:

@@ -119,8 +119,12 @@ class PostgresUnitOfWork:
         conn = await self._connection()
         try:
             if write and not self._in_transaction:
-                await conn.execute("BEGIN")
+                # BEGIN and the first write travel in one round trip
                 self._in_transaction = True
+                async with conn.pipeline():
+                    await conn.execute("BEGIN")
+                    cursor = await conn.execute(query, params)
+                return cursor
             return await conn.execute(query, params)
         except psycopg.Error as e:
             error = translate(e)
@@ -150,21 +154,30 @@ class PostgresUnitOfWork:
         cursor = await self._run(query, params, write=True)
         return await cursor.fetchone()
 
-    async def write_many(self, query: LiteralString, params: Sequence[Params]) -> None:
-        """Run one write for each set of parameters (pipelined)."""
-        if not params:
-            return
+    async def write_many(
+        self, query: LiteralString, params: Sequence[Params], *, then_commit: bool = False
+    ) -> None:
+        """Run one write for each set of parameters, all in one round trip.
+
+        ``then_commit`` sends the ``COMMIT`` in the same round trip.
+        """
         conn = await self._connection()
         try:
-            if not self._in_transaction:
-                await conn.execute("BEGIN")
-                self._in_transaction = True
-            async with conn.cursor() as cursor:
-                await cursor.executemany(query, params)
+            async with conn.pipeline():
+                if not self._in_transaction:
+                    self._in_transaction = True
+                    await conn.execute("BEGIN")
+                if params:
+                    async with conn.cursor() as cursor:
+                        await cursor.executemany(query, params)
+                if then_commit:
+                    await conn.execute("COMMIT")
         except psycopg.Error as e:
             error = translate(e)
             self._failed = error
             raise error from e
+        if then_commit:
+            self._in_transaction = False
 
     # --- versions ---------------------------------------------------------------------------
 
@@ -218,8 +231,8 @@ class PostgresUnitOfWork:
                     rows.append(
                         (event.event_id, event_type, Jsonb(payload), event.occurred_at, correlation)
                     )
-                await self.write_many(_OUTBOX_INSERT, rows)
-            if self._in_transaction:
+                await self.write_many(_OUTBOX_INSERT, rows, then_commit=True)
+            elif self._in_transaction:
                 conn = await self._connection()
                 try:
                     await conn.execute("COMMIT")
