@@ -139,6 +139,12 @@ class PostgresDatabase:
         if self._pool is not None:
             await self._pool.putconn(conn)  # the pool sees it closed and replaces it
 
+    async def lost(self, conn: psycopg.AsyncConnection[Row]) -> None:
+        """A connection died under us: drop it and every idle one that died with it."""
+        await self.discard(conn)
+        if self._pool is not None:
+            await self._pool.check()  # the server restarted, say: all of them went
+
     async def query(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of one read outside any unit of work (reports, checks, tests)."""
         conn = await self.take()

@@ -538,13 +538,19 @@ class PostgresOrderRepository:
     async def add(self, order: Order) -> None:
         """Store a new order and its items."""
         version = self._uow.version_to_add("orders", order.order_id, order)
+        # the order and its items in one statement (one round trip)
         await self._uow.write(
-            "INSERT INTO orders (order_id, user_id, session_id, hold_id, fencing_token,"
-            " total_amount, currency, status, created_at, expires_at, payment_id,"
-            " completed_at, closed_at, failure_reason, version) VALUES (%(order_id)s,"
-            " %(user_id)s, %(session_id)s, %(hold_id)s, %(fencing_token)s, %(total_amount)s,"
-            " %(currency)s, %(status)s, %(created_at)s, %(expires_at)s, %(payment_id)s,"
-            " %(completed_at)s, %(closed_at)s, %(failure_reason)s, %(version)s)",
+            "WITH stored AS (INSERT INTO orders (order_id, user_id, session_id, hold_id,"
+            " fencing_token, total_amount, currency, status, created_at, expires_at,"
+            " payment_id, completed_at, closed_at, failure_reason, version) VALUES"
+            " (%(order_id)s, %(user_id)s, %(session_id)s, %(hold_id)s, %(fencing_token)s,"
+            " %(total_amount)s, %(currency)s, %(status)s, %(created_at)s, %(expires_at)s,"
+            " %(payment_id)s, %(completed_at)s, %(closed_at)s, %(failure_reason)s,"
+            " %(version)s) RETURNING order_id)"
+            " INSERT INTO order_items (order_id, position, seat_id, price, currency)"
+            " SELECT stored.order_id, i.n, i.seat, i.price, %(currency)s FROM stored,"
+            " unnest(%(seats)s::text[], %(prices)s::numeric[]) WITH ORDINALITY"
+            " AS i(seat, price, n)",
             {
                 **_order_params(order),
                 "user_id": order.user_id,
@@ -555,18 +561,9 @@ class PostgresOrderRepository:
                 "currency": order.total.currency,
                 "created_at": order.created_at,
                 "version": version,
+                "seats": [item.seat_id for item in order.items],
+                "prices": [item.price.amount for item in order.items],
             },
-        )
-        await self._uow.write(
-            "INSERT INTO order_items (order_id, position, seat_id, price, currency)"
-            " SELECT %s, n, seat, price, %s"
-            " FROM unnest(%s::text[], %s::numeric[]) WITH ORDINALITY AS i(seat, price, n)",
-            (
-                order.order_id,
-                order.total.currency,
-                [item.seat_id for item in order.items],
-                [item.price.amount for item in order.items],
-            ),
         )
         self._uow.wrote("orders", order.order_id, order, 0, version)
 

@@ -116,21 +116,35 @@ class PostgresUnitOfWork:
     async def _run(
         self, query: LiteralString, params: Params | None, *, write: bool
     ) -> psycopg.AsyncCursor[Row]:
-        conn = await self._connection()
-        try:
-            if write and not self._in_transaction:
-                # BEGIN and the first write travel in one round trip
-                self._in_transaction = True
-                async with conn.pipeline():
-                    await conn.execute("BEGIN")
-                    cursor = await conn.execute(query, params)
-                return cursor
-            return await conn.execute(query, params)
-        except psycopg.Error as e:
-            error = translate(e)
-            if self._in_transaction:
-                self._failed = error  # the transaction is aborted: only rollback helps
-            raise error from e
+        """Run one statement; a lost connection is replaced once when no transaction ran.
+
+        A pooled connection may have died since its last use (a database restart, an
+        idle timeout). Outside a transaction nothing of the unit is on it, so the
+        statement runs again on a fresh connection instead of failing the request.
+        """
+        for attempt in (1, 2):
+            conn = await self._connection()
+            fresh = not self._in_transaction
+            try:
+                if write and fresh:
+                    # BEGIN and the first write travel in one round trip
+                    self._in_transaction = True
+                    async with conn.pipeline():
+                        await conn.execute("BEGIN")
+                        cursor = await conn.execute(query, params)
+                    return cursor
+                return await conn.execute(query, params)
+            except psycopg.Error as e:
+                if fresh and attempt == 1 and (conn.broken or conn.closed):
+                    self._in_transaction = False
+                    self._conn = None
+                    await self.database.lost(conn)
+                    continue
+                error = translate(e)
+                if self._in_transaction:
+                    self._failed = error  # the transaction is aborted: only rollback helps
+                raise error from e
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def fetch_one(self, query: LiteralString, params: Params | None = None) -> Row | None:
         """The first row of a read."""

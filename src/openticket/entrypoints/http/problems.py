@@ -42,6 +42,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "payment_provider_error": 502,
     "payment_provider_unavailable": 503,
     "service_unavailable": 503,
+    "storage_error": 500,
+    "not_in_transaction": 500,
 }
 """HTTP status of every stable error code; validation codes not listed are 422."""
 
