@@ -39,6 +39,7 @@ from datetime import timedelta
 from typing import Any, LiteralString
 
 import psycopg
+import redis.asyncio as aioredis
 from psycopg import sql
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
@@ -55,8 +56,9 @@ from openticket.entrypoints.settings import Settings
 from openticket.testing.world import World, build_world, grid_seat_map
 
 SEATS_PER_ROW = 50
-PROFILES = ("memory", "postgres", "pg-naive")
+PROFILES = ("memory", "redis", "postgres", "pg-naive")
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 Areas = list[tuple[AreaId, list[SeatId]]]
 
 
@@ -88,7 +90,7 @@ async def run_bounded(jobs: int, concurrency: int, job: Callable[[int], Awaitabl
     return time.perf_counter() - started
 
 
-def platform_settings(profile: str, partitions: int, storage: Mapping[str, str]) -> Settings:
+def platform_settings(profile: str, partitions: int, storage: Mapping[str, Any]) -> Settings:
     """The settings of a profile: memory everything, or PostgreSQL behind memory locks."""
     if profile not in PROFILES:
         raise SystemExit(f"unknown profile {profile!r}; known: {', '.join(PROFILES)}")
@@ -645,12 +647,71 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=20,
         help="pg-naive: connection pool size (at most --concurrency)",
     )
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("OPENTICKET_REDIS_URL", DEFAULT_REDIS_URL),
+        help="Redis of the redis profile",
+    )
+    parser.add_argument(
+        "--raw-batch",
+        type=int,
+        default=8,
+        help="redis: SET NX commands per pipeline in the raw redis-py loop it is compared to",
+    )
     args = parser.parse_args(argv)
     if args.profile == "pg-naive":
         return await run_pg_naive(args)
     if args.profile == "postgres":
         return await run_on_postgres(args)
+    if args.profile == "redis":
+        return await run_on_redis(args)
     return await run_platform(args, {})
+
+
+async def raw_redis_rate(
+    client: aioredis.Redis, prefix: str, operations: int, concurrency: int, batch: int
+) -> float:
+    """``SET key value NX EX 120`` per second of a bare redis-py loop.
+
+    ``concurrency`` workers each send pipelines of ``batch`` commands (one seat each,
+    fresh keys), as many as ``operations`` commands in all: Redis's own ceiling for
+    the work a hold decision writes, without any decision made in Python.
+    """
+    rounds = max(operations // batch, 1)
+    value = b"h:00000000-0000-0000-0000-000000000000:1"
+
+    async def one(n: int) -> None:
+        pipe = client.pipeline(transaction=False)
+        base = n * batch
+        for k in range(batch):
+            pipe.set(f"{prefix}raw:{base + k}", value, nx=True, ex=120)
+        await pipe.execute()
+
+    elapsed = await run_bounded(rounds, concurrency, one)
+    return rounds * batch / elapsed
+
+
+async def run_on_redis(args: argparse.Namespace) -> dict[str, Any]:
+    """The platform on the Redis lock store, against a raw redis-py loop on the same server."""
+    prefix = f"bench:{uuid.uuid4().hex[:12]}:"
+    print(f"redis: keys under {prefix}", file=sys.stderr)
+    client = aioredis.Redis.from_url(args.redis_url)
+    try:
+        result = await run_platform(
+            args, {"redis_url": args.redis_url, "redis_prefix": prefix, "lock_store": "redis"}
+        )
+        print(
+            f"raw redis-py: {args.buyers} SET NX in pipelines of {args.raw_batch}", file=sys.stderr
+        )
+        raw = await raw_redis_rate(client, prefix, args.buyers, args.concurrency, args.raw_batch)
+    finally:
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            await client.delete(key)
+        await client.aclose()
+        print(f"redis: deleted the keys under {prefix}", file=sys.stderr)
+    result["raw_redis_setnx_per_s"] = round(raw, 1)
+    result["ratio_to_raw_redis"] = round(result["holds_per_s"] / raw, 4)
+    return result
 
 
 async def run_on_postgres(args: argparse.Namespace) -> dict[str, Any]:

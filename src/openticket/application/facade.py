@@ -30,9 +30,11 @@ from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
+from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lifecycle import Component, HealthCheck
 from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
+from openticket.application.ports.seat_cache import SeatStatusCache
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.service import SeatingService
 from openticket.application.ticketing.service import TicketingService
@@ -50,7 +52,7 @@ from openticket.domain.shared import (
     VenueId,
 )
 from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import SeatMap, Venue
+from openticket.domain.venue import SeatMap, Venue, parse_seat_id
 
 _log = structlog.get_logger("openticket.sweeper")
 
@@ -94,6 +96,7 @@ class OpenTicket:
         sweep_interval: timedelta = timedelta(seconds=1),
         components: Sequence[Component] = (),
         health_checks: Mapping[str, HealthCheck] | None = None,
+        seat_cache: SeatStatusCache | None = None,
     ) -> None:
         self.catalog = catalog
         self.seating = seating
@@ -106,6 +109,7 @@ class OpenTicket:
         self._sweep_interval = sweep_interval
         self._components = tuple(components)
         self._health_checks = dict(health_checks or {})
+        self._seat_cache = seat_cache
         self._sweeper: asyncio.Task[None] | None = None
         saga.register(bus)
         notifications.register(bus)
@@ -265,7 +269,7 @@ class OpenTicket:
         """Every seat of a session with its status now and its price."""
         context = await self.catalog.sale_context(session_id)
         areas = context.venue.seat_map.areas
-        statuses = await self.seating.seat_statuses(session_id, [a.area_id for a in areas])
+        statuses = await self._seat_statuses(session_id, [a.area_id for a in areas])
         views = []
         for area in areas:
             category = context.prices.category_of_area(area.area_id)
@@ -273,10 +277,29 @@ class OpenTicket:
             for row in area.rows:
                 for number in row.seats:
                     seat = SeatId(f"{area.area_id}-{row.row}-{number}")
-                    views.append(
-                        SeatView(seat, area.area_id, row.row, number, statuses[seat], price)
-                    )
+                    status = statuses.get(seat, SeatStatus.AVAILABLE)
+                    views.append(SeatView(seat, area.area_id, row.row, number, status, price))
         return views
+
+    async def _seat_statuses(
+        self, session_id: SessionId, area_ids: list[AreaId]
+    ) -> Mapping[SeatId, SeatStatus]:
+        """From the shared seat-status cache where it is complete, else from the actors."""
+        cache = self._seat_cache
+        if cache is None:
+            return await self.seating.seat_statuses(session_id, area_ids)
+        try:
+            cached, complete = await asyncio.gather(
+                cache.statuses(session_id), cache.complete_areas(session_id)
+            )
+        except AdapterUnavailable as e:
+            _log.warning("seat_cache_unavailable", error=str(e))
+            return await self.seating.seat_statuses(session_id, area_ids)
+        missing = [a for a in area_ids if a not in complete]
+        if not missing:
+            return cached  # absent seats are available
+        live = await self.seating.seat_statuses(session_id, missing)
+        return {**{s: v for s, v in cached.items() if parse_seat_id(s).area_id in complete}, **live}
 
     # --- buying -----------------------------------------------------------------------------
 

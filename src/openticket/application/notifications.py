@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from openticket.application.messagebus import MessageBus
 from openticket.application.ports.messaging import (
-    Notification,
     Notifier,
     OrderStatusChanged,
     SeatStatusChanged,
 )
+from openticket.application.ports.seat_cache import SeatStatusCache
+from openticket.application.seating.actor import PartitionLoaded
 from openticket.domain.ordering import (
     OrderCancelled,
     OrderCompleted,
@@ -52,16 +53,19 @@ ORDER_STATUS_AFTER: dict[type[OrderEvent], OrderStatus] = {
 
 
 class LiveNotifications:
-    """Feeds the ``Notifier`` from seat and order events."""
+    """Feeds the ``Notifier`` (and the shared seat-status cache, if any) from events."""
 
-    def __init__(self, notifier: Notifier) -> None:
+    def __init__(self, notifier: Notifier, seat_cache: SeatStatusCache | None = None) -> None:
         self._notifier = notifier
+        self._seat_cache = seat_cache
 
     def register(self, bus: MessageBus) -> None:
         """Subscribe to every seat and order event."""
         # only the events that change what a watcher sees: a refused hold changes nothing
         for seat_event in SEAT_STATUS_AFTER:
             bus.subscribe(seat_event, "notify_seat_watchers", self.seats_changed)
+        if self._seat_cache is not None:
+            bus.subscribe(PartitionLoaded, "seed_seat_cache", self.partition_loaded)
         for order_event in ORDER_STATUS_AFTER:
             bus.subscribe(order_event, "notify_order_watchers", self.order_changed)
 
@@ -70,13 +74,34 @@ class LiveNotifications:
         status = SEAT_STATUS_AFTER.get(type(event))
         if status is None:
             return
-        changes: list[Notification] = [
+        changes = [
             SeatStatusChanged(
                 session_id=event.session_id, seat_id=seat, status=status, at=event.occurred_at
             )
             for seat in event.seat_ids
         ]
+        if self._seat_cache is not None:  # first, so a reader who got the news finds it
+            await self._seat_cache.apply(changes)
         await self._notifier.publish(changes)
+
+    async def partition_loaded(self, event: PartitionLoaded) -> None:
+        """The whole state of a freshly loaded partition into the seat-status cache."""
+        cache = self._seat_cache
+        if cache is None:
+            return
+        at, session_id = event.occurred_at, event.session_id
+        await cache.apply(
+            [
+                SeatStatusChanged(session_id=session_id, seat_id=seat, status=status, at=at)
+                for seats, status in (
+                    (event.available, SeatStatus.AVAILABLE),
+                    (event.held, SeatStatus.HELD),
+                    (event.sold, SeatStatus.SOLD),
+                )
+                for seat in seats
+            ]
+        )
+        await cache.mark_complete(session_id, event.area_id)
 
     async def order_changed(self, event: OrderEvent) -> None:
         """The order's new status to its owner's watchers."""

@@ -10,14 +10,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 from dependency_injector import containers, providers
 
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
+from openticket.adapters.memory.rate_limit import MemoryRateLimiter
+from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
+from openticket.adapters.redis.connection import RedisConnection
+from openticket.adapters.redis.lock_store import RedisLockStore
+from openticket.adapters.redis.notifier import RedisNotifier
+from openticket.adapters.redis.rate_limit import RedisRateLimiter
+from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
+from openticket.adapters.redis.waiting_room import RedisWaitingRoomStore
 from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenerator, SystemClock
 from openticket.application.catalog.service import CatalogService
 from openticket.application.facade import OpenTicket
@@ -27,12 +36,14 @@ from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock
+from openticket.application.ports.rate_limit import RateLimit, RateLimiter
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
 from openticket.entrypoints.http.app import create_app
+from openticket.entrypoints.http.rate_limit import RateLimits
 
 
 def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
@@ -45,6 +56,23 @@ def _postgres_unit_of_work(database: PostgresDatabase) -> UnitOfWorkFactory:
 
 def _postgres_database(url: str, schema: str, pool_size: int) -> PostgresDatabase:
     return PostgresDatabase(url, schema=schema or None, max_connections=pool_size)
+
+
+def _joined(*parts: list[Any]) -> list[Any]:
+    return [item for part in parts for item in part]
+
+
+def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for part in parts for name, value in part.items()}
+
+
+def _rate_limits(limiter: RateLimiter, *, per_user: int, per_ip: int, window: float) -> RateLimits:
+    span = timedelta(seconds=window)
+    return RateLimits(
+        limiter,
+        per_user=RateLimit(per_user, span) if per_user else None,
+        per_ip=RateLimit(per_ip, span) if per_ip else None,
+    )
 
 
 def _seconds(value: float) -> timedelta:
@@ -109,11 +137,46 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(_memory_unit_of_work, memory_database),
         postgres=providers.Singleton(_postgres_unit_of_work, postgres_database),
     )
+    redis = providers.Singleton(RedisConnection, config.redis_url)
+    redis_client = redis.provided.client
     lock_store = providers.Selector(
         config.lock_store,
         memory=providers.Singleton(MemoryLockStore, clock=clock),
+        redis=providers.Singleton(RedisLockStore, redis_client, clock, prefix=config.redis_prefix),
     )
-    notifier = providers.Singleton(MemoryNotifier)
+    notifier = providers.Selector(
+        config.hot_state,
+        memory=providers.Singleton(MemoryNotifier),
+        redis=providers.Singleton(RedisNotifier, redis_client, prefix=config.redis_prefix),
+    )
+    rate_limiter = providers.Selector(
+        config.hot_state,
+        memory=providers.Singleton(MemoryRateLimiter, clock),
+        redis=providers.Singleton(
+            RedisRateLimiter, redis_client, clock, prefix=config.redis_prefix
+        ),
+    )
+    seat_cache = providers.Selector(
+        config.hot_state,
+        memory=providers.Object(None),
+        redis=providers.Singleton(RedisSeatStatusCache, redis_client, prefix=config.redis_prefix),
+    )
+    """Seat statuses shared by API processes; in one process the actors answer directly."""
+    waiting_room = providers.Selector(
+        config.hot_state,
+        memory=providers.Singleton(
+            MemoryWaitingRoomStore,
+            clock,
+            admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
+        ),
+        redis=providers.Singleton(
+            RedisWaitingRoomStore,
+            redis_client,
+            clock,
+            prefix=config.redis_prefix,
+            admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
+        ),
+    )
     mock_payments = providers.Singleton(MockPaymentProvider, clock=clock)
     payment_providers = providers.Dict(mock=mock_payments)
 
@@ -126,15 +189,32 @@ class Container(containers.DeclarativeContainer):
         postgres=outbox_relay.provided.publish,
     )
     """Where services send the events they committed: through the outbox relay if any."""
-    components = providers.Selector(
-        config.persistence,
-        memory=providers.List(),
-        postgres=providers.List(postgres_database, outbox_relay),
+    components = providers.Callable(
+        _joined,
+        providers.Selector(
+            config.persistence,
+            memory=providers.List(),
+            postgres=providers.List(postgres_database, outbox_relay),
+        ),
+        providers.Selector(
+            config.hot_state,
+            memory=providers.List(),
+            redis=providers.List(redis, notifier),
+        ),
     )
-    health_checks = providers.Selector(
-        config.persistence,
-        memory=providers.Dict(),
-        postgres=providers.Dict(database=postgres_database.provided.ping),
+    """What starts before the application and stops after it, in this order."""
+    health_checks = providers.Callable(
+        _merged,
+        providers.Selector(
+            config.persistence,
+            memory=providers.Dict(),
+            postgres=providers.Dict(database=postgres_database.provided.ping),
+        ),
+        providers.Selector(
+            config.hot_state,
+            memory=providers.Dict(),
+            redis=providers.Dict(redis=redis.provided.ping),
+        ),
     )
     router = providers.Singleton(PartitionRouter, partitions=config.partitions)
     hold_ttl = providers.Singleton(_seconds, config.hold_ttl_seconds)
@@ -181,7 +261,7 @@ class Container(containers.DeclarativeContainer):
         ticket_codes=ticket_codes,
         publish=publish,
     )
-    notifications = providers.Singleton(LiveNotifications, notifier)
+    notifications = providers.Singleton(LiveNotifications, notifier, seat_cache)
     app = providers.Singleton(
         OpenTicket,
         catalog=catalog,
@@ -196,6 +276,7 @@ class Container(containers.DeclarativeContainer):
         sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
         components=components,
         health_checks=health_checks,
+        seat_cache=seat_cache,
     )
     running_app = providers.Resource(_running, app)
 
@@ -219,4 +300,11 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
     )
-    http_app = providers.Singleton(create_app, app, identity, clock)
+    rate_limits = providers.Singleton(
+        _rate_limits,
+        rate_limiter,
+        per_user=config.rate_limit_per_user,
+        per_ip=config.rate_limit_per_ip,
+        window=config.rate_limit_window_seconds,
+    )
+    http_app = providers.Singleton(create_app, app, identity, clock, rate_limits=rate_limits)

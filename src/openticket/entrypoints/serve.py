@@ -8,6 +8,7 @@ import uvicorn
 
 from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.postgres.errors import redacted
+from openticket.adapters.redis.connection import RedisUnreachable, where
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.demo import DEMO_ACCOUNTS, seed_demo
 from openticket.entrypoints.logging import configure_logging
@@ -30,6 +31,12 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
             return 1
     else:
         print("openticket: starting (embedded profile: in-memory, mock payments)...", flush=True)
+    if settings.hot_state == "redis":
+        try:
+            await container.redis().start()
+        except RedisUnreachable as e:
+            print(f"openticket: {e}", file=sys.stderr)
+            return 1
     demo = await seed_demo(tickets, identity, clock, settings.demo_password)
     # the app's lifespan starts the partition actors and the sweeper, and stops them
     server = uvicorn.Server(
@@ -50,6 +57,13 @@ def _storage(settings: Settings) -> str:
     return "in memory (gone at exit; set OPENTICKET_DATABASE_URL to keep it in PostgreSQL)"
 
 
+def _locks(settings: Settings) -> str:
+    if settings.hot_state == "redis":
+        shared = f"Redis at {where(settings.redis_url)} (rate limits, live feeds shared too)"
+        return shared if settings.locks == "redis" else f"in memory; {shared}"
+    return "in memory (one process; set OPENTICKET_REDIS_URL to share them)"
+
+
 def _announce(base: str, settings: Settings, session_id: object) -> None:
     lines = [
         f"OpenTicket is serving on {base}",
@@ -57,6 +71,7 @@ def _announce(base: str, settings: Settings, session_id: object) -> None:
         f"  OpenAPI:      {base}/schema/openapi.json",
         f"  health:       {base}/health/ready",
         f"  storage:      {_storage(settings)}",
+        f"  seat locks:   {_locks(settings)}",
         f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
     ]
     lines += [f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS]

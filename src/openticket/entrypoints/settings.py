@@ -18,6 +18,11 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -
         raise SettingsError(f"{env_name(attribute.name)} must be positive, not {value}")
 
 
+def _not_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if value < 0:
+        raise SettingsError(f"{env_name(attribute.name)} must not be negative, not {value}")
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """How this OpenTicket process is configured; nothing here needs a service by default."""
@@ -38,9 +43,11 @@ class Settings:
         metadata={"help": "how often due holds and orders are expired"},
     )
     lock_store: str = attrs.field(
-        default="memory",
-        validator=attrs.validators.in_(["memory"]),
-        metadata={"help": "where seat locks live: memory"},
+        default="auto",
+        validator=attrs.validators.in_(["auto", "memory", "redis"]),
+        metadata={
+            "help": "where seat locks live: memory, redis, or auto (redis when a Redis URL is set)"
+        },
     )
     persistence: str = attrs.field(
         default="auto",
@@ -58,6 +65,38 @@ class Settings:
     database_schema: str = attrs.field(
         default="",
         metadata={"help": "PostgreSQL schema of OpenTicket's tables (default: public)"},
+    )
+    redis_url: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "Redis URL, e.g. redis://127.0.0.1:6379/0: seat locks, rate limits, the"
+            " waiting room, the seat-status cache and live feeds across API processes"
+        },
+    )
+    redis_prefix: str = attrs.field(
+        default="openticket:",
+        metadata={"help": "prefix of every Redis key and channel of this deployment"},
+    )
+    rate_limit_per_user: int = attrs.field(
+        default=300,
+        validator=_not_negative,
+        metadata={"help": "API requests one signed-in user may make per window (0: no limit)"},
+    )
+    rate_limit_per_ip: int = attrs.field(
+        default=1200,
+        validator=_not_negative,
+        metadata={"help": "API requests one client address may make per window (0: no limit)"},
+    )
+    rate_limit_window_seconds: float = attrs.field(
+        default=60.0,
+        validator=_positive,
+        metadata={"help": "the sliding window of the rate limits"},
+    )
+    admission_ttl_seconds: float = attrs.field(
+        default=600.0,
+        validator=_positive,
+        metadata={"help": "how long a buyer let in from the waiting room may buy"},
     )
     database_pool_size: int = attrs.field(
         default=20,
@@ -117,9 +156,26 @@ class Settings:
             return self.persistence
         return "postgres" if self.database_url else "memory"
 
+    @property
+    def locks(self) -> str:
+        """The lock store in use: ``auto`` resolved by whether a Redis URL is set."""
+        if self.lock_store != "auto":
+            return self.lock_store
+        return "redis" if self.redis_url else "memory"
+
+    @property
+    def hot_state(self) -> str:
+        """Where rate limits, the waiting room, seat statuses and live feeds are shared."""
+        return "redis" if self.redis_url else "memory"
+
     def as_config(self) -> dict[str, Any]:
         """The settings as the dependency container's configuration."""
-        return {**attrs.asdict(self), "persistence": self.storage}
+        return {
+            **attrs.asdict(self),
+            "persistence": self.storage,
+            "lock_store": self.locks,
+            "hot_state": self.hot_state,
+        }
 
 
 def _parse_bool(raw: str) -> bool:

@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from openticket.adapters.postgres import PostgresDatabase, migrate
 
 pytestmark = pytest.mark.postgres
-
-
-async def drop_schema(database_url: str, schema: str) -> None:
-    """Drop a test's schema and everything in it."""
-    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
-        await conn.execute(
-            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-        )
-
-
-@pytest.fixture
-async def schema_name(database_url: str) -> AsyncIterator[str]:
-    """A schema name of the test's own, not created yet; dropped (if it was) at the end."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        yield name
-    finally:
-        await drop_schema(database_url, name)
 
 
 @pytest.fixture

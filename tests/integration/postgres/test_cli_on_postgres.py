@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from tests.integration.conftest import ServeProcess
 
 pytestmark = pytest.mark.postgres
 
@@ -61,63 +61,26 @@ def test_migrate_without_a_database_url_says_what_to_set() -> None:
     assert "OPENTICKET_DATABASE_URL" in run.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def serving(database_url: str, schema: str) -> Iterator[tuple[str, str]]:
-    """``openticket serve`` on PostgreSQL: its base URL and everything it printed."""
-    port = _free_port()
-    env = {
-        **os.environ,
+def _on_postgres(database_url: str, schema: str) -> dict[str, str]:
+    return {
         "OPENTICKET_DATABASE_URL": database_url,
         "OPENTICKET_DATABASE_SCHEMA": schema,
         "OPENTICKET_DEMO_PASSWORD": "demo-password-1",
     }
-    proc = subprocess.Popen(  # noqa: S603  # our own command
-        [*CLI, "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 30
-    base = f"http://127.0.0.1:{port}"
-    try:
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            seen.append(line)
-            if line.startswith("press Ctrl+C") or (not line and proc.poll() is not None):
-                break
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        yield base, "".join(seen)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_serve_on_postgres_migrates_seeds_once_and_reports_the_database_ready(
-    database_url: str, schema_name: str
+    database_url: str, schema_name: str, serve_process: ServeProcess
 ) -> None:
     """A first start creates the schema and the demo; a restart keeps the catalog as it is."""
-    with serving(database_url, schema_name) as (base, printed):
+    with serve_process(_on_postgres(database_url, schema_name)) as (base, printed):
         assert "storage:      PostgreSQL at" in printed, printed
         assert "demo session on sale now:" in printed
         ready = httpx.get(f"{base}/health/ready", timeout=5)
         assert ready.status_code == 200
         assert ready.json()["checks"]["database"] == "ok"
         first = httpx.get(f"{base}/api/events", timeout=5).json()["items"]
-    with serving(database_url, schema_name) as (base, printed):
+    with serve_process(_on_postgres(database_url, schema_name)) as (base, printed):
         assert "demo session on sale now:" not in printed, printed
         assert "kept from an earlier run" in printed
         again = httpx.get(f"{base}/api/events", timeout=5).json()["items"]

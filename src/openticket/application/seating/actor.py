@@ -46,6 +46,7 @@ from openticket.domain.seating import (
     SeatHold,
     SeatHoldRejected,
     SeatInventory,
+    SeatStatus,
     SeatsUnavailable,
     StaleFencingToken,
 )
@@ -59,6 +60,22 @@ from openticket.domain.shared import (
     SessionId,
     UserId,
 )
+
+
+@attrs.frozen(kw_only=True)
+class PartitionLoaded(DomainEvent):
+    """An actor (re)built a partition: the status of each of its seats at that moment.
+
+    Published in order with the partition's later decisions, so whoever keeps a copy of
+    seat statuses (the shared seat-status cache) can start from it.
+    """
+
+    session_id: SessionId
+    area_id: AreaId
+    held: tuple[SeatId, ...]
+    sold: tuple[SeatId, ...]
+    available: tuple[SeatId, ...]
+
 
 SeatLayout = Callable[[SessionId, AreaId], Awaitable[frozenset[SeatId]]]
 """The seats of a session's area (from the catalog). Raises ``NotFound`` for neither."""
@@ -305,7 +322,25 @@ class PartitionActor:
             hold_ttl=self._ttl,
         )
         # a rebuild that raced another command for the same key keeps the first
-        return self._inventories.setdefault(key, inventory)
+        kept = self._inventories.setdefault(key, inventory)
+        if kept is inventory:
+            self._emit([self._loaded(inventory)], {})
+        return kept
+
+    def _loaded(self, inventory: SeatInventory) -> PartitionLoaded:
+        now = self._clock.now()
+        by_status: dict[SeatStatus, list[SeatId]] = {s: [] for s in SeatStatus}
+        for seat in inventory.seat_ids:
+            by_status[inventory.status(seat, now)].append(seat)
+        return PartitionLoaded(
+            event_id=self._new_id(),
+            occurred_at=now,
+            session_id=inventory.session_id,
+            area_id=inventory.area_id,
+            held=tuple(by_status[SeatStatus.HELD]),
+            sold=tuple(by_status[SeatStatus.SOLD]),
+            available=tuple(by_status[SeatStatus.AVAILABLE]),
+        )
 
     async def _decide(
         self, batch: list[tuple[SeatCommand, asyncio.Future[Any], str | None]]

@@ -32,6 +32,7 @@ from openticket.entrypoints.http.controllers.orders import (
 )
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
+from openticket.entrypoints.http.rate_limit import RateLimitMiddleware, RateLimits
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above 1 MiB are refused with 413 before they are read whole."""
@@ -44,6 +45,7 @@ def create_app(
     *,
     start: bool = True,
     metrics: Metrics | None = None,
+    rate_limits: RateLimits | None = None,
 ) -> Litestar:
     """The HTTP API over one running ``OpenTicket``.
 
@@ -98,7 +100,10 @@ def create_app(
             order_feed,
             metrics_endpoint(metrics),
         ],
-        middleware=[observe(metrics)],
+        middleware=[
+            observe(metrics),
+            *([RateLimitMiddleware(rate_limits, identity)] if rate_limits else []),
+        ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,

@@ -26,8 +26,11 @@ pytest.register_assert_rewrite(
     "openticket.testing.contracts.identity",
     "openticket.testing.contracts.lock_store",
     "openticket.testing.contracts.messaging",
+    "openticket.testing.contracts.rate_limit",
     "openticket.testing.contracts.repositories",
+    "openticket.testing.contracts.seat_cache",
     "openticket.testing.contracts.unit_of_work",
+    "openticket.testing.contracts.waiting_room",
 )
 
 from openticket.testing.contracts.identity import (  # noqa: E402
@@ -39,6 +42,7 @@ from openticket.testing.contracts.messaging import (  # noqa: E402
     EventPublisherContract,
     NotifierContract,
 )
+from openticket.testing.contracts.rate_limit import RateLimiterContract  # noqa: E402
 from openticket.testing.contracts.repositories import (  # noqa: E402
     EventRepositoryContract,
     OrderRepositoryContract,
@@ -50,7 +54,9 @@ from openticket.testing.contracts.repositories import (  # noqa: E402
     UserRepositoryContract,
     VenueRepositoryContract,
 )
+from openticket.testing.contracts.seat_cache import SeatStatusCacheContract  # noqa: E402
 from openticket.testing.contracts.unit_of_work import UnitOfWorkContract  # noqa: E402
+from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract  # noqa: E402
 
 __all__ = [
     "EventPublisherContract",
@@ -62,10 +68,13 @@ __all__ = [
     "PaymentRepositoryContract",
     "PriceCategoryRepositoryContract",
     "ProcessedEventRepositoryContract",
+    "RateLimiterContract",
+    "SeatStatusCacheContract",
     "SessionRepositoryContract",
     "TicketRepositoryContract",
     "TokenIssuerContract",
     "UnitOfWorkContract",
     "UserRepositoryContract",
     "VenueRepositoryContract",
+    "WaitingRoomStoreContract",
 ]

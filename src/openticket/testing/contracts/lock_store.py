@@ -8,9 +8,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import uuid4
 
-import pytest
-
-from openticket.adapters.memory.clock import FakeClock
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.lock_store import (
     AcquireHold,
@@ -28,9 +25,10 @@ from openticket.application.ports.lock_store import (
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
 from openticket.testing.contracts._builders import seat
+from openticket.testing.contracts._clock import ClockedContract
 
 
-class LockStoreContract:
+class LockStoreContract(ClockedContract):
     """What every ``LockStore`` adapter must do (reliability.md #1, #3, #4).
 
     Subclass it once per adapter and define the async fixture ``lock_store``, which
@@ -45,17 +43,6 @@ class LockStoreContract:
 
     concurrent_buyers: int = 1000
     """How many buyers race for one seat in the contention test."""
-
-    @pytest.fixture
-    def clock(self) -> Clock:
-        """The clock the store is built with (default: a ``FakeClock``)."""
-        return FakeClock()
-
-    async def pass_time(self, clock: Clock, seconds: float) -> None:
-        """Let ``seconds`` pass for the store. Override for a store that uses real time."""
-        if not isinstance(clock, FakeClock):
-            raise TypeError("override pass_time() when the clock is not a FakeClock")
-        clock.advance(seconds)
 
     # --- helpers ---------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
+import structlog
 from litestar import WebSocket, websocket
 from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
@@ -17,12 +18,16 @@ from litestar.params import FromPath, FromQuery
 from openticket.application.errors import ApplicationError
 from openticket.application.facade import OpenTicket
 from openticket.application.identity.service import IdentityService
+from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.identity import InvalidToken
 from openticket.application.ports.messaging import OrderStatusChanged, SeatStatusChanged
 from openticket.domain.shared import SessionId
 from openticket.entrypoints.http.schemas import seat_out
 
+_log = structlog.get_logger("openticket.http")
+
 POLICY_VIOLATION = 1008
+TRY_AGAIN_LATER = 1013
 NOT_FOUND = 4404
 
 
@@ -35,11 +40,20 @@ async def _pump_until_closed(
     changes: AsyncIterator[Any],
     render: Callable[[Any], dict[str, Any]],
 ) -> None:
-    """Forward every change until the client goes away."""
+    """Forward every change until the client goes away.
+
+    When the feed itself breaks (the client fell too far behind, or the fan-out lost
+    its connection) the socket closes with 1013: the client reconnects and starts from
+    a new snapshot instead of showing a seat map that silently stopped changing.
+    """
 
     async def forward() -> None:
-        async for change in changes:
-            await socket.send_json(render(change))
+        try:
+            async for change in changes:
+                await socket.send_json(render(change))
+        except AdapterUnavailable as e:
+            _log.warning("feed_broken", error=str(e))
+            await socket.close(code=TRY_AGAIN_LATER, reason="feed interrupted; reconnect")
 
     sender = asyncio.create_task(forward())
     try:

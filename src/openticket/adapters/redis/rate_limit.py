@@ -1,0 +1,86 @@
+"""The rate limiter in Redis: one sorted set per key, checked and counted in one Lua script.
+
+Every API process behind the load balancer asks the same Redis, and the script runs
+atomically there, so the limit is exact across processes (seed §3.3, "Rate Limiting
+(Sliding Window)"). Key ``{prefix}ratelimit:{key}`` holds one member per allowed
+request, scored by its moment in milliseconds; it expires one window after the last
+allowed request. Scripts touch one key each, so the adapter also works on a cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from openticket.application.ports.clock import Clock
+from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.rate_limit import RateDecision, RateLimit
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+_HIT = """
+-- KEYS[1]: the key's sorted set of allowed requests (score: moment in ms).
+-- ARGV: now (ms), window (ms), limit, a member no other request uses.
+-- Returns {allowed (1/0), remaining, retry after (ms)}.
+local key = KEYS[1]
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+if count < limit then
+    redis.call('ZADD', key, ARGV[1], ARGV[4])
+    redis.call('PEXPIRE', key, window)
+    return {1, limit - count - 1, 0}
+end
+-- Allowed again once only limit - 1 of the counted requests are left.
+local blocker = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+return {0, 0, tonumber(blocker[2]) + window - now}
+"""
+
+
+class RedisRateLimiter:
+    """A ``RateLimiter`` shared by every process that uses the same Redis and ``prefix``.
+
+    "Now" comes from the injected clock (in whole milliseconds) and is sent with each
+    request, so processes whose clocks disagree by ``d`` may let a key's request age
+    out up to ``d`` early; keep the hosts' clocks in sync (NTP). A refused request
+    writes nothing, so a key holds at most ``limit`` members however hard it is
+    flooded. Redis errors are raised as ``AdapterUnavailable``; the client's own
+    retries may resend a request whose answer was lost, which at worst counts it twice.
+    """
+
+    def __init__(
+        self, client: aioredis.Redis, clock: Clock, *, prefix: str = "openticket:"
+    ) -> None:
+        self._client = client
+        self._clock = clock
+        self._prefix = f"{prefix}ratelimit:"
+        self._script = client.register_script(_HIT)
+        self._instance = secrets.token_hex(6)
+        """Tells this limiter's members apart from other processes' in the same millisecond."""
+        self._sequence = itertools.count()
+
+    async def hit(self, key: str, limit: RateLimit) -> RateDecision:
+        """Count one request of ``key`` if ``limit`` allows it now, and say whether it did."""
+        now = (self._clock.now() - _EPOCH) // _MILLISECOND
+        window = limit.window // _MILLISECOND
+        member = f"{now}-{self._instance}-{next(self._sequence)}"
+        try:
+            reply: Any = await self._script(
+                keys=[self._prefix + key], args=[now, window, limit.limit, member]
+            )
+        except (RedisError, OSError) as e:  # OSError: a socket error redis-py did not wrap
+            raise AdapterUnavailable(f"the Redis rate limiter failed: {e}") from e
+        allowed, remaining, retry_after_ms = (int(value) for value in reply)
+        return RateDecision(
+            allowed=bool(allowed),
+            remaining=remaining,
+            retry_after=retry_after_ms / 1000 if not allowed else 0.0,
+        )

@@ -1,0 +1,213 @@
+"""The waiting-room contract against Redis, in real time, and what only a shared server shows."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from uuid import uuid4
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from openticket.adapters.memory.clock import FakeClock
+from openticket.adapters.redis.waiting_room import RedisWaitingRoomStore
+from openticket.adapters.system import SystemClock
+from openticket.application.ports.clock import Clock
+from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.waiting_room import WaitingRoomStore
+from openticket.domain.shared import SessionId, UserId
+from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def pooled_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client whose calls wait for a free connection when all of its 32 are busy.
+
+    redis-py's default pool refuses a call at once (``MaxConnectionsError``) when its
+    100 connections are in use, which hundreds of concurrent joins reach.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(redis_url, max_connections=32, timeout=10)
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await pool.disconnect()
+
+
+class TestRedisWaitingRoomStore(WaitingRoomStoreContract):
+    admission_ttl = 0.6
+
+    @pytest.fixture
+    def clock(self) -> Clock:
+        return SystemClock()
+
+    async def pass_time(self, clock: Clock, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    @pytest.fixture
+    async def waiting_room(
+        self, pooled_client: aioredis.Redis, key_prefix: str, clock: Clock
+    ) -> WaitingRoomStore:
+        return RedisWaitingRoomStore(
+            pooled_client,
+            clock,
+            prefix=key_prefix,
+            admission_ttl=timedelta(seconds=self.admission_ttl),
+        )
+
+
+class TestRedisWaitingRoomStoreOnAFakeClock(WaitingRoomStoreContract):
+    """The store takes its time from its clock, not from the server: a fake one works too."""
+
+    @pytest.fixture
+    async def waiting_room(
+        self, pooled_client: aioredis.Redis, key_prefix: str, clock: FakeClock
+    ) -> WaitingRoomStore:
+        return RedisWaitingRoomStore(
+            pooled_client,
+            clock,
+            prefix=key_prefix,
+            admission_ttl=timedelta(seconds=self.admission_ttl),
+        )
+
+
+@pytest.fixture
+async def second_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """Another connection pool, as another API process would have (and text replies)."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        redis_url, max_connections=32, timeout=10, decode_responses=True
+    )
+    client = aioredis.Redis(connection_pool=pool)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+        await pool.disconnect()
+
+
+@pytest.fixture
+def stores(
+    pooled_client: aioredis.Redis, second_client: aioredis.Redis, key_prefix: str
+) -> tuple[RedisWaitingRoomStore, RedisWaitingRoomStore]:
+    """Two stores on two clients (one bytes, one text) sharing one server and prefix."""
+    clock = SystemClock()
+    return (
+        RedisWaitingRoomStore(pooled_client, clock, prefix=key_prefix),
+        RedisWaitingRoomStore(second_client, clock, prefix=key_prefix),
+    )
+
+
+async def test_two_processes_share_one_queue(
+    stores: tuple[RedisWaitingRoomStore, RedisWaitingRoomStore],
+) -> None:
+    """Joins through either process take places in one queue; admissions show in both."""
+    one, two = stores
+    session = SessionId(uuid4())
+    users = [UserId(uuid4()) for _ in range(6)]
+    for number, user in enumerate(users):
+        ticket = await (one if number % 2 else two).join(session, user)
+        assert ticket.position == number + 1
+    assert (await two.join(session, users[3])).position == 4
+    assert await one.length(session) == await two.length(session) == 6
+
+    assert await one.admit_next(session, 2) == users[:2]
+    assert await two.is_admitted(session, users[0])
+    assert (await two.position(session, users[2])) == (await one.position(session, users[2]))
+    assert await two.admit_next(session, 10) == users[2:]
+    assert await one.remove(session, users[5]) is True
+    assert not await two.is_admitted(session, users[5])
+
+
+async def test_two_processes_admitting_at_once_never_admit_a_buyer_twice(
+    stores: tuple[RedisWaitingRoomStore, RedisWaitingRoomStore],
+) -> None:
+    """Racing joins and admissions through two processes: each buyer admitted once."""
+    one, two = stores
+    session = SessionId(uuid4())
+    users = [UserId(uuid4()) for _ in range(200)]
+    tickets = await asyncio.gather(
+        *((one if n % 2 else two).join(session, u) for n, u in enumerate(users))
+    )
+    assert sorted(t.position for t in tickets) == list(range(1, 201))
+    batches = await asyncio.gather(
+        *((one if n % 2 else two).admit_next(session, 7) for n in range(40))
+    )
+    admitted = [user for batch in batches for user in batch]
+    assert len(admitted) == len(set(admitted)) == 200
+    assert await one.length(session) == 0
+
+
+async def test_a_sessions_keys_share_a_hash_tag_and_expire(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    """Every key of a session is tagged ``{session_id}`` (one cluster slot) and has a TTL."""
+    store = RedisWaitingRoomStore(
+        redis_client, SystemClock(), prefix=key_prefix, idle_ttl=timedelta(hours=1)
+    )
+    session = SessionId(uuid4())
+    await store.join(session, UserId(uuid4()))
+    await store.join(session, UserId(uuid4()))
+    await store.admit_next(session, 1)
+    keys = sorted([key.decode() async for key in redis_client.scan_iter(match=f"{key_prefix}*")])
+    assert keys == sorted(store.keys(session))
+    assert all(key.startswith(key_prefix) and key.endswith(f"{{{session}}}") for key in keys)
+    for key in keys:
+        assert 0 < await redis_client.pttl(key) <= 3_600_000
+
+
+async def test_stores_with_other_prefixes_do_not_meet(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    """Two deployments on one server (two prefixes) have separate waiting rooms."""
+    clock = SystemClock()
+    one = RedisWaitingRoomStore(redis_client, clock, prefix=f"{key_prefix}one:")
+    two = RedisWaitingRoomStore(redis_client, clock, prefix=f"{key_prefix}two:")
+    session, user = SessionId(uuid4()), UserId(uuid4())
+    await one.join(session, user)
+    assert await two.position(session, user) is None
+    assert await two.length(session) == 0
+    assert await two.admit_next(session, 1) == []
+
+
+def test_an_admission_ttl_under_a_millisecond_is_refused(redis_client: aioredis.Redis) -> None:
+    with pytest.raises(ValueError, match="admission_ttl"):
+        RedisWaitingRoomStore(
+            redis_client, SystemClock(), admission_ttl=timedelta(microseconds=500)
+        )
+
+
+@pytest.fixture
+async def unreachable() -> AsyncIterator[RedisWaitingRoomStore]:
+    """A store whose Redis does not answer (nothing listens on port 1)."""
+    client = aioredis.Redis(
+        host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        yield RedisWaitingRoomStore(client, SystemClock())
+    finally:
+        await client.aclose()
+
+
+async def test_an_unreachable_server_is_adapter_unavailable(
+    unreachable: RedisWaitingRoomStore,
+) -> None:
+    """Every operation raises ``AdapterUnavailable`` (from the driver's error)."""
+    session, user = SessionId(uuid4()), UserId(uuid4())
+    calls = [
+        unreachable.join(session, user),
+        unreachable.position(session, user),
+        unreachable.admit_next(session, 1),
+        unreachable.is_admitted(session, user),
+        unreachable.remove(session, user),
+        unreachable.length(session),
+    ]
+    for call in calls:
+        with pytest.raises(AdapterUnavailable, match="waiting room") as caught:
+            await call
+        assert caught.value.__cause__ is not None
