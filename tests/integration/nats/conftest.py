@@ -1,0 +1,28 @@
+"""NATS fixtures: a connected client, and names of the test's own for streams and buckets."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.aio.client import Client
+
+pytestmark = pytest.mark.nats
+
+
+@pytest.fixture
+async def nats_client(nats_url: str) -> AsyncIterator[Client]:
+    """A client of the test server, drained and closed at the end."""
+    client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+@pytest.fixture
+def unique() -> str:
+    """A suffix of the test's own for stream, consumer, bucket and subject names."""
+    return uuid.uuid4().hex[:10].upper()
