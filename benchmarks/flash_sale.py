@@ -658,6 +658,12 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         default=8,
         help="redis: SET NX commands per pipeline in the raw redis-py loop it is compared to",
     )
+    parser.add_argument(
+        "--baseline",
+        choices=("pg-naive",),
+        default=None,
+        help="redis: also run the pg-naive profile in this run and report the ratio",
+    )
     args = parser.parse_args(argv)
     if args.profile == "pg-naive":
         return await run_pg_naive(args)
@@ -711,6 +717,13 @@ async def run_on_redis(args: argparse.Namespace) -> dict[str, Any]:
         print(f"redis: deleted the keys under {prefix}", file=sys.stderr)
     result["raw_redis_setnx_per_s"] = round(raw, 1)
     result["ratio_to_raw_redis"] = round(result["holds_per_s"] / raw, 4)
+    if args.baseline == "pg-naive":
+        print("baseline: the pg-naive profile on the same requests", file=sys.stderr)
+        naive = await run_pg_naive(args)
+        result["pg_naive_holds_per_s"] = naive["holds_per_s"]
+        result["pg_naive_hold_p99_ms"] = naive["hold_p99_ms"]
+        result["pg_naive_double_sales"] = naive["double_sales"]
+        result["ratio_to_pg_naive"] = round(result["holds_per_s"] / naive["holds_per_s"], 2)
     return result
 
 
