@@ -22,7 +22,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     container = build_container(settings)
     tickets, identity, clock = container.app(), container.identity(), container.clock()
     if settings.storage == "postgres":
-        print("openticket: starting (PostgreSQL storage, mock payments)...", flush=True)
+        print(f"openticket: starting ({_profile(settings)})...", flush=True)
         try:
             await apply_migrations(settings.database_url, settings.database_schema or None)
             await container.postgres_database().start()
@@ -30,7 +30,7 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
             print(f"openticket: {e}", file=sys.stderr)
             return 1
     else:
-        print("openticket: starting (embedded profile: in-memory, mock payments)...", flush=True)
+        print(f"openticket: starting ({_profile(settings)})...", flush=True)
     if settings.hot_state == "redis":
         try:
             await container.redis().start()
@@ -47,6 +47,15 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
     _announce(f"http://{host}:{port}", settings, demo.session_id if demo else None)
     await server.serve()
     return 0
+
+
+def _profile(settings: Settings) -> str:
+    if settings.storage == "memory" and settings.hot_state == "memory":
+        return "embedded profile: in-memory, mock payments"
+    parts = ["PostgreSQL storage" if settings.storage == "postgres" else "in-memory storage"]
+    if settings.hot_state == "redis":
+        parts.append("Redis for locks, limits and live feeds")
+    return ", ".join([*parts, "mock payments"])
 
 
 def _storage(settings: Settings) -> str:
