@@ -19,6 +19,8 @@ from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
+from openticket.adapters.nats.connection import NatsConnection
+from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
 from openticket.adapters.redis.connection import RedisConnection
@@ -56,6 +58,12 @@ def _postgres_unit_of_work(database: PostgresDatabase) -> UnitOfWorkFactory:
 
 def _postgres_database(url: str, schema: str, pool_size: int) -> PostgresDatabase:
     return PostgresDatabase(url, schema=schema or None, max_connections=pool_size)
+
+
+def _nats_lock_store(connection: NatsConnection, clock: Clock, prefix: str) -> NatsKvLockStore:
+    store = NatsKvLockStore(connection.js, clock, bucket=f"{prefix}openticket_seats")
+    connection.on_connect(lambda _: store.ensure_bucket())
+    return store
 
 
 def _joined(*parts: list[Any]) -> list[Any]:
@@ -138,11 +146,13 @@ class Container(containers.DeclarativeContainer):
         postgres=providers.Singleton(_postgres_unit_of_work, postgres_database),
     )
     redis = providers.Singleton(RedisConnection, config.redis_url)
+    nats = providers.Singleton(NatsConnection, config.nats_url)
     redis_client = redis.provided.client
     lock_store = providers.Selector(
         config.lock_store,
         memory=providers.Singleton(MemoryLockStore, clock=clock),
         redis=providers.Singleton(RedisLockStore, redis_client, clock, prefix=config.redis_prefix),
+        nats=providers.Singleton(_nats_lock_store, nats, clock, config.nats_prefix),
     )
     notifier = providers.Selector(
         config.hot_state,
@@ -201,6 +211,11 @@ class Container(containers.DeclarativeContainer):
             memory=providers.List(),
             redis=providers.List(redis, notifier),
         ),
+        providers.Selector(
+            config.messaging,
+            memory=providers.List(),
+            nats=providers.List(nats),
+        ),
     )
     """What starts before the application and stops after it, in this order."""
     health_checks = providers.Callable(
@@ -214,6 +229,11 @@ class Container(containers.DeclarativeContainer):
             config.hot_state,
             memory=providers.Dict(),
             redis=providers.Dict(redis=redis.provided.ping),
+        ),
+        providers.Selector(
+            config.messaging,
+            memory=providers.Dict(),
+            nats=providers.Dict(nats=nats.provided.ping),
         ),
     )
     router = providers.Singleton(PartitionRouter, partitions=config.partitions)

@@ -6,6 +6,8 @@ import sys
 
 import uvicorn
 
+from openticket.adapters.nats.connection import NatsUnreachable
+from openticket.adapters.nats.connection import where as nats_where
 from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.postgres.errors import redacted
 from openticket.adapters.redis.connection import RedisUnreachable, where
@@ -31,12 +33,14 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
             return 1
     else:
         print(f"openticket: starting ({_profile(settings)})...", flush=True)
-    if settings.hot_state == "redis":
-        try:
+    try:
+        if settings.hot_state == "redis":
             await container.redis().start()
-        except RedisUnreachable as e:
-            print(f"openticket: {e}", file=sys.stderr)
-            return 1
+        if settings.messaging == "nats":
+            await container.nats().start()
+    except (RedisUnreachable, NatsUnreachable) as e:
+        print(f"openticket: {e}", file=sys.stderr)
+        return 1
     demo = await seed_demo(tickets, identity, clock, settings.demo_password)
     # the app's lifespan starts the partition actors and the sweeper, and stops them
     server = uvicorn.Server(
@@ -67,6 +71,8 @@ def _storage(settings: Settings) -> str:
 
 
 def _locks(settings: Settings) -> str:
+    if settings.locks == "nats":
+        return f"NATS JetStream KV at {nats_where(settings.nats_url)}"
     if settings.hot_state == "redis":
         shared = f"Redis at {where(settings.redis_url)} (rate limits, live feeds shared too)"
         return shared if settings.locks == "redis" else f"in memory; {shared}"

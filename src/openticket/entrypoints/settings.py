@@ -44,9 +44,10 @@ class Settings:
     )
     lock_store: str = attrs.field(
         default="auto",
-        validator=attrs.validators.in_(["auto", "memory", "redis"]),
+        validator=attrs.validators.in_(["auto", "memory", "redis", "nats"]),
         metadata={
-            "help": "where seat locks live: memory, redis, or auto (redis when a Redis URL is set)"
+            "help": "where seat locks live: memory, redis, nats (JetStream KV), or auto"
+            " (redis when a Redis URL is set)"
         },
     )
     persistence: str = attrs.field(
@@ -77,6 +78,15 @@ class Settings:
     redis_prefix: str = attrs.field(
         default="openticket:",
         metadata={"help": "prefix of every Redis key and channel of this deployment"},
+    )
+    nats_url: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={"help": "NATS URL with JetStream, e.g. nats://127.0.0.1:4222"},
+    )
+    nats_prefix: str = attrs.field(
+        default="",
+        metadata={"help": "prefix of this deployment's NATS streams, subjects and buckets"},
     )
     rate_limit_per_user: int = attrs.field(
         default=300,
@@ -168,6 +178,11 @@ class Settings:
         """Where rate limits, the waiting room, seat statuses and live feeds are shared."""
         return "redis" if self.redis_url else "memory"
 
+    @property
+    def messaging(self) -> str:
+        """``nats`` when a NATS URL is set, else ``memory`` (the in-process bus)."""
+        return "nats" if self.nats_url else "memory"
+
     def as_config(self) -> dict[str, Any]:
         """The settings as the dependency container's configuration."""
         return {
@@ -175,6 +190,7 @@ class Settings:
             "persistence": self.storage,
             "lock_store": self.locks,
             "hot_state": self.hot_state,
+            "messaging": self.messaging,
         }
 
 
