@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
@@ -21,8 +22,9 @@ from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.clock import Clock
 from openticket.domain.identity import Role
-from openticket.domain.shared import EventId, Money, SessionId, UserId
-from openticket.domain.venue import Area, Row, SeatMap
+from openticket.domain.seating import SeatsUnavailable
+from openticket.domain.shared import EventId, HoldId, Money, OrderId, SeatId, SessionId, UserId
+from openticket.domain.venue import Area, Row, SeatMap, parse_seat_id
 
 
 @attrs.frozen
@@ -107,3 +109,30 @@ async def build_world(
         staff=Requester(UserId(UUID(int=2)), frozenset({Role.STAFF})),
         admin=Requester(UserId(UUID(int=3)), frozenset({Role.ADMIN})),
     )
+
+
+async def race_for_one_seat(world: World, seat_id: str, buyers: int = 1000) -> int:
+    """``buyers`` different buyers ask at once to hold ``seat_id``; how many got it.
+
+    Straight at the seating service (the partition actor and its lock store), with fresh
+    hold ids: the answer must be 1 whatever the lock store (reliability.md #1).
+    """
+    seat = SeatId(seat_id)
+    area = parse_seat_id(seat).area_id
+
+    async def buy(n: int) -> bool:
+        try:
+            await world.app.seating.hold(
+                session_id=world.session_id,
+                area_id=area,
+                hold_id=HoldId(UUID(int=10_000_000 + n)),
+                holder_id=world.buyer(n).user_id,
+                order_id=OrderId(UUID(int=20_000_000 + n)),
+                seat_ids=(seat,),
+            )
+        except SeatsUnavailable:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(buy(n) for n in range(buyers)))
+    return outcomes.count(True)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from uuid import UUID
 
 import pytest
 from nats.aio.client import Client
@@ -14,12 +12,10 @@ from nats.js.errors import NotFoundError
 from openticket.adapters.memory import MemoryPasswordHasher
 from openticket.adapters.system import SystemClock
 from openticket.application.facade import OpenTicket
-from openticket.domain.seating import SeatsUnavailable
-from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, UserId
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
 from openticket.entrypoints.settings import Settings
-from openticket.testing.world import World, build_world
+from openticket.testing.world import World, build_world, race_for_one_seat
 
 pytestmark = pytest.mark.nats
 
@@ -44,27 +40,9 @@ async def container(nats_url: str, nats_client: Client, unique: str) -> AsyncIte
 
 
 async def test_a_thousand_buyers_racing_for_one_seat_get_it_once(container: Container) -> None:
-    """Through the partition actor and the KV lock store: one grant, 999 refusals."""
-    app: OpenTicket = container.app()
-    world: World = await build_world(app, container.clock())
-
-    async def buy(n: int) -> bool:
-        try:
-            await app.seating.hold(
-                session_id=world.session_id,
-                area_id=AreaId("A"),
-                hold_id=HoldId(UUID(int=10_000 + n)),
-                holder_id=UserId(UUID(int=20_000 + n)),
-                order_id=OrderId(UUID(int=30_000 + n)),
-                seat_ids=(SeatId("A-1-1"),),
-                max_seats=4,
-            )
-        except SeatsUnavailable:
-            return False
-        return True
-
-    outcomes = await asyncio.gather(*(buy(n) for n in range(1000)))
-    assert outcomes.count(True) == 1
+    """Through the partition actor and this lock store: one grant, 999 refusals."""
+    world = await build_world(container.app(), container.clock())
+    assert await race_for_one_seat(world, "A-1-1", 1000) == 1
 
 
 async def test_a_purchase_on_the_kv_lock_store_ends_in_tickets_and_readiness_names_nats(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 import redis.asyncio as aioredis
@@ -16,12 +14,11 @@ import redis.asyncio as aioredis
 from openticket.adapters.memory import MemoryPasswordHasher
 from openticket.adapters.system import SystemClock
 from openticket.application.facade import OpenTicket
-from openticket.domain.seating import SeatStatus, SeatsUnavailable
-from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, UserId
+from openticket.domain.seating import SeatStatus
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
 from openticket.entrypoints.settings import Settings
-from openticket.testing.world import World, build_world
+from openticket.testing.world import World, build_world, race_for_one_seat
 
 pytestmark = pytest.mark.redis
 
@@ -51,27 +48,8 @@ async def world(container: Container) -> World:
 
 
 async def test_a_thousand_buyers_racing_for_one_seat_get_it_once(world: World) -> None:
-    """Through the partition actor and the Redis lock store: one grant, 999 refusals."""
-    app = world.app
-    seat = SeatId("A-1-1")
-
-    async def buy(n: int) -> bool:
-        try:
-            await app.seating.hold(
-                session_id=world.session_id,
-                area_id=AreaId("A"),
-                hold_id=HoldId(UUID(int=10_000 + n)),
-                holder_id=UserId(UUID(int=20_000 + n)),
-                order_id=OrderId(UUID(int=30_000 + n)),
-                seat_ids=(seat,),
-                max_seats=4,
-            )
-        except SeatsUnavailable:
-            return False
-        return True
-
-    outcomes = await asyncio.gather(*(buy(n) for n in range(1000)))
-    assert outcomes.count(True) == 1
+    """Through the partition actor and this lock store: one grant, 999 refusals."""
+    assert await race_for_one_seat(world, "A-1-1", 1000) == 1
 
 
 async def test_readiness_reports_redis_and_the_seat_map_comes_from_the_shared_cache(
