@@ -423,11 +423,14 @@ async def test_a_transient_error_is_retried_after_the_backoff_then_succeeds(
     await publisher.publish([event, other])
     await eventually(lambda: len(recorder.effects) == 2, what="both handled")
 
-    assert recorder.calls_for(event) == 2
-    first, second = recorder.times[event.event_id]
+    # at least: a 2.9 server may deliver once more (nats-server #5305); the effect is once
+    assert recorder.calls_for(event) >= 2
+    first, second = recorder.times[event.event_id][:2]
     assert second - first >= 0.25  # nak'ed with the backoff's delay
     assert set(recorder.effects) == {event, other}
-    assert (consumer.retried, consumer.handled, consumer.parked) == (1, 2, 0)
+    assert len(recorder.effects) == 2
+    assert consumer.retried >= 1
+    assert (consumer.handled, consumer.parked) == (2, 0)
     await eventually(lambda: settled(js, consumer))
     assert await parked_messages(js, publisher.prefix) == []
 

@@ -42,10 +42,16 @@ Subjects
     ``PaymentRefunded``          PAYMENTS  ``refund.succeeded.<key>``       payment_id
     ===========================  ========  ===============================  ==========
 
-    ``SEATS`` also takes the seed's command subject ``seat.lock.request.<partition>``
-    (:data:`SEAT_LOCK_REQUEST`), the hold requests addressed to partition actors.
     Tickets have no stream of their own in the seed; their events live with the orders
     they belong to.
+
+    The seed's command subject ``seat.lock.request.<partition>`` (:data:`SEAT_LOCK_REQUEST`)
+    is in **no** stream: seat commands go to the partition's owner by core NATS
+    request/reply (:mod:`.command_path`), and a stream capturing the subject would store
+    every command and answer each request with its ``PubAck`` — a reply that races the
+    owner's, and the only one when no owner is there (instead of "no responders").
+    :func:`ensure_streams` takes it out of a ``SEATS`` stream made by an earlier release
+    (:data:`RETIRED_LEAVES`).
 
 Prefix
     A deployment (or a test) may set a ``prefix`` of letters, digits, ``_`` and ``-``:
@@ -55,8 +61,10 @@ Prefix
 
 Subject lists are explicit leaves (``seat.locked.*``…), not ``seat.>``, so a stream
 never swallows subjects that are not its own (core pub/sub, KV, other services).
-:func:`ensure_streams` adds the subjects it lacks and never removes any, so during a
-rolling upgrade an older release does not take away a subject a newer one added.
+:func:`ensure_streams` adds the subjects it lacks and removes none but the retired ones,
+so during a rolling upgrade an older release does not take away a subject a newer one
+added. (An older release still puts the retired ``seat.lock.request.*`` back until it
+is gone: the request/reply command path runs only once every process is upgraded.)
 """
 
 from __future__ import annotations
@@ -112,7 +120,12 @@ ORDERS: Final = "ORDERS"
 PAYMENTS: Final = "PAYMENTS"
 
 SEAT_LOCK_REQUEST: Final = "seat.lock.request"
-"""Leaf of the hold requests to partition actors (``seat.lock.request.<partition>``)."""
+"""Leaf of the seat commands to partition actors (``seat.lock.request.<partition>``).
+
+A core request/reply subject, deliberately in no stream (see the module's doc)."""
+
+RETIRED_LEAVES: Final[Mapping[str, tuple[str, ...]]] = {SEATS: (SEAT_LOCK_REQUEST,)}
+"""Leaves an earlier release put into a stream that must leave it, by stream name."""
 
 DEFAULT_DUPLICATE_WINDOW: Final = timedelta(minutes=2)
 
@@ -252,8 +265,8 @@ STREAMS: Final[tuple[StreamLayout, ...]] = (
     StreamLayout(
         SEATS,
         timedelta(days=7),
-        (SEAT_LOCK_REQUEST, *_leaves(SEATS)),
-        "OpenTicket seat holds: requests to partition actors and their decisions",
+        _leaves(SEATS),
+        "OpenTicket seat holds: what the partition actors decided",
     ),
     StreamLayout(
         ORDERS,
@@ -281,7 +294,8 @@ async def ensure_streams(
     """Create the streams, or update those whose settings differ; safe to call often.
 
     Several processes may call it at once (each at start-up). Subjects an existing
-    stream has beyond ours are kept. Raises ``AdapterUnavailable`` when the server or
+    stream has beyond ours are kept, except the retired ones (:data:`RETIRED_LEAVES`),
+    which are taken out. Raises ``AdapterUnavailable`` when the server or
     its JetStream cannot be reached, and the server's ``APIError`` for a setting it
     refuses to change (e.g. the storage type of an existing stream).
     """
@@ -292,15 +306,18 @@ async def ensure_streams(
         raise ValueError("the duplicate window must be positive")
     for layout in STREAMS:
         wanted = layout.config(prefix=prefix, replicas=replicas, duplicate_window=duplicate_window)
+        retired = frozenset(
+            subject_name(f"{leaf}.*", prefix) for leaf in RETIRED_LEAVES.get(layout.name, ())
+        )
         try:
-            await _ensure(js, wanted)
+            await _ensure(js, wanted, retired)
         except _UNREACHABLE as e:
             raise AdapterUnavailable(
                 f"cannot set up the JetStream stream {wanted.name}: {e!r}"
             ) from e
 
 
-async def _ensure(js: JetStreamManager, wanted: StreamConfig) -> None:
+async def _ensure(js: JetStreamManager, wanted: StreamConfig, retired: frozenset[str]) -> None:
     name = cast(str, wanted.name)  # set by StreamLayout.config
     try:
         current = (await js.stream_info(name)).config
@@ -312,17 +329,18 @@ async def _ensure(js: JetStreamManager, wanted: StreamConfig) -> None:
             if e.err_code != _STREAM_NAME_IN_USE:
                 raise
             current = (await js.stream_info(name)).config
-    if not _satisfies(current, wanted):
-        await js.update_stream(_merged(current, wanted))
+    if not _satisfies(current, wanted, retired):
+        await js.update_stream(_merged(current, wanted, retired))
 
 
 def _nanos(seconds: float | None) -> int:
     return round((seconds or 0) * 1_000_000_000)
 
 
-def _satisfies(current: StreamConfig, wanted: StreamConfig) -> bool:
+def _satisfies(current: StreamConfig, wanted: StreamConfig, retired: frozenset[str]) -> bool:
     return (
         set(wanted.subjects or ()) <= set(current.subjects or ())
+        and retired.isdisjoint(current.subjects or ())
         and current.retention == wanted.retention
         and current.storage == wanted.storage
         and current.num_replicas == wanted.num_replicas
@@ -331,9 +349,9 @@ def _satisfies(current: StreamConfig, wanted: StreamConfig) -> bool:
     )
 
 
-def _merged(current: StreamConfig, wanted: StreamConfig) -> StreamConfig:
-    """``current`` with our settings, and our subjects added to its own."""
-    subjects = list(current.subjects or ())
+def _merged(current: StreamConfig, wanted: StreamConfig, retired: frozenset[str]) -> StreamConfig:
+    """``current`` with our settings, our subjects added to its own, the retired ones out."""
+    subjects = [s for s in current.subjects or () if s not in retired]
     subjects += [s for s in wanted.subjects or () if s not in subjects]
     return current.evolve(
         subjects=subjects,
