@@ -36,7 +36,7 @@ from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.seat_cache import SeatStatusCache
 from openticket.application.saga import PurchaseSaga
-from openticket.application.seating.service import SeatingService
+from openticket.application.seating.api import Seating
 from openticket.application.ticketing.service import TicketingService
 from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.ordering import Order
@@ -85,7 +85,7 @@ class OpenTicket:
         self,
         *,
         catalog: CatalogService,
-        seating: SeatingService,
+        seating: Seating,
         ordering: OrderingService,
         payments: PaymentService,
         ticketing: TicketingService,
@@ -147,8 +147,7 @@ class OpenTicket:
 
     async def readiness(self) -> dict[str, str]:
         """``ok`` or ``down`` for the partition actors and each dependency (storage...)."""
-        running = all(a.running for a in self.seating.actors.values())
-        checks = {"seating": "ok" if running else "down"}
+        checks = {"seating": "ok" if self.seating.ready() else "down"}
         for name, check in self._health_checks.items():
             try:
                 healthy = await check()

@@ -30,7 +30,7 @@ from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock, IdGenerator, TicketCodeGenerator
 from openticket.application.ports.errors import SeatAlreadyTicketed
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
-from openticket.application.seating.service import SeatingService
+from openticket.application.seating.api import Seating
 from openticket.domain.identity import Role
 from openticket.domain.ordering import (
     Order,
@@ -85,7 +85,7 @@ class PurchaseSaga:
         *,
         uow: UnitOfWorkFactory,
         catalog: CatalogService,
-        seating: SeatingService,
+        seating: Seating,
         payments: PaymentService,
         clock: Clock,
         ids: IdGenerator,

@@ -39,6 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    worker = commands.add_parser(
+        "worker",
+        help="run partition actors for the API processes (needs NATS and PostgreSQL)",
+        description="Own seat-hold partitions by lease in NATS KV and answer their seat "
+        "commands. Several workers split the partitions; when one stops or dies, the others "
+        "take its partitions over within seconds.",
+        epilog=_settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    worker.add_argument(
+        "--partitions",
+        default="",
+        help="partitions this worker prefers, e.g. 0-7 or 0,2,4 (default: none; it then "
+        "takes over partitions nobody owns)",
+    )
+    worker.add_argument("--id", default=None, help="worker id (default: host name and pid)")
     migrate = commands.add_parser(
         "migrate",
         help="create or upgrade the PostgreSQL schema (OPENTICKET_DATABASE_URL)",
@@ -72,6 +88,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from openticket.entrypoints.serve import serve  # noqa: PLC0415  # heavy imports
 
         return asyncio.run(serve(settings, host=args.host, port=args.port))
+    if args.command == "worker":
+        from openticket.entrypoints.worker import parse_partitions, work  # noqa: PLC0415
+
+        try:
+            preferred = parse_partitions(args.partitions, settings.partitions)
+        except ValueError as e:
+            print(f"openticket worker: {e}", file=sys.stderr)
+            return 2
+        return asyncio.run(work(settings, partitions=preferred, worker_id=args.id))
     url = args.database_url or settings.database_url
     if not url:
         print(

@@ -19,6 +19,7 @@ from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
+from openticket.adapters.nats.command_path import RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
 from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.payments.mock import MockPaymentProvider
@@ -239,7 +240,7 @@ class Container(containers.DeclarativeContainer):
     router = providers.Singleton(PartitionRouter, partitions=config.partitions)
     hold_ttl = providers.Singleton(_seconds, config.hold_ttl_seconds)
     catalog = providers.Singleton(CatalogService, uow=uow_factory, clock=clock, ids=ids)
-    seating = providers.Singleton(
+    local_seating = providers.Singleton(
         SeatingService,
         router=router,
         lock_store=lock_store,
@@ -250,6 +251,16 @@ class Container(containers.DeclarativeContainer):
         hold_ttl=hold_ttl,
         publish=bus.provided.publish,
     )
+    """The partition actors of this process (all partitions; a worker serves its own)."""
+    remote_seating = providers.Singleton(
+        RemoteSeating,
+        nats.provided.client,
+        router,
+        prefix=config.nats_prefix,
+        timeout=config.seat_command_timeout_seconds,
+    )
+    seating = providers.Selector(config.seat_actors, local=local_seating, workers=remote_seating)
+    """What the use cases call: the local actors, or the owners' over NATS."""
     ordering = providers.Singleton(
         OrderingService,
         uow=uow_factory,

@@ -88,6 +88,24 @@ class Settings:
         default="",
         metadata={"help": "prefix of this deployment's NATS streams, subjects and buckets"},
     )
+    seat_actors: str = attrs.field(
+        default="auto",
+        validator=attrs.validators.in_(["auto", "local", "workers"]),
+        metadata={
+            "help": "where the partition actors run: local (in this process), workers"
+            " (openticket worker processes, over NATS), or auto (workers when a NATS URL is set)"
+        },
+    )
+    seat_command_timeout_seconds: float = attrs.field(
+        default=2.0,
+        validator=_positive,
+        metadata={"help": "with NATS: how long a seat command waits for its partition's owner"},
+    )
+    worker_lease_seconds: float = attrs.field(
+        default=3.0,
+        validator=_positive,
+        metadata={"help": "with NATS: how long a dead worker keeps its partitions"},
+    )
     rate_limit_per_user: int = attrs.field(
         default=300,
         validator=_not_negative,
@@ -179,6 +197,13 @@ class Settings:
         return "redis" if self.redis_url else "memory"
 
     @property
+    def actors(self) -> str:
+        """``workers`` when seat commands go over NATS to worker processes, else ``local``."""
+        if self.seat_actors != "auto":
+            return self.seat_actors
+        return "workers" if self.nats_url else "local"
+
+    @property
     def messaging(self) -> str:
         """``nats`` when a NATS URL is set, else ``memory`` (the in-process bus)."""
         return "nats" if self.nats_url else "memory"
@@ -191,6 +216,7 @@ class Settings:
             "lock_store": self.locks,
             "hot_state": self.hot_state,
             "messaging": self.messaging,
+            "seat_actors": self.actors,
         }
 
 

@@ -25,7 +25,13 @@ async def container(nats_url: str, nats_client: Client, unique: str) -> AsyncIte
     """A started platform whose seat locks live in a KV bucket of the test's own."""
     prefix = f"T{unique}_"
     built = build_container(
-        Settings(nats_url=nats_url, nats_prefix=prefix, lock_store="nats", partitions=4),
+        Settings(
+            nats_url=nats_url,
+            nats_prefix=prefix,
+            lock_store="nats",
+            seat_actors="local",
+            partitions=4,
+        ),
         clock=SystemClock(),
         password_hasher=MemoryPasswordHasher(),
     )

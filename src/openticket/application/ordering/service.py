@@ -14,7 +14,7 @@ from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.errors import ConcurrencyError
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
-from openticket.application.seating.service import SeatingService
+from openticket.application.seating.api import Seating
 from openticket.domain.ordering import Order, OrderItem
 from openticket.domain.seating import SeatsSpanAreas
 from openticket.domain.shared import (
@@ -52,7 +52,7 @@ class OrderingService:
         *,
         uow: UnitOfWorkFactory,
         catalog: CatalogService,
-        seating: SeatingService,
+        seating: Seating,
         clock: Clock,
         ids: IdGenerator,
         publish: Publish,

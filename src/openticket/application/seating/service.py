@@ -115,6 +115,10 @@ class SeatingService:
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
 
+    def ready(self) -> bool:
+        """Whether every actor of this process consumes its mailbox."""
+        return all(actor.running for actor in self.actors.values())
+
     async def flush_events(self) -> None:
         """Wait until every event decided so far has been published."""
         await self._events.join()

@@ -1,0 +1,149 @@
+"""``openticket worker``: partition actors in a process of their own, owned by lease.
+
+A worker keeps leases on its preferred partitions (``--partitions 0-7``) in NATS KV,
+takes over the partitions of a worker that stopped or died, and answers the seat
+commands of the partitions it owns (``seat.lock.request.<n>``). Taking a partition
+over drops whatever this process remembered of it: its actor rebuilds from the lock
+store and the database before deciding the first command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+
+import structlog
+
+from openticket.adapters.nats.command_path import PartitionHost
+from openticket.adapters.nats.connection import NatsUnreachable
+from openticket.adapters.nats.leases import PartitionLeases
+from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
+from openticket.adapters.redis.connection import RedisUnreachable
+from openticket.application.facade import OpenTicket
+from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.seating.service import SeatingService
+from openticket.entrypoints.bootstrap import build_container
+from openticket.entrypoints.logging import configure_logging
+from openticket.entrypoints.migrate import apply_migrations
+from openticket.entrypoints.settings import Settings
+
+_log = structlog.get_logger("openticket.worker")
+
+
+def parse_partitions(text: str, count: int) -> list[int]:
+    """``"0-3,6"`` → ``[0, 1, 2, 3, 6]``; every number must be below ``count``."""
+    chosen: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError as e:
+            raise ValueError(f"not a partition or range: {part!r}") from e
+        if low > high or low < 0 or high >= count:
+            raise ValueError(f"partitions {part!r} are not within 0-{count - 1}")
+        chosen.update(range(low, high + 1))
+    return sorted(chosen)
+
+
+async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str | None) -> int:
+    """Run one worker until SIGINT or SIGTERM; the process exit code."""
+    configure_logging()
+    if settings.messaging != "nats" or settings.storage != "postgres":
+        print(
+            "openticket worker: set OPENTICKET_NATS_URL (the command path and leases) and "
+            "OPENTICKET_DATABASE_URL (the catalog and tickets every process shares)",
+            file=sys.stderr,
+        )
+        return 2
+    name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    container = build_container(settings)
+    app: OpenTicket = container.app()
+    local: SeatingService = container.local_seating()
+    try:
+        await apply_migrations(
+            settings.database_url, settings.database_schema or None, prefix="openticket worker"
+        )
+        await app.start(sweeper=False)  # connections, streams, buckets
+    except (DatabaseUnreachable, MigrationError, RedisUnreachable, NatsUnreachable) as e:
+        print(f"openticket worker: {e}", file=sys.stderr)
+        return 1
+    nats = container.nats()
+    host = PartitionHost(nats.client, local, prefix=settings.nats_prefix)
+
+    async def acquired(partition: int) -> None:
+        local.actors[partition].forget()  # whatever we knew may be stale: rebuild
+        await host.serve(partition)
+        _log.info("partition_acquired", worker=name, partition=partition)
+
+    async def lost(partition: int) -> None:
+        await host.release(partition)
+        local.actors[partition].forget()
+        _log.info("partition_lost", worker=name, partition=partition)
+
+    lease = timedelta(seconds=settings.worker_lease_seconds)
+    leases = PartitionLeases(
+        nats.js,
+        worker_id=name,
+        partitions=settings.partitions,
+        preferred=partitions,
+        bucket=f"{settings.nats_prefix}openticket_leases",
+        ttl=lease,
+        heartbeat=lease / 3,
+        clock=container.clock(),
+        on_acquired=acquired,
+        on_lost=lost,
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    await local.start()
+    try:
+        await leases.start()
+    except AdapterUnavailable as e:
+        print(f"openticket worker: {e}", file=sys.stderr)
+        await local.stop()
+        await app.stop()
+        return 1
+    print(
+        f"openticket worker {name}: {settings.partitions} partitions, prefers "
+        f"{_ranges(partitions) or 'none (takes over orphans)'}; Ctrl+C to stop",
+        flush=True,
+    )
+    sweep = asyncio.create_task(_sweep(local, settings.sweep_interval_seconds, stopping))
+    await stopping.wait()
+    print(f"openticket worker {name}: handing its partitions over...", flush=True)
+    await leases.stop()
+    sweep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweep
+    await local.stop()
+    await app.stop()
+    return 0
+
+
+async def _sweep(local: SeatingService, interval: float, stopping: asyncio.Event) -> None:
+    """Expire the due holds of the partitions this worker owns, every ``interval``."""
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
+        try:
+            await local.expire_due()
+        except Exception as e:  # a sweep that fails is tried again next time
+            _log.warning("worker_sweep_failed", error=str(e))
+
+
+def _ranges(partitions: Sequence[int]) -> str:
+    runs: list[str] = []
+    for p in sorted(partitions):
+        if runs and runs[-1].split("-")[-1] == str(p - 1):
+            runs[-1] = f"{runs[-1].split('-')[0]}-{p}"
+        else:
+            runs.append(str(p))
+    return ",".join(runs)
