@@ -71,6 +71,11 @@ def _storage(settings: Settings) -> str:
 
 
 def _locks(settings: Settings) -> str:
+    if settings.actors == "workers":
+        return (
+            f"decided by openticket worker processes over NATS at {nats_where(settings.nats_url)}"
+            " (start them: openticket worker --partitions 0-7)"
+        )
     if settings.locks == "nats":
         return f"NATS JetStream KV at {nats_where(settings.nats_url)}"
     if settings.hot_state == "redis":
