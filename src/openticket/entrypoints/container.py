@@ -7,13 +7,14 @@ any provider with ``container.<name>.override(...)``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 from dependency_injector import containers, providers
+from nats.js import JetStreamContext
 
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
@@ -22,6 +23,8 @@ from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
 from openticket.adapters.nats.command_path import RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
 from openticket.adapters.nats.lock_store import NatsKvLockStore
+from openticket.adapters.nats.publisher import NatsEventPublisher
+from openticket.adapters.nats.streams import ensure_streams, stream_name
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
 from openticket.adapters.redis.connection import RedisConnection
@@ -45,6 +48,7 @@ from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
+from openticket.domain.shared import DomainEvent
 from openticket.entrypoints.http.app import create_app
 from openticket.entrypoints.http.rate_limit import RateLimits
 
@@ -62,9 +66,30 @@ def _postgres_database(url: str, schema: str, pool_size: int) -> PostgresDatabas
 
 
 def _nats_lock_store(connection: NatsConnection, clock: Clock, prefix: str) -> NatsKvLockStore:
-    store = NatsKvLockStore(connection.js, clock, bucket=f"{prefix}openticket_seats")
+    store = NatsKvLockStore(connection.js, clock, bucket=stream_name("openticket_seats", prefix))
     connection.on_connect(lambda _: store.ensure_bucket())
     return store
+
+
+def _nats_events(connection: NatsConnection, prefix: str, replicas: int) -> NatsEventPublisher:
+    async def streams(js: JetStreamContext) -> None:
+        await ensure_streams(js, prefix=prefix, replicas=replicas)
+
+    connection.on_connect(streams)
+    return NatsEventPublisher(connection.js, prefix=prefix)
+
+
+def _both(
+    first: Callable[[Sequence[DomainEvent]], Awaitable[None]],
+    then: Callable[[Sequence[DomainEvent]], Awaitable[None]],
+) -> Callable[[Sequence[DomainEvent]], Awaitable[None]]:
+    """Publish to ``first`` (the in-process bus), then to ``then`` (the streams)."""
+
+    async def publish(events: Sequence[DomainEvent]) -> None:
+        await first(events)
+        await then(events)
+
+    return publish
 
 
 def _joined(*parts: list[Any]) -> list[Any]:
@@ -193,7 +218,17 @@ class Container(containers.DeclarativeContainer):
 
     # --- application --------------------------------------------------------------------------
     bus = providers.Singleton(MessageBus, clock=clock, logger=logger)
-    outbox_relay = providers.Singleton(OutboxRelay, postgres_database, bus.provided.publish)
+    nats_events = providers.Singleton(_nats_events, nats, config.nats_prefix, config.nats_replicas)
+    """The JetStream streams, where every committed event also goes when NATS is set."""
+    outbox_relay = providers.Singleton(
+        OutboxRelay,
+        postgres_database,
+        providers.Selector(
+            config.messaging,
+            memory=bus.provided.publish,
+            nats=providers.Callable(_both, bus.provided.publish, nats_events.provided.publish),
+        ),
+    )
     publish = providers.Selector(
         config.persistence,
         memory=bus.provided.publish,

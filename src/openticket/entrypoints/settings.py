@@ -88,6 +88,11 @@ class Settings:
         default="",
         metadata={"help": "prefix of this deployment's NATS streams, subjects and buckets"},
     )
+    nats_replicas: int = attrs.field(
+        default=1,
+        validator=_positive,
+        metadata={"help": "replicas of the JetStream streams (3 on a three-node cluster)"},
+    )
     seat_actors: str = attrs.field(
         default="auto",
         validator=attrs.validators.in_(["auto", "local", "workers"]),

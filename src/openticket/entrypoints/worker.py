@@ -23,6 +23,7 @@ import structlog
 from openticket.adapters.nats.command_path import PartitionHost
 from openticket.adapters.nats.connection import NatsUnreachable
 from openticket.adapters.nats.leases import PartitionLeases
+from openticket.adapters.nats.streams import stream_name
 from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.redis.connection import RedisUnreachable
 from openticket.application.facade import OpenTicket
@@ -92,7 +93,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         worker_id=name,
         partitions=settings.partitions,
         preferred=partitions,
-        bucket=f"{settings.nats_prefix}openticket_leases",
+        bucket=stream_name("openticket_leases", settings.nats_prefix),
         ttl=lease,
         heartbeat=lease / 3,
         clock=container.clock(),

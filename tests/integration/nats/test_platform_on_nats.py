@@ -10,6 +10,7 @@ from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from openticket.adapters.memory import MemoryPasswordHasher
+from openticket.adapters.nats.streams import stream_name
 from openticket.adapters.system import SystemClock
 from openticket.application.facade import OpenTicket
 from openticket.entrypoints.bootstrap import build_container
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.nats
 @pytest.fixture
 async def container(nats_url: str, nats_client: Client, unique: str) -> AsyncIterator[Container]:
     """A started platform whose seat locks live in a KV bucket of the test's own."""
-    prefix = f"T{unique}_"
+    prefix = f"T{unique}"
     built = build_container(
         Settings(
             nats_url=nats_url,
@@ -42,7 +43,7 @@ async def container(nats_url: str, nats_client: Client, unique: str) -> AsyncIte
     finally:
         await app.stop()
         with contextlib.suppress(NotFoundError):
-            await nats_client.jetstream().delete_key_value(f"{prefix}openticket_seats")
+            await nats_client.jetstream().delete_key_value(stream_name("openticket_seats", prefix))
 
 
 async def test_a_thousand_buyers_racing_for_one_seat_get_it_once(container: Container) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -16,10 +17,13 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import httpx
+import nats
 import psycopg
 import pytest
 from nats.aio.client import Client
+from nats.js.errors import NotFoundError
 
+from openticket.adapters.nats.streams import stream_name, subject_name
 from openticket.adapters.postgres import migrate
 from openticket.application.seating.router import PartitionRouter
 from openticket.domain.shared import AreaId, SessionId
@@ -74,7 +78,7 @@ async def production(  # one fixture per service
 ) -> AsyncIterator[dict[str, str]]:
     """The settings every process of one deployment shares; its NATS state deleted after."""
     await migrate(database_url, schema=schema_name)
-    nats_prefix = f"T{unique}_"
+    nats_prefix = f"T{unique}"
     yield {
         "OPENTICKET_DATABASE_URL": database_url,
         "OPENTICKET_DATABASE_SCHEMA": schema_name,
@@ -91,7 +95,13 @@ async def production(  # one fixture per service
         "OPENTICKET_RATE_LIMIT_PER_USER": "0",
     }
     js = nats_client.jetstream()
-    for bucket in (f"{nats_prefix}openticket_leases", f"{nats_prefix}openticket_seats"):
+    for stream in ("SEATS", "ORDERS", "PAYMENTS"):
+        with contextlib.suppress(Exception):
+            await js.delete_stream(stream_name(stream, nats_prefix))
+    for bucket in (
+        stream_name("openticket_leases", nats_prefix),
+        stream_name("openticket_seats", nats_prefix),
+    ):
         with contextlib.suppress(Exception):
             await js.delete_key_value(bucket)
 
@@ -125,6 +135,24 @@ async def _buy(
         f"/api/orders/{order_id}/payments", json={"provider": "mock"}, headers=me
     )
     return paid.status_code, order_id
+
+
+async def _eventually_stored(stream: str, subject: str) -> bytes:
+    """The last message of ``subject``, once the relay has put it there."""
+    nc = await nats.connect(os.environ.get("OPENTICKET_TEST_NATS_URL", "nats://127.0.0.1:4222"))
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                message = await nc.jetstream().get_last_msg(stream, subject)
+            except NotFoundError:
+                assert time.monotonic() < deadline, f"nothing on {subject}"
+                await asyncio.sleep(0.2)
+                continue
+            assert message.data is not None
+            return message.data
+    finally:
+        await nc.close()
 
 
 def _double_sales(database_url: str, schema: str) -> int:
@@ -177,6 +205,12 @@ async def _sale_with_a_killed_worker(
     assert status == 201, order_id
     order = (await http.get(f"/api/orders/{order_id}", headers=me)).json()
     assert order["status"] == "completed"
+    # ...and its events left through the outbox onto the JetStream streams
+    prefix = env["OPENTICKET_NATS_PREFIX"]
+    completed = await _eventually_stored(
+        stream_name("ORDERS", prefix), subject_name(f"order.completed.{order_id}", prefix)
+    )
+    assert json.loads(completed)["payload"]["order_id"] == order_id
 
     # a stampede on one seat: one order, the rest refused
     buyers = [await _buyer(http, f"fan{n}") for n in range(20)]

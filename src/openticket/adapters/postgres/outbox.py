@@ -33,6 +33,7 @@ from openticket.adapters.postgres.database import PostgresDatabase
 from openticket.adapters.postgres.errors import translate
 from openticket.adapters.serialization import UnknownEventType
 from openticket.application.correlation import correlation_id
+from openticket.application.ports.errors import AdapterUnavailable
 from openticket.domain.shared import DomainEvent
 
 Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
@@ -78,8 +79,17 @@ class OutboxRelay:
     # --- the at-once path ---------------------------------------------------------------------
 
     async def publish(self, events: Sequence[DomainEvent]) -> None:
-        """Publish ``events`` now; those that came from the outbox are marked published."""
-        await self._publish(events)
+        """Publish ``events`` now; those that came from the outbox are marked published.
+
+        If the bus cannot take them now (``AdapterUnavailable``), they stay unmarked and
+        the recovery path publishes them later: the caller, whose change is committed
+        already, is not failed for it.
+        """
+        try:
+            await self._publish(events)
+        except AdapterUnavailable as e:
+            _log.warning("outbox_publish_deferred", events=len(events), error=str(e))
+            return
         stored = self._stored
         marked = [e.event_id for e in events if stored.pop(e.event_id, None) is not None]
         if marked:
