@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 import tracemalloc
@@ -38,6 +40,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, LiteralString
 
+import nats
+import nats.js.errors
 import psycopg
 import redis.asyncio as aioredis
 from psycopg import sql
@@ -46,8 +50,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from openticket import bootstrap
 from openticket.adapters.memory import MemoryLockStore
+from openticket.adapters.nats.streams import stream_name
 from openticket.adapters.postgres import migrate
-from openticket.adapters.system import SystemClock
+from openticket.adapters.system import RandomIdGenerator, SystemClock
 from openticket.application.facade import OpenTicket
 from openticket.domain.seating import SeatInventory, SeatsUnavailable
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
@@ -56,7 +61,7 @@ from openticket.entrypoints.settings import Settings
 from openticket.testing.world import World, build_world, grid_seat_map
 
 SEATS_PER_ROW = 50
-PROFILES = ("memory", "redis", "postgres", "pg-naive")
+PROFILES = ("memory", "redis", "nats", "postgres", "pg-naive")
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 Areas = list[tuple[AreaId, list[SeatId]]]
@@ -126,11 +131,15 @@ async def hold_phase(
     """Phase 1: hold decisions straight at the seating service."""
     app = world.app
     areas = area_seats(world)
-    ids = app.seating.actors[0]._new_id  # the same id source the app uses
     session = world.session_id
-    for area_id, _ in areas:  # rebuild every inventory before the clock starts
-        key = app.seating.router.key(session, area_id)
-        await app.seating.actors[key.partition].ensure_loaded(key)
+    if app.seating.actors:
+        ids = app.seating.actors[0]._new_id  # the same id source the app uses
+        for area_id, _ in areas:  # rebuild every inventory before the clock starts
+            key = app.seating.router.key(session, area_id)
+            await app.seating.actors[key.partition].ensure_loaded(key)
+    else:  # the actors are in a worker process: have it rebuild them now
+        ids = RandomIdGenerator().new_id
+        await app.seating.seat_statuses(session, [area_id for area_id, _ in areas])
     # Requests are drawn before the clock starts (one or two neighbouring seats of a
     # random area, as buyers pick them, with the ids the API would give them): the
     # figures are the seat-hold path's, not the random generator's.
@@ -181,7 +190,7 @@ async def hold_phase(
         "holds_granted": len(granted),
         "seats_held": len(seat_grants),
         "hold_double_grants": sum(c - 1 for c in seat_grants.values() if c > 1),
-        "decisions_per_batch": round(buyers / max(batches, 1), 1),
+        "decisions_per_batch": round(buyers / batches, 1) if batches else 0.0,
     }
 
 
@@ -653,6 +662,11 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="Redis of the redis profile",
     )
     parser.add_argument(
+        "--nats-url",
+        default=os.environ.get("OPENTICKET_NATS_URL", "nats://127.0.0.1:4222"),
+        help="NATS of the nats profile",
+    )
+    parser.add_argument(
         "--raw-batch",
         type=int,
         default=8,
@@ -671,6 +685,8 @@ async def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         return await run_on_postgres(args)
     if args.profile == "redis":
         return await run_on_redis(args)
+    if args.profile == "nats":
+        return await run_on_nats(args)
     return await run_platform(args, {})
 
 
@@ -725,6 +741,84 @@ async def run_on_redis(args: argparse.Namespace) -> dict[str, Any]:
         result["pg_naive_double_sales"] = naive["double_sales"]
         result["ratio_to_pg_naive"] = round(result["holds_per_s"] / naive["holds_per_s"], 2)
     return result
+
+
+async def run_on_nats(args: argparse.Namespace) -> dict[str, Any]:
+    """Holds over the NATS command path to one ``openticket worker`` process.
+
+    The catalog and tickets are in PostgreSQL (a schema of the run's own), the actors
+    and their memory locks in the worker; this process is the API side.
+    """
+    run = uuid.uuid4().hex[:10].upper()
+    schema, prefix = f"bench_nats_{run.lower()}", f"B{run}"
+    storage = {
+        "database_url": args.database_url,
+        "database_schema": schema,
+        "nats_url": args.nats_url,
+        "nats_prefix": prefix,
+        "seat_actors": "workers",
+    }
+    env = {
+        **os.environ,
+        **{f"OPENTICKET_{k.upper()}": v for k, v in storage.items() if k != "seat_actors"},
+        "OPENTICKET_PARTITIONS": str(args.partitions),
+        "OPENTICKET_HOLD_TTL_SECONDS": "600",
+        "OPENTICKET_LOCK_STORE": "memory",
+    }
+    print(f"nats: schema {schema}, prefix {prefix}; starting one worker", file=sys.stderr)
+    await migrate(args.database_url, schema=schema)
+    worker = subprocess.Popen(  # noqa: S603, ASYNC220  # our own command, started once
+        [
+            sys.executable,
+            "-m",
+            "openticket.entrypoints.cli",
+            "worker",
+            "--id",
+            "bench",
+            "--partitions",
+            f"0-{args.partitions - 1}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        if worker.stdout is None:
+            raise SystemExit("the worker has no output")
+        for line in worker.stdout:
+            if "Ctrl+C to stop" in line:
+                break
+        else:
+            raise SystemExit("the worker did not start")
+        await asyncio.sleep(1.0)  # its leases: every partition claimed and served
+        return await run_platform(args, storage)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        await _drop_nats(args.nats_url, prefix)
+        await _drop_schema(args.database_url, schema)
+        print(f"nats: removed schema {schema} and the {prefix} streams", file=sys.stderr)
+
+
+async def _drop_nats(url: str, prefix: str) -> None:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    for stream in ("SEATS", "ORDERS", "PAYMENTS"):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_stream(stream_name(stream, prefix))
+    for bucket in ("openticket_leases", "openticket_seats"):
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await js.delete_key_value(stream_name(bucket, prefix))
+    await nc.close()
+
+
+async def _drop_schema(url: str, schema: str) -> None:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )
+        await conn.commit()
 
 
 async def run_on_postgres(args: argparse.Namespace) -> dict[str, Any]:
