@@ -24,6 +24,7 @@ from openticket.adapters.nats.command_path import RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
 from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.nats.publisher import NatsEventPublisher
+from openticket.adapters.nats.seat_feed import SeatEventFollower
 from openticket.adapters.nats.streams import ensure_streams, stream_name
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
@@ -251,6 +252,18 @@ class Container(containers.DeclarativeContainer):
             config.messaging,
             memory=providers.List(),
             nats=providers.List(nats),
+        ),
+        providers.Selector(
+            config.seat_feed,
+            none=providers.List(),
+            follow=providers.List(
+                providers.Singleton(
+                    SeatEventFollower,
+                    nats.provided.js,
+                    bus.provided.publish,
+                    prefix=config.nats_prefix,
+                )
+            ),
         ),
     )
     """What starts before the application and stops after it, in this order."""

@@ -209,6 +209,15 @@ class Settings:
         return "workers" if self.nats_url else "local"
 
     @property
+    def seat_feed(self) -> str:
+        """``follow`` when this process learns seat changes from the SEATS stream.
+
+        That is an API process whose actors run in workers, with no Redis to carry the
+        live feeds between processes.
+        """
+        return "follow" if self.actors == "workers" and self.hot_state == "memory" else "none"
+
+    @property
     def messaging(self) -> str:
         """``nats`` when a NATS URL is set, else ``memory`` (the in-process bus)."""
         return "nats" if self.nats_url else "memory"
@@ -222,6 +231,7 @@ class Settings:
             "hot_state": self.hot_state,
             "messaging": self.messaging,
             "seat_actors": self.actors,
+            "seat_feed": self.seat_feed,
         }
 
 

@@ -23,12 +23,15 @@ import structlog
 from openticket.adapters.nats.command_path import PartitionHost
 from openticket.adapters.nats.connection import NatsUnreachable
 from openticket.adapters.nats.leases import PartitionLeases
-from openticket.adapters.nats.streams import stream_name
+from openticket.adapters.nats.seat_feed import SeatEventForwarder
+from openticket.adapters.nats.streams import ROUTES, stream_name
 from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.redis.connection import RedisUnreachable
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.seating.actor import PartitionLoaded
 from openticket.application.seating.service import SeatingService
+from openticket.domain.seating import SeatEvent
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
@@ -76,6 +79,10 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         return 1
     nats = container.nats()
     host = PartitionHost(nats.client, local, prefix=settings.nats_prefix)
+    forward = SeatEventForwarder(container.nats_events())
+    for kind in ROUTES:  # the actors' seat events also go to the SEATS stream
+        if issubclass(kind, SeatEvent) or kind is PartitionLoaded:
+            app.bus.subscribe(kind, "forward_to_seats_stream", forward)
 
     async def acquired(partition: int) -> None:
         local.actors[partition].forget()  # whatever we knew may be stale: rebuild

@@ -20,6 +20,7 @@ import httpx
 import nats
 import psycopg
 import pytest
+import websockets
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
@@ -265,3 +266,30 @@ async def _sale_with_a_killed_worker(
     assert _double_sales(database_url, env["OPENTICKET_DATABASE_SCHEMA"]) == 0
     ready = (await http.get("/health/ready")).json()
     assert ready["checks"]["nats"] == "ok"
+
+
+async def test_without_redis_a_seat_held_through_a_worker_reaches_the_api_s_seat_feed(
+    production: dict[str, str], serve_process: ServeProcess
+) -> None:
+    """NATS carries the live feed: the worker's seat events, followed by the API process."""
+    env = {k: v for k, v in production.items() if not k.startswith("OPENTICKET_REDIS")}
+    env["OPENTICKET_LOCK_STORE"] = "memory"
+    with serve_process(env) as (api, _), worker(env, f"0-{PARTITIONS - 1}", "solo"):
+        async with httpx.AsyncClient(base_url=api, timeout=15) as http:
+            session_id = await _session(http)
+            me = await _buyer(http, "watcher")
+            feed_url = api.replace("http://", "ws://") + f"/ws/sessions/{session_id}/seats"
+            async with websockets.connect(feed_url) as feed:
+                snapshot = json.loads(await asyncio.wait_for(feed.recv(), 10))
+                assert snapshot["type"] == "snapshot"
+                placed = await http.post(
+                    "/api/orders",
+                    json={"session_id": session_id, "seat_ids": ["B-5-5"]},
+                    headers=me,
+                )
+                assert placed.status_code == 201, placed.text
+                while True:
+                    change = json.loads(await asyncio.wait_for(feed.recv(), 10))
+                    if change.get("seat_id") == "B-5-5":
+                        break
+                assert change["status"] == "held"
