@@ -5,13 +5,10 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections import deque
-from datetime import UTC, datetime, timedelta
 
+from openticket.adapters.millis import MILLISECOND, millis
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.rate_limit import RateDecision, RateLimit
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 
 class _Key:
@@ -47,8 +44,8 @@ class MemoryRateLimiter:
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
         """Count one request of ``key`` if ``limit`` allows it now, and say whether it did."""
-        now = (self._clock.now() - _EPOCH) // _MILLISECOND
-        window = limit.window // _MILLISECOND
+        now = millis(self._clock.now())
+        window = limit.window // MILLISECOND
         self._purge(now)
         entry = self._keys.get(key)
         if entry is None:

@@ -127,12 +127,11 @@ from nats.js.api import (
 )
 from nats.js.errors import (
     BadRequestError,
-    NoStreamResponseError,
     NotFoundError,
-    ServiceUnavailableError,
 )
 
 from openticket.adapters.nats.envelope import MSG_ID_HEADER, MalformedEnvelope, decode
+from openticket.adapters.nats.errors import STREAM_NAME_IN_USE, UNREACHABLE
 from openticket.adapters.nats.streams import (
     DEFAULT_DUPLICATE_WINDOW,
     stream_name,
@@ -193,22 +192,8 @@ PARKED_HEADERS: Final = (
 _MAX_ERROR: Final = 1000
 _REMEMBERED: Final = 10_000
 """How many settled messages a consumer remembers (see "Settled messages that come back")."""
-_STREAM_NAME_IN_USE: Final = 10058
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 
-_UNREACHABLE: Final = (
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.errors.ConnectionClosedError,
-    nats.errors.ConnectionDrainingError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.StaleConnectionError,
-    nats.errors.OutboundBufferLimitError,
-    NoStreamResponseError,
-    ServiceUnavailableError,
-    OSError,
-)
-"""Errors that mean the server (or its JetStream) cannot be reached now."""
 
 _SERVER_ERRORS: Final = (nats.errors.Error, OSError)
 """Anything the client raises for a request, a publish or an acknowledgement."""
@@ -273,12 +258,12 @@ async def ensure_parking(
                 await js.add_stream(wanted)
                 return
             except BadRequestError as e:
-                if e.err_code != _STREAM_NAME_IN_USE:
+                if e.err_code != STREAM_NAME_IN_USE:
                     raise
                 current = (await js.stream_info(name)).config
         if subject not in (current.subjects or ()):
             await js.update_stream(current.evolve(subjects=[*(current.subjects or ()), subject]))
-    except _UNREACHABLE as e:
+    except UNREACHABLE as e:
         raise AdapterUnavailable(f"cannot set up the JetStream stream {name}: {e!r}") from e
 
 
@@ -613,7 +598,7 @@ class EventConsumer:
         """
         try:
             return await self._js.add_consumer(self._stream, self.config())
-        except _UNREACHABLE as e:
+        except UNREACHABLE as e:
             raise AdapterUnavailable(
                 f"cannot set up the durable {self._durable} on {self._stream}: {e!r}"
             ) from e

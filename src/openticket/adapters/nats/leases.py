@@ -103,7 +103,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Final
 
 import msgspec
@@ -113,13 +113,12 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from openticket.adapters.millis import MILLISECOND, millis
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 
 _log = structlog.get_logger("openticket.nats.leases")
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
 
 _WRONG_LAST_SEQUENCE: Final = frozenset((10071, 10164))
 """JetStream error codes of a conditional write whose expected revision was not the last."""
@@ -166,11 +165,6 @@ def lease_key(partition: int) -> str:
 def want_key(partition: int) -> str:
     """The KV key of the request for a partition by the worker that prefers it."""
     return f"want.{partition}"
-
-
-def _ms(moment: datetime) -> int:
-    """Whole milliseconds since the epoch (rounded down) of an aware datetime."""
-    return (moment - _EPOCH) // _MS
 
 
 @dataclass(eq=False)
@@ -247,7 +241,7 @@ class PartitionLeases:
         self.preferred = frozenset(preferred)
         self.bucket = bucket
         self._ttl = ttl.total_seconds()
-        self._ttl_ms = ttl // _MS
+        self._ttl_ms = ttl // MILLISECOND
         self._heartbeat = heartbeat.total_seconds()
         self._margin = margin.total_seconds()
         self._clock = clock
@@ -377,7 +371,7 @@ class PartitionLeases:
         if remaining <= 0:
             return  # its timer drops it
         sent = self._now()
-        deadline = _ms(self._clock.now()) + self._ttl_ms
+        deadline = millis(self._clock.now()) + self._ttl_ms
         value = _encode(LeaseRecord(self.worker_id, deadline, lease.epoch))
         try:
             revision = await asyncio.wait_for(
@@ -412,7 +406,7 @@ class PartitionLeases:
             if p not in self._leases and p not in self._cooling and (orphans or p in self.preferred)
         ]
         answers = await asyncio.gather(*(self._read(p) for p in candidates), return_exceptions=True)
-        now_ms = _ms(self._clock.now())
+        now_ms = millis(self._clock.now())
         free: list[tuple[int, _Seen]] = []
         wanted: list[int] = []
         unread: list[int] = []
@@ -437,7 +431,7 @@ class PartitionLeases:
         wants = dict(
             zip(asked, await asyncio.gather(*(self._want_of(p) for p in asked)), strict=True)
         )
-        now_ms = _ms(self._clock.now())
+        now_ms = millis(self._clock.now())
 
         def wanted_by_other(p: int) -> bool:
             want = wants.get(p)
@@ -459,7 +453,7 @@ class PartitionLeases:
         if self._stopping.is_set():
             return
         sent = self._now()
-        deadline = _ms(self._clock.now()) + self._ttl_ms
+        deadline = millis(self._clock.now()) + self._ttl_ms
         epoch = seen.revision + 1
         value = _encode(LeaseRecord(self.worker_id, deadline, epoch))
         try:
@@ -497,7 +491,7 @@ class PartitionLeases:
 
     async def _want(self, p: int) -> None:
         """Ask the holder of a preferred partition to hand it back (for one ``ttl``)."""
-        deadline = _ms(self._clock.now()) + self._ttl_ms
+        deadline = millis(self._clock.now()) + self._ttl_ms
         value = _encode(WantRecord(self.worker_id, deadline))
         try:
             self._wants[p] = await asyncio.wait_for(
@@ -511,7 +505,7 @@ class PartitionLeases:
     def _hold_until(self, lease: _Lease, sent: float, deadline_ms: int) -> None:
         """Count the lease as held until ``margin`` before its deadline, by both clocks."""
         now = self._now()
-        by_clock = now + (deadline_ms - _ms(self._clock.now())) / 1000 - self._margin
+        by_clock = now + (deadline_ms - millis(self._clock.now())) / 1000 - self._margin
         by_monotonic = sent + self._ttl - self._margin
         lease.valid_until = min(by_clock, by_monotonic)
         if lease.timer is not None:

@@ -71,7 +71,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Final, NamedTuple, TypeVar, cast
 from uuid import UUID
 
@@ -79,6 +79,7 @@ import nats.errors
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError, NotFoundError
 
+from openticket.adapters.millis import EPOCH, millis, whole_millis
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -95,9 +96,6 @@ from openticket.application.ports.lock_store import (
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
 
 _EXPECTED_LAST: Final = "Nats-Expected-Last-Subject-Sequence"
 _KV_OPERATION: Final = "KV-Operation"
@@ -121,19 +119,6 @@ _ATTEMPTS: Final = 4
 
 _TOKEN = re.compile(r"[-/_=a-zA-Z0-9]+")
 """What a seat id or area id may contain to be a key token (no dots, no wildcards)."""
-
-
-def _ms(moment: datetime) -> int:
-    """Whole milliseconds since the epoch (rounded down) of an aware datetime."""
-    return (moment - _EPOCH) // _MS
-
-
-def _whole_ms(moment: datetime) -> datetime:
-    """``moment`` cut to whole milliseconds: what the store keeps and answers."""
-    micro = moment.microsecond
-    if micro % 1000:
-        return moment.replace(microsecond=micro - micro % 1000)
-    return moment
 
 
 # --- values ------------------------------------------------------------------------------
@@ -305,7 +290,7 @@ class NatsKvLockStore:
             if type(op) not in _OP_TYPES:
                 raise TypeError(f"not a lock operation: {op!r}")
             op_keys.append({self._key(op.session_id, s) for s in op.seat_ids})
-        now = _ms(self._clock.now())
+        now = millis(self._clock.now())
         results: list[LockResult | None] = [None] * len(ops)
         wave: list[int] = []
         seats: set[str] = set()
@@ -327,7 +312,7 @@ class NatsKvLockStore:
         """
         if not _TOKEN.fullmatch(area_id):
             raise ValueError(f"not a valid area id for a KV key: {area_id!r}")
-        now = _ms(self._clock.now())
+        now = millis(self._clock.now())
         base = f"{session_id}.{area_id}."
         try:
             info = await self._js.stream_info(
@@ -401,7 +386,7 @@ class NatsKvLockStore:
                 order_id=op.order_id,
                 seat_ids=op.seat_ids,
                 fencing_token=token,
-                expires_at=_whole_ms(op.expires_at),
+                expires_at=whole_millis(op.expires_at),
             )
         )
 
@@ -434,7 +419,7 @@ class NatsKvLockStore:
         if not _TOKEN.fullmatch(op.area_id):
             raise ValueError(f"not a valid area id for a KV key: {op.area_id!r}")
         keys = [self._key(op.session_id, s) for s in seats]
-        expires = _ms(op.expires_at)
+        expires = millis(op.expires_at)
         hold, holder, order = op.hold_id.hex, op.holder_id.hex, op.order_id.hex
         values = [
             _Lock(expires, 0, hold, holder, order, op.area_id, i, seats[-1]).encode()
@@ -544,7 +529,7 @@ class NatsKvLockStore:
                     new = (
                         _Sold(token, hold, value.order)
                         if sell
-                        else stamped._replace(expires=_ms(cast(ExtendHold, op).expires_at))
+                        else stamped._replace(expires=millis(cast(ExtendHold, op).expires_at))
                     )
                     plan.append((i, new.encode(), stamped.encode()))
             revisions = await self._write_all(
@@ -745,5 +730,5 @@ def _hold(
         order_id=OrderId(UUID(hex=first.order)),
         seat_ids=tuple(seat for seat, _, _ in found),
         fencing_token=token,
-        expires_at=_EPOCH + timedelta(milliseconds=first.expires),
+        expires_at=EPOCH + timedelta(milliseconds=first.expires),
     )

@@ -75,16 +75,14 @@ from datetime import timedelta
 from typing import Final, cast
 
 import attrs
-import nats.errors
 from nats.js import JetStreamManager
 from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import (
     BadRequestError,
-    NoStreamResponseError,
     NotFoundError,
-    ServiceUnavailableError,
 )
 
+from openticket.adapters.nats.errors import STREAM_NAME_IN_USE, UNREACHABLE
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.saga import SaleRefusedAtFinalFence
 from openticket.application.seating.actor import PartitionLoaded
@@ -130,21 +128,6 @@ RETIRED_LEAVES: Final[Mapping[str, tuple[str, ...]]] = {SEATS: (SEAT_LOCK_REQUES
 DEFAULT_DUPLICATE_WINDOW: Final = timedelta(minutes=2)
 
 _PREFIX = re.compile(r"[A-Za-z0-9_-]*")
-_STREAM_NAME_IN_USE = 10058  # JetStream's err_code: created meanwhile by someone else
-
-_UNREACHABLE: Final = (
-    nats.errors.TimeoutError,
-    nats.errors.NoRespondersError,
-    nats.errors.ConnectionClosedError,
-    nats.errors.ConnectionDrainingError,
-    nats.errors.ConnectionReconnectingError,
-    nats.errors.StaleConnectionError,
-    nats.errors.OutboundBufferLimitError,
-    NoStreamResponseError,
-    ServiceUnavailableError,
-    OSError,
-)
-"""Errors that mean the server (or its JetStream) cannot be reached now."""
 
 
 class UnroutableEvent(LookupError):
@@ -311,7 +294,7 @@ async def ensure_streams(
         )
         try:
             await _ensure(js, wanted, retired)
-        except _UNREACHABLE as e:
+        except UNREACHABLE as e:
             raise AdapterUnavailable(
                 f"cannot set up the JetStream stream {wanted.name}: {e!r}"
             ) from e
@@ -326,7 +309,7 @@ async def _ensure(js: JetStreamManager, wanted: StreamConfig, retired: frozenset
             await js.add_stream(wanted)
             return
         except BadRequestError as e:
-            if e.err_code != _STREAM_NAME_IN_USE:
+            if e.err_code != STREAM_NAME_IN_USE:
                 raise
             current = (await js.stream_info(name)).config
     if not _satisfies(current, wanted, retired):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from importlib.resources import files
 from typing import Any, Final, cast
 from uuid import UUID
@@ -53,6 +53,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from openticket.adapters.millis import EPOCH, millis, whole_millis
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -73,8 +74,6 @@ from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId,
 _SCRIPT: Final = files(__package__).joinpath("lock_store.lua").read_text(encoding="utf-8")
 _SHA: Final = hashlib.sha1(_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MS: Final = timedelta(milliseconds=1)
 
 _ACQUIRE, _RELEASE, _EXTEND, _MARK_SOLD, _RELEASE_SOLD, _LOAD = 1, 2, 3, 4, 5, 0
 
@@ -107,19 +106,6 @@ _MAX_SESSIONS: Final = 4096
 """Sessions whose key strings are kept ready; the cache is emptied when it grows past this."""
 
 
-def _ms(moment: datetime) -> int:
-    """Whole milliseconds since the epoch (rounded down) of an aware datetime."""
-    return (moment - _EPOCH) // _MS
-
-
-def _whole_ms(moment: datetime) -> datetime:
-    """``moment`` cut to whole milliseconds: what the store keeps and answers."""
-    micro = moment.microsecond
-    if micro % 1000:
-        return moment.replace(microsecond=micro - micro % 1000)
-    return moment
-
-
 class _Moments:
     """Expiry times converted once per distinct object: an actor's batch shares one."""
 
@@ -129,18 +115,18 @@ class _Moments:
         self._text_of: datetime | None = None
         self._text = ""
         self._whole_of: datetime | None = None
-        self._whole = _EPOCH
+        self._whole = EPOCH
 
     def text(self, moment: datetime) -> str:
         """Milliseconds since the epoch, as the script reads them (text)."""
         if moment is not self._text_of:
-            self._text, self._text_of = str(_ms(moment)), moment
+            self._text, self._text_of = str(millis(moment)), moment
         return self._text
 
     def whole(self, moment: datetime) -> datetime:
         """``moment`` cut to whole milliseconds."""
         if moment is not self._whole_of:
-            self._whole, self._whole_of = _whole_ms(moment), moment
+            self._whole, self._whole_of = whole_millis(moment), moment
         return self._whole
 
 
@@ -183,7 +169,7 @@ class RedisLockStore:
         """Apply ``ops`` in order (one round trip); one result per op."""
         if not ops:
             return []
-        now = _ms(self._clock.now())
+        now = millis(self._clock.now())
         session = ops[0].session_id
         entries: list[Any] = [now]
         append = entries.append
@@ -206,7 +192,7 @@ class RedisLockStore:
         ``last_fencing_token`` is the session's counter: at least every token ever
         granted in this partition (the counter is per session, shared by its areas).
         """
-        now = _ms(self._clock.now())
+        now = millis(self._clock.now())
         try:
             answer = await self._submit(self._args(session_id), _encode([now, (_LOAD, area_id)]))
         except (RedisError, OSError) as e:
@@ -414,7 +400,7 @@ def _hold_from_record(session: SessionId, area: AreaId, hold: str, record: str) 
         order_id=OrderId(UUID(hex=order)),
         seat_ids=tuple(SeatId(s) for s in seats.split(",")) if seats else (),
         fencing_token=int(token),
-        expires_at=_EPOCH + timedelta(milliseconds=int(expires)),
+        expires_at=EPOCH + timedelta(milliseconds=int(expires)),
     )
 
 

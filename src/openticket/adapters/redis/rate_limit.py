@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import itertools
 import secrets
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from openticket.adapters.millis import MILLISECOND, millis
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.rate_limit import RateDecision, RateLimit
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 
 _HIT = """
 -- KEYS[1]: the key's sorted set of allowed requests (score: moment in ms).
@@ -69,8 +66,8 @@ class RedisRateLimiter:
 
     async def hit(self, key: str, limit: RateLimit) -> RateDecision:
         """Count one request of ``key`` if ``limit`` allows it now, and say whether it did."""
-        now = (self._clock.now() - _EPOCH) // _MILLISECOND
-        window = limit.window // _MILLISECOND
+        now = millis(self._clock.now())
+        window = limit.window // MILLISECOND
         member = f"{now}-{self._instance}-{next(self._sequence)}"
         try:
             reply: Any = await self._script(

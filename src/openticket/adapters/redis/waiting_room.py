@@ -24,7 +24,7 @@ before an admission runs out), so the rooms of past sales do not stay forever.
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, Final
 from uuid import UUID
 
@@ -40,6 +40,7 @@ from redis.exceptions import (
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from openticket.adapters.millis import MILLISECOND, from_millis, millis
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.waiting_room import QueueTicket
@@ -64,8 +65,6 @@ _UNAVAILABLE: Final = (
 _BUSY_PREFIXES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
 """Error replies that mean 'not now' rather than 'wrong call'."""
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MILLISECOND = timedelta(milliseconds=1)
 _PRUNE_LIMIT = 1000
 """Run-out admissions pruned per script at most, so no script runs long."""
 
@@ -155,25 +154,15 @@ return false
 """
 
 
-def _ms(when: datetime) -> int:
-    """Milliseconds since the Unix epoch, rounded down."""
-    return (when - _EPOCH) // _MILLISECOND
-
-
-def _at(ms: bytes | str | int) -> datetime:
-    """The moment ``ms`` milliseconds after the Unix epoch."""
-    return _EPOCH + timedelta(milliseconds=int(ms))
-
-
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _ticket(answer: list[bytes | str | int]) -> QueueTicket:
     """A ``QueueTicket`` from a script's ``{place, joined[, expiry]}``."""
-    place, joined = int(answer[0]), _at(answer[1])
+    place, joined = int(answer[0]), from_millis(answer[1])
     if len(answer) > 2:
-        return QueueTicket(position=0, joined_at=joined, admitted_until=_at(answer[2]))
+        return QueueTicket(position=0, joined_at=joined, admitted_until=from_millis(answer[2]))
     return QueueTicket(position=place, joined_at=joined)
 
 
@@ -195,14 +184,14 @@ class RedisWaitingRoomStore:
         admission_ttl: timedelta = DEFAULT_ADMISSION_TTL,
         idle_ttl: timedelta = DEFAULT_IDLE_TTL,
     ) -> None:
-        ttl_ms = admission_ttl // _MILLISECOND
+        ttl_ms = admission_ttl // MILLISECOND
         if ttl_ms <= 0:
             raise ValueError(f"admission_ttl must be at least one millisecond, not {admission_ttl}")
         self._client = client
         self._clock = clock
         self._prefix = prefix
         self._admission_ms = ttl_ms
-        self._keep_ms = max(idle_ttl // _MILLISECOND, ttl_ms)
+        self._keep_ms = max(idle_ttl // MILLISECOND, ttl_ms)
         self._join = client.register_script(_JOIN)
         self._admit = client.register_script(_ADMIT)
         self._remove = client.register_script(_REMOVE)
@@ -211,7 +200,7 @@ class RedisWaitingRoomStore:
     @property
     def admission_ttl(self) -> timedelta:
         """How long an admission lasts (whole milliseconds)."""
-        return self._admission_ms * _MILLISECOND
+        return self._admission_ms * MILLISECOND
 
     def keys(self, session_id: SessionId) -> tuple[str, str, str, str]:
         """The session's keys: queue, admitted, join times, join sequence."""
@@ -266,7 +255,7 @@ class RedisWaitingRoomStore:
         return int(await _ask("count the queue", self._client.zcard(self.keys(session_id)[0])))
 
     def _now_ms(self) -> int:
-        return _ms(self._clock.now())
+        return millis(self._clock.now())
 
 
 async def _ask(action: str, call: Awaitable[Any]) -> Any:
