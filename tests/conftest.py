@@ -1,4 +1,6 @@
-"""Shared fixtures: where the real services are, and what happens when one is missing.
+"""Shared fixtures: where the real services are, and what happens when one is missing;
+schemas and key prefixes of a test's own; ``openticket serve`` and ``openticket worker``
+as real processes; a deployment of the production profile.
 
 Integration tests read ``OPENTICKET_TEST_DATABASE_URL``, ``OPENTICKET_TEST_REDIS_URL``
 and ``OPENTICKET_TEST_NATS_URL``. When ``CI`` is set a service that cannot be reached
@@ -7,9 +9,21 @@ fails the test; on a developer's machine the test is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
+import httpx
+import psycopg
 import pytest
+import redis.asyncio as aioredis
+from psycopg import sql
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -58,6 +72,7 @@ def redis_url() -> str:
 def nats_url() -> str:
     """URL of a reachable NATS server with JetStream enabled."""
     import asyncio
+    import concurrent.futures
 
     import nats
     from nats.errors import Error as NatsError
@@ -71,8 +86,207 @@ def nats_url() -> str:
         finally:
             await nc.close()
 
-    try:
-        asyncio.run(check())
+    try:  # in a thread of its own: the fixture may be asked for from a running loop
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, check()).result()
     except (NatsError, OSError, TimeoutError) as e:
         service_missing("NATS JetStream", url, e)
     return url
+
+
+async def drop_schema(database_url: str, schema: str) -> None:
+    """Drop a test's schema and everything in it."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
+        await conn.execute(
+            sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+        )
+
+
+@pytest.fixture
+async def schema_name(database_url: str) -> AsyncIterator[str]:
+    """A schema name of the test's own, not created yet; dropped (if it was) at the end."""
+    name = f"test_{uuid.uuid4().hex[:16]}"
+    try:
+        yield name
+    finally:
+        await drop_schema(database_url, name)
+
+
+ServeProcess = Callable[[dict[str, str]], AbstractContextManager[tuple[str, str]]]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+CLI = [sys.executable, "-m", "openticket.entrypoints.cli"]
+
+
+def _spawn(
+    arguments: list[str], env: dict[str, str], ready: Callable[[str], bool], deadline: float
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """``openticket <arguments>`` with the test's environment plus ``env``, read until a
+    line it prints is ``ready`` (or it exits, or the deadline passes); what it printed."""
+    proc = subprocess.Popen(  # noqa: S603  # our own command
+        [*CLI, *arguments],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **env},
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if ready(line) or (not line and proc.poll() is not None):
+            break
+    return proc, seen
+
+
+@contextmanager
+def _serving(env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    proc, seen = _spawn(
+        ["serve", "--port", str(port)], env, lambda line: line.startswith("press Ctrl+C"), deadline
+    )
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/health/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the server never got ready:\n" + "".join(seen))
+        yield base, "".join(seen)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def serve_process() -> ServeProcess:
+    """``with serve_process(env) as (base_url, printed):`` runs ``openticket serve``.
+
+    The process gets the test's environment plus ``env``, on a free port; the block
+    starts once ``/health/ready`` answers 200, and the process is stopped after it.
+    """
+    return _serving
+
+
+async def delete_prefixed(client: aioredis.Redis, prefix: str) -> int:
+    """Delete every key that starts with ``prefix``; how many."""
+    deleted = 0
+    async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        deleted += await client.delete(key)
+    return deleted
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    """A client of the test server (bytes in, bytes out), closed at the end."""
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def key_prefix(redis_client: aioredis.Redis) -> AsyncIterator[str]:
+    """A key prefix of the test's own; every key under it is deleted when the test ends."""
+    prefix = f"test:{uuid.uuid4().hex[:12]}:"
+    try:
+        yield prefix
+    finally:
+        await delete_prefixed(redis_client, prefix)
+
+
+WorkerProcess = Callable[[dict[str, str], str, str], AbstractContextManager[subprocess.Popen[str]]]
+
+
+@contextmanager
+def _working(env: dict[str, str], partitions: str, name: str) -> Iterator[subprocess.Popen[str]]:
+    proc, seen = _spawn(
+        ["worker", "--partitions", partitions, "--id", name],
+        env,
+        lambda line: "Ctrl+C to stop" in line,
+        time.monotonic() + 30,
+    )
+    assert proc.poll() is None, "".join(seen)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture
+def worker_process() -> WorkerProcess:
+    """``with worker_process(env, "0-7", "w1") as proc:`` runs ``openticket worker``.
+
+    The block starts once the worker says it serves, and the worker is stopped after it
+    (unless the test killed it).
+    """
+    return _working
+
+
+PRODUCTION_PARTITIONS = 4
+DEMO_PASSWORD = "demo-password-1"
+
+
+@pytest.fixture
+async def production(
+    *,
+    database_url: str,
+    redis_url: str,
+    nats_url: str,
+    schema_name: str,
+    key_prefix: str,
+) -> AsyncIterator[dict[str, str]]:
+    """The settings every process of one production deployment shares.
+
+    PostgreSQL (a migrated schema of the test's own), Redis (a key prefix of its own)
+    and NATS (a prefix of its own: its streams and buckets are deleted at the end).
+    """
+    import nats
+
+    from openticket.adapters.nats.streams import stream_name
+    from openticket.adapters.postgres import migrate
+
+    await migrate(database_url, schema=schema_name)
+    nats_prefix = f"T{uuid.uuid4().hex[:10].upper()}"
+    yield {
+        "OPENTICKET_DATABASE_URL": database_url,
+        "OPENTICKET_DATABASE_SCHEMA": schema_name,
+        "OPENTICKET_REDIS_URL": redis_url,
+        "OPENTICKET_REDIS_PREFIX": key_prefix,
+        "OPENTICKET_NATS_URL": nats_url,
+        "OPENTICKET_NATS_PREFIX": nats_prefix,
+        "OPENTICKET_LOCK_STORE": "redis",
+        "OPENTICKET_PARTITIONS": str(PRODUCTION_PARTITIONS),
+        "OPENTICKET_WORKER_LEASE_SECONDS": "1.5",
+        "OPENTICKET_CONSUMER_ACK_WAIT_SECONDS": "3",
+        "OPENTICKET_DEMO_PASSWORD": DEMO_PASSWORD,
+        "OPENTICKET_JWT_SECRET": "production-profile-tests-signing-secret!",
+        "OPENTICKET_RATE_LIMIT_PER_IP": "0",
+        "OPENTICKET_RATE_LIMIT_PER_USER": "0",
+    }
+    client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
+    try:
+        js = client.jetstream()
+        for stream in ("SEATS", "ORDERS", "PAYMENTS", "PARKED"):
+            with contextlib.suppress(Exception):
+                await js.delete_stream(stream_name(stream, nats_prefix))
+        for bucket in ("openticket_leases", "openticket_seats"):
+            with contextlib.suppress(Exception):
+                await js.delete_key_value(stream_name(bucket, nats_prefix))
+    finally:
+        await client.close()

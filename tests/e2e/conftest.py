@@ -3,6 +3,11 @@
 With ``OPENTICKET_E2E_STORAGE=postgres`` the platform keeps its data in PostgreSQL
 (``OPENTICKET_TEST_DATABASE_URL``), in a fresh schema per test that is dropped after
 it: the same suite then checks the API on the production persistence.
+
+With ``OPENTICKET_E2E_STORAGE=production`` the tests marked ``production`` run against
+a real deployment of the production profile instead, one per test: ``openticket
+serve`` and two ``openticket worker`` processes on PostgreSQL, Redis and NATS, spoken
+to over HTTP (those tests use neither the fake clock nor the container).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -35,9 +41,10 @@ pytestmark = pytest.mark.e2e
 class Api:
     """A client, the container behind it, and helpers to act as someone."""
 
-    client: AsyncTestClient[Any]
-    container: Container
-    clock: FakeClock
+    client: AsyncTestClient[Any] | httpx.AsyncClient
+    container: Container | None
+    """None against a deployment of the production profile."""
+    clock: FakeClock | None
     session_id: str
 
     async def token(self, email: str, password: str = PASSWORD) -> dict[str, str]:
@@ -65,7 +72,9 @@ class Api:
         return await self.token(email)
 
 
-ON_POSTGRES = os.environ.get("OPENTICKET_E2E_STORAGE", "memory") == "postgres"
+PROFILE = os.environ.get("OPENTICKET_E2E_STORAGE", "memory")
+ON_POSTGRES = PROFILE == "postgres"
+IN_PRODUCTION = PROFILE == "production"
 
 
 @contextlib.asynccontextmanager
@@ -105,7 +114,50 @@ async def seeded(container: Container, clock: Any, password: str) -> str:
 
 
 @pytest.fixture
-async def api(request: pytest.FixtureRequest) -> AsyncIterator[Api]:
+def production_env(request: pytest.FixtureRequest) -> dict[str, str] | None:
+    """The deployment's settings with OPENTICKET_E2E_STORAGE=production, else None.
+
+    A plain fixture, so that it may ask for the services' (async) fixtures.
+    """
+    if not IN_PRODUCTION:
+        return None
+    if request.node.get_closest_marker("production") is None:
+        raise pytest.UsageError(f"{request.node.nodeid} is not marked production: -m production")
+    return {
+        **request.getfixturevalue("production"),
+        "OPENTICKET_DEMO_PASSWORD": PASSWORD,
+        "OPENTICKET_JWT_SECRET": JWT_SECRET,
+    }
+
+
+@contextlib.asynccontextmanager
+async def deployment(request: pytest.FixtureRequest, env: dict[str, str]) -> AsyncIterator[Api]:
+    """serve + two workers of the production profile, and a client of the API."""
+    serve, worker = request.getfixturevalue("serve_process"), request.getfixturevalue(
+        "worker_process"
+    )
+    last = int(env["OPENTICKET_PARTITIONS"]) - 1
+    half = last // 2
+    with (
+        worker(env, f"0-{half}", "e2e-1"),
+        worker(env, f"{half + 1}-{last}", "e2e-2"),
+        serve(env) as (base, _),
+    ):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            events = (await client.get("/api/events")).json()["items"]
+            details = (await client.get(f"/api/events/{events[0]['event_id']}")).json()
+            session_id = str(details["sessions"][0]["session_id"])
+            yield Api(client, None, None, session_id)
+
+
+@pytest.fixture
+async def api(
+    request: pytest.FixtureRequest, production_env: dict[str, str] | None
+) -> AsyncIterator[Api]:
+    if production_env is not None:
+        async with deployment(request, production_env) as remote:
+            yield remote
+        return
     clock = FakeClock()
     async with storage(request) as stored_in:
         container = build_container(

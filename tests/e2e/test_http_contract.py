@@ -37,6 +37,7 @@ async def hold(api: Api, who: dict[str, str], *seats: str) -> httpx.Response:
 # --- identity -----------------------------------------------------------------------------
 
 
+@pytest.mark.production
 async def test_register_sign_in_and_me(api: Api) -> None:
     made = await api.client.post(
         "/api/auth/register",
@@ -273,6 +274,7 @@ async def test_buyers_cannot_write_the_catalog_and_others_events_are_not_theirs(
 # --- buying -----------------------------------------------------------------------------
 
 
+@pytest.mark.production
 async def test_a_held_seat_is_refused_with_the_seats_in_the_way(api: Api) -> None:
     alice, bob = await api.buyer("alice"), await api.buyer("bob")
     assert (await hold(api, alice, "A-1-1")).status_code == 201
@@ -281,6 +283,7 @@ async def test_a_held_seat_is_refused_with_the_seats_in_the_way(api: Api) -> Non
     assert (await api.client.get("/api/me/orders", headers=bob)).json()["items"] == []
 
 
+@pytest.mark.production
 @pytest.mark.parametrize(
     ("seats", "code"),
     [
@@ -299,6 +302,7 @@ async def test_bad_seat_requests_get_422_and_hold_nothing(
     assert {s["status"] for s in statuses} == {"available"}
 
 
+@pytest.mark.production
 async def test_fields_a_buyer_may_not_set_are_refused(api: Api) -> None:
     alice = await api.buyer("alice")
     for extra in (
@@ -316,6 +320,7 @@ async def test_fields_a_buyer_may_not_set_are_refused(api: Api) -> None:
     assert (await api.client.get("/api/me/orders", headers=alice)).json()["items"] == []
 
 
+@pytest.mark.production
 async def test_nobody_reads_cancels_or_pays_another_buyers_order(api: Api) -> None:
     alice, bob = await api.buyer("alice"), await api.buyer("bob")
     order = (await hold(api, alice, "A-2-2")).json()
@@ -332,6 +337,7 @@ async def test_nobody_reads_cancels_or_pays_another_buyers_order(api: Api) -> No
     assert (await api.client.get(path, headers=admin)).status_code == 200
 
 
+@pytest.mark.production
 async def test_cancel_declined_payment_and_refund(api: Api) -> None:
     alice = await api.buyer("alice")
     cancelled = (await hold(api, alice, "B-1-1")).json()
@@ -396,6 +402,7 @@ async def test_an_unpaid_order_expires_with_its_hold(api: Api) -> None:
     )
 
 
+@pytest.mark.production
 async def test_check_in_needs_staff_and_a_known_code(api: Api) -> None:
     alice = await api.buyer("alice")
     assert_problem(

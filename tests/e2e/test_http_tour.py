@@ -1,12 +1,20 @@
-"""The buyer's tour over HTTP: sign in, look at seats, hold, pay, ticket, check in."""
+"""The buyer's tour over HTTP: sign in, look at seats, hold, pay, ticket, check in; and a
+stampede of buyers for one seat."""
 
 from __future__ import annotations
+
+import asyncio
+from collections import Counter
 
 import pytest
 
 from .conftest import Api
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.production]
+
+FANS = 20
+"""Buyers in the stampede, each sending ``TRIES`` requests at once."""
+TRIES = 10
 
 
 async def test_a_buyer_holds_pays_and_gets_in(api: Api) -> None:
@@ -66,3 +74,41 @@ async def test_a_buyer_holds_pays_and_gets_in(api: Api) -> None:
         "sold",
         "available",
     )
+
+
+async def test_a_stampede_for_one_seat_sells_it_once(api: Api) -> None:
+    fans = [await api.buyer(f"fan{n}") for n in range(FANS)]
+    answers = await asyncio.gather(
+        *(
+            api.client.post(
+                "/api/orders",
+                json={"session_id": api.session_id, "seat_ids": ["B-3-7"]},
+                headers=fan,
+            )
+            for fan in fans
+            for _ in range(TRIES)
+        )
+    )
+    assert Counter(a.status_code for a in answers) == {201: 1, 409: FANS * TRIES - 1}
+    refused = [a.json() for a in answers if a.status_code == 409]
+    assert {(r["code"], tuple(r["unavailable_seats"])) for r in refused} == {
+        ("seat_unavailable", ("B-3-7",))
+    }
+    [won] = [(n, a.json()) for n, a in enumerate(answers) if a.status_code == 201]
+    winner = fans[won[0] // TRIES]
+    paid = await api.client.post(
+        f"/api/orders/{won[1]['order_id']}/payments", json={"provider": "mock"}, headers=winner
+    )
+    assert paid.status_code == 201, paid.text
+
+    async def one_ticket_for_the_winner() -> bool:
+        tickets = [
+            t
+            for fan in fans
+            for t in (await api.client.get("/api/me/tickets", headers=fan)).json()["items"]
+        ]
+        return [(t["seat_id"], t["status"]) for t in tickets] == [("B-3-7", "issued")]
+
+    await api.eventually(one_ticket_for_the_winner)
+    seats = (await api.client.get(f"/api/sessions/{api.session_id}/seats")).json()["items"]
+    assert {s["seat_id"]: s["status"] for s in seats}["B-3-7"] == "sold"

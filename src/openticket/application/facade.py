@@ -35,6 +35,7 @@ from openticket.application.ports.lifecycle import Component, HealthCheck
 from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.seat_cache import SeatStatusCache
+from openticket.application.roles import EventRole, SagaPlacement
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.api import Seating
 from openticket.application.ticketing.service import TicketingService
@@ -97,6 +98,8 @@ class OpenTicket:
         components: Sequence[Component] = (),
         health_checks: Mapping[str, HealthCheck] | None = None,
         seat_cache: SeatStatusCache | None = None,
+        saga_placement: SagaPlacement = SagaPlacement.LOCAL,
+        live_feeds_on_bus: bool = True,
     ) -> None:
         self.catalog = catalog
         self.seating = seating
@@ -111,8 +114,14 @@ class OpenTicket:
         self._health_checks = dict(health_checks or {})
         self._seat_cache = seat_cache
         self._sweeper: asyncio.Task[None] | None = None
-        saga.register(bus)
-        notifications.register(bus)
+        self.notifications = notifications
+        self.roles: tuple[EventRole, ...] = (*saga.roles(), payments.role())
+        """The saga's roles, which workers run as durable consumers."""
+        if saga_placement is not SagaPlacement.ELSEWHERE:
+            for role in self.roles:
+                role.subscribe(bus, retry=saga_placement is SagaPlacement.LOCAL)
+        if live_feeds_on_bus:  # else the stream followers feed them (API processes)
+            notifications.register(bus)
         bus.register(PlaceOrder, lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids))
         bus.register(
             StartPayment, lambda c: payments.start_payment(c.by, c.order_id, c.provider, c.options)
@@ -311,7 +320,11 @@ class OpenTicket:
     async def pay(
         self, by: Requester, order_id: OrderId, provider: str = "mock", **options: str
     ) -> Payment:
-        """Start paying an order; with the mock provider it settles before this returns."""
+        """Start paying an order; with the mock provider it settles before this returns.
+
+        Where the saga runs only in workers (``OPENTICKET_SAGA_INLINE=false``) the payment
+        has settled by then and the order completes a moment later.
+        """
         return await self.bus.execute(StartPayment(by, order_id, provider, options))
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:

@@ -3,7 +3,9 @@
 A command's handler error reaches the caller (it is the answer). An event handler's
 error does not stop the other handlers: it is logged and the delivery is retried
 later with backoff; after ``max_attempts`` it is parked in ``dead_letters`` and logged
-as an error — never silently dropped. Event handlers must be idempotent by event id
+as an error — never silently dropped. A handler subscribed with ``retry=False`` is
+tried once: a durable consumer elsewhere (a worker's) makes sure its work is done, so
+its failure is logged and left to that consumer. Event handlers must be idempotent by event id
 (a retried or duplicated delivery must be harmless); ``idempotent`` helps.
 
 Publishing is re-entrant: events published by a handler while the bus is dispatching
@@ -65,6 +67,17 @@ class Delivery:
     attempts: int = 0
     next_attempt_at: datetime | None = None
     last_error: str | None = None
+    retry: bool = True
+    """False: tried once here; a durable consumer elsewhere makes sure of it."""
+
+
+@attrs.frozen
+class Subscription:
+    """One handler of one kind of event."""
+
+    name: str
+    handler: EventHandler
+    retry: bool = True
 
 
 _dispatch_queue: contextvars.ContextVar[deque[DomainEvent] | None] = contextvars.ContextVar(
@@ -88,8 +101,8 @@ class MessageBus:
         self._max_attempts = max_attempts
         self._retry_base_delay = retry_base_delay
         self._commands: dict[type[Command[Any]], Callable[[Any], Awaitable[Any]]] = {}
-        self._subscribers: dict[type[DomainEvent], list[tuple[str, EventHandler]]] = {}
-        self._resolved: dict[type[DomainEvent], list[tuple[str, EventHandler]]] = {}
+        self._subscribers: dict[type[DomainEvent], list[Subscription]] = {}
+        self._resolved: dict[type[DomainEvent], list[Subscription]] = {}
         self.retries: list[Delivery] = []
         self.dead_letters: list[Delivery] = []
 
@@ -110,13 +123,22 @@ class MessageBus:
         return result
 
     def subscribe(
-        self, event_type: type[E], name: str, handler: Callable[[E], Awaitable[None]]
+        self,
+        event_type: type[E],
+        name: str,
+        handler: Callable[[E], Awaitable[None]],
+        *,
+        retry: bool = True,
     ) -> None:
-        """Call ``handler`` for every event of ``event_type`` (or a subclass)."""
-        self._subscribers.setdefault(event_type, []).append((name, handler))
+        """Call ``handler`` for every event of ``event_type`` (or a subclass).
+
+        ``retry=False``: a failure is logged, not retried here (a durable consumer in
+        another process handles the same event at least once).
+        """
+        self._subscribers.setdefault(event_type, []).append(Subscription(name, handler, retry))
         self._resolved.clear()
 
-    def handlers_for(self, event_type: type[DomainEvent]) -> list[tuple[str, EventHandler]]:
+    def handlers_for(self, event_type: type[DomainEvent]) -> list[Subscription]:
         """Every subscriber of ``event_type`` and of its base classes, in subscription order."""
         found = self._resolved.get(event_type)
         if found is None:
@@ -141,11 +163,13 @@ class MessageBus:
         try:
             while queue:
                 event = queue.popleft()
-                for name, handler in self.handlers_for(type(event)):
+                for sub in self.handlers_for(type(event)):
                     try:
-                        await handler(event)
+                        await sub.handler(event)
                     except Exception as e:  # retried later, never raised to the publisher
-                        self._failed(Delivery(name, handler, event, attempts=1), e)
+                        self._failed(
+                            Delivery(sub.name, sub.handler, event, attempts=1, retry=sub.retry), e
+                        )
         finally:
             _dispatch_queue.reset(token)
 
@@ -163,8 +187,8 @@ class MessageBus:
                 await self._deliver(delivery)
             while queue:
                 event = queue.popleft()
-                for name, handler in self.handlers_for(type(event)):
-                    await self._deliver(Delivery(name, handler, event))
+                for sub in self.handlers_for(type(event)):
+                    await self._deliver(Delivery(sub.name, sub.handler, event, retry=sub.retry))
         finally:
             _dispatch_queue.reset(token)
         return len(due)
@@ -190,6 +214,9 @@ class MessageBus:
             "attempt": delivery.attempts,
             "error": repr(e),
         }
+        if not delivery.retry:
+            self._log.warning("event_handler_left_to_consumers", **fields)
+            return
         if delivery.attempts >= self._max_attempts:
             self.dead_letters.append(delivery)
             self._log.error("event_handler_gave_up", **fields)

@@ -9,6 +9,7 @@ from openticket.application.ports.messaging import (
     SeatStatusChanged,
 )
 from openticket.application.ports.seat_cache import SeatStatusCache
+from openticket.application.roles import NOTIFICATIONS, EventRole, Handler
 from openticket.application.seating.actor import PartitionLoaded
 from openticket.domain.ordering import (
     OrderCancelled,
@@ -30,6 +31,7 @@ from openticket.domain.seating import (
     SeatsSold,
     SeatStatus,
 )
+from openticket.domain.shared import DomainEvent
 
 SEAT_STATUS_AFTER: dict[type[SeatEvent], SeatStatus] = {
     SeatsHeld: SeatStatus.HELD,
@@ -59,15 +61,22 @@ class LiveNotifications:
         self._notifier = notifier
         self._seat_cache = seat_cache
 
+    def role(self) -> EventRole:
+        """The ``notifications`` role: every seat and order event a watcher would see."""
+        # only the events that change what a watcher sees: a refused hold changes nothing
+        handlers: dict[type[DomainEvent], tuple[str, Handler]] = {
+            seat_event: ("notify_seat_watchers", self.seats_changed)
+            for seat_event in SEAT_STATUS_AFTER
+        }
+        if self._seat_cache is not None:
+            handlers[PartitionLoaded] = ("seed_seat_cache", self.partition_loaded)
+        for order_event in ORDER_STATUS_AFTER:
+            handlers[order_event] = ("notify_order_watchers", self.order_changed)
+        return EventRole(NOTIFICATIONS, handlers)
+
     def register(self, bus: MessageBus) -> None:
         """Subscribe to every seat and order event."""
-        # only the events that change what a watcher sees: a refused hold changes nothing
-        for seat_event in SEAT_STATUS_AFTER:
-            bus.subscribe(seat_event, "notify_seat_watchers", self.seats_changed)
-        if self._seat_cache is not None:
-            bus.subscribe(PartitionLoaded, "seed_seat_cache", self.partition_loaded)
-        for order_event in ORDER_STATUS_AFTER:
-            bus.subscribe(order_event, "notify_order_watchers", self.order_changed)
+        self.role().subscribe(bus)
 
     async def seats_changed(self, event: SeatEvent) -> None:
         """One notification per seat whose status the event changed."""

@@ -30,6 +30,7 @@ from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock, IdGenerator, TicketCodeGenerator
 from openticket.application.ports.errors import SeatAlreadyTicketed
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.roles import ORDER_SAGA, TICKETING, EventRole, Handler
 from openticket.application.seating.api import Seating
 from openticket.domain.identity import Role
 from openticket.domain.ordering import (
@@ -101,13 +102,30 @@ class PurchaseSaga:
         self._codes = ticket_codes
         self._publish = publish
 
+    def roles(self) -> tuple[EventRole, ...]:
+        """The saga's steps by role: ``ticketing`` and ``order-saga``."""
+        seats: dict[type[DomainEvent], tuple[str, Handler]] = {
+            ended: (f"release_seats_of_{ended.__name__}", self.release_seats)
+            for ended in (OrderFailed, OrderCancelled, OrderExpired)
+        }
+        return (
+            EventRole(
+                TICKETING, {PaymentSucceeded: (COMPLETE_PURCHASE, self.on_payment_succeeded)}
+            ),
+            EventRole(
+                ORDER_SAGA,
+                {
+                    PaymentFailed: (FAIL_ORDER, self.on_payment_failed),
+                    **seats,
+                    OrderRefunded: ("return_seats_of_refunded_order", self.return_seats),
+                },
+            ),
+        )
+
     def register(self, bus: MessageBus) -> None:
         """Subscribe every step to its event."""
-        bus.subscribe(PaymentSucceeded, COMPLETE_PURCHASE, self.on_payment_succeeded)
-        bus.subscribe(PaymentFailed, FAIL_ORDER, self.on_payment_failed)
-        for ended in (OrderFailed, OrderCancelled, OrderExpired):
-            bus.subscribe(ended, f"release_seats_of_{ended.__name__}", self.release_seats)
-        bus.subscribe(OrderRefunded, "return_seats_of_refunded_order", self.return_seats)
+        for role in self.roles():
+            role.subscribe(bus)
 
     # --- payment succeeded ---------------------------------------------------------------
 

@@ -11,14 +11,17 @@ from openticket.entrypoints.container import Container
 from openticket.entrypoints.settings import Settings
 
 
-def build_container(settings: Settings | None = None, **overrides: Any) -> Container:
+def build_container(
+    settings: Settings | None = None, *, process: str = "api", **overrides: Any
+) -> Container:
     """A container configured from ``settings`` (default: the environment).
 
-    Each keyword replaces the provider of that name with the given object, e.g.
-    ``clock=FakeClock()`` or ``lock_store=MyLockStore(...)``.
+    ``process`` is ``api`` (an API process or an embedding application) or ``worker``
+    (``openticket worker``). Each keyword replaces the provider of that name with the
+    given object, e.g. ``clock=FakeClock()`` or ``lock_store=MyLockStore(...)``.
     """
     container = Container()
-    container.config.from_dict((settings or Settings.from_env()).as_config())
+    container.config.from_dict((settings or Settings.from_env()).as_config(process))
     for name, value in overrides.items():
         provider = getattr(container, name, None)
         if not isinstance(provider, providers.Provider):

@@ -22,9 +22,9 @@ from openticket.adapters.memory.rate_limit import MemoryRateLimiter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
 from openticket.adapters.nats.command_path import RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
+from openticket.adapters.nats.feeds import LiveFeedFollower
 from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.nats.publisher import NatsEventPublisher
-from openticket.adapters.nats.seat_feed import SeatEventFollower
 from openticket.adapters.nats.streams import ensure_streams, stream_name
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
@@ -45,6 +45,7 @@ from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.rate_limit import RateLimit, RateLimiter
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.roles import SagaPlacement
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
@@ -78,6 +79,16 @@ def _nats_events(connection: NatsConnection, prefix: str, replicas: int) -> Nats
 
     connection.on_connect(streams)
     return NatsEventPublisher(connection.js, prefix=prefix)
+
+
+def _live_feed_follower(
+    js: JetStreamContext, notifications: LiveNotifications, prefix: str
+) -> LiveFeedFollower:
+    return LiveFeedFollower(js, notifications.role().handle, prefix=prefix)
+
+
+def _is(value: str, wanted: str) -> bool:
+    return value == wanted
 
 
 def _both(
@@ -219,6 +230,9 @@ class Container(containers.DeclarativeContainer):
 
     # --- application --------------------------------------------------------------------------
     bus = providers.Singleton(MessageBus, clock=clock, logger=logger)
+    notifications = providers.Singleton(LiveNotifications, notifier, seat_cache)
+    """Live feeds from events: on the bus, or (API processes with workers and no Redis)
+    fed by the stream followers."""
     nats_events = providers.Singleton(_nats_events, nats, config.nats_prefix, config.nats_replicas)
     """The JetStream streams, where every committed event also goes when NATS is set."""
     outbox_relay = providers.Singleton(
@@ -254,14 +268,14 @@ class Container(containers.DeclarativeContainer):
             nats=providers.List(nats),
         ),
         providers.Selector(
-            config.seat_feed,
-            none=providers.List(),
+            config.live_feeds,
+            local=providers.List(),
             follow=providers.List(
                 providers.Singleton(
-                    SeatEventFollower,
+                    _live_feed_follower,
                     nats.provided.js,
-                    bus.provided.publish,
-                    prefix=config.nats_prefix,
+                    notifications,
+                    config.nats_prefix,
                 )
             ),
         ),
@@ -340,7 +354,6 @@ class Container(containers.DeclarativeContainer):
         ticket_codes=ticket_codes,
         publish=publish,
     )
-    notifications = providers.Singleton(LiveNotifications, notifier, seat_cache)
     app = providers.Singleton(
         OpenTicket,
         catalog=catalog,
@@ -356,6 +369,8 @@ class Container(containers.DeclarativeContainer):
         components=components,
         health_checks=health_checks,
         seat_cache=seat_cache,
+        saga_placement=providers.Callable(SagaPlacement, config.saga),
+        live_feeds_on_bus=providers.Callable(_is, config.live_feeds, "local"),
     )
     running_app = providers.Resource(_running, app)
 

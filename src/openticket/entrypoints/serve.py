@@ -84,6 +84,13 @@ def _locks(settings: Settings) -> str:
     return "in memory (one process; set OPENTICKET_REDIS_URL to share them)"
 
 
+def _saga(settings: Settings) -> str:
+    durable = "durable consumers of the openticket worker processes"
+    if settings.saga_inline:
+        return f"each request's next step runs here at once; {durable} make sure of every step"
+    return f"run by the {durable} (OPENTICKET_SAGA_INLINE=false)"
+
+
 def _announce(base: str, settings: Settings, session_id: object) -> None:
     lines = [
         f"OpenTicket is serving on {base}",
@@ -92,6 +99,7 @@ def _announce(base: str, settings: Settings, session_id: object) -> None:
         f"  health:       {base}/health/ready",
         f"  storage:      {_storage(settings)}",
         f"  seat locks:   {_locks(settings)}",
+        *([f"  saga:         {_saga(settings)}"] if settings.actors == "workers" else []),
         f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
     ]
     lines += [f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS]

@@ -106,6 +106,32 @@ class Settings:
         validator=_positive,
         metadata={"help": "with NATS: how long a seat command waits for its partition's owner"},
     )
+    saga_inline: bool = attrs.field(
+        default=True,
+        metadata={
+            "help": "with workers: the API runs the saga step a request set off (tickets"
+            " after a payment, seats back after a cancel) before it answers; the workers'"
+            " durable consumers make sure of every step either way"
+        },
+    )
+    worker_consumers: int = attrs.field(
+        default=4,
+        validator=_positive,
+        metadata={"help": "with NATS: durable consumers per role in each worker (they share it)"},
+    )
+    consumer_max_deliver: int = attrs.field(
+        default=10,
+        validator=_positive,
+        metadata={"help": "with NATS: deliveries of an event before a consumer parks it"},
+    )
+    consumer_ack_wait_seconds: float = attrs.field(
+        default=30.0,
+        validator=_positive,
+        metadata={
+            "help": "with NATS: how long an event taken by a worker that died waits before"
+            " another worker gets it"
+        },
+    )
     worker_lease_seconds: float = attrs.field(
         default=3.0,
         validator=_positive,
@@ -208,22 +234,41 @@ class Settings:
             return self.seat_actors
         return "workers" if self.nats_url else "local"
 
-    @property
-    def seat_feed(self) -> str:
-        """``follow`` when this process learns seat changes from the SEATS stream.
+    def saga(self, process: str = "api") -> str:
+        """Where the saga's roles run in a ``process`` (``api`` or ``worker``).
+
+        ``local`` on the in-process bus (actors in this process); with workers, ``inline``
+        in an API process (the step a request set off, tried once) unless
+        ``saga_inline`` is off, and ``elsewhere`` otherwise: a worker runs them as durable
+        consumers, not on its bus.
+        """
+        if self.actors == "local":
+            return "local"
+        return "inline" if process == "api" and self.saga_inline else "elsewhere"
+
+    def live_feeds(self, process: str = "api") -> str:
+        """``follow`` when this process learns seat and order changes from the streams.
 
         That is an API process whose actors run in workers, with no Redis to carry the
-        live feeds between processes.
+        live feeds between processes; else ``local`` (the in-process bus feeds them).
         """
-        return "follow" if self.actors == "workers" and self.hot_state == "memory" else "none"
+        if process == "api" and self.actors == "workers" and self.hot_state == "memory":
+            return "follow"
+        return "local"
 
     @property
     def messaging(self) -> str:
         """``nats`` when a NATS URL is set, else ``memory`` (the in-process bus)."""
         return "nats" if self.nats_url else "memory"
 
-    def as_config(self) -> dict[str, Any]:
-        """The settings as the dependency container's configuration."""
+    def as_config(self, process: str = "api") -> dict[str, Any]:
+        """The settings as the dependency container's configuration.
+
+        ``process`` is what the process is: ``api`` (``openticket serve``, an embedding
+        application) or ``worker`` (``openticket worker``).
+        """
+        if process not in ("api", "worker"):
+            raise ValueError(f"a process is an api or a worker, not {process!r}")
         return {
             **attrs.asdict(self),
             "persistence": self.storage,
@@ -231,7 +276,8 @@ class Settings:
             "hot_state": self.hot_state,
             "messaging": self.messaging,
             "seat_actors": self.actors,
-            "seat_feed": self.seat_feed,
+            "saga": self.saga(process),
+            "live_feeds": self.live_feeds(process),
         }
 
 

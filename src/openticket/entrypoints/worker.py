@@ -1,10 +1,15 @@
-"""``openticket worker``: partition actors in a process of their own, owned by lease.
+"""``openticket worker``: partition actors and the saga's consumers, in a process of their own.
 
 A worker keeps leases on its preferred partitions (``--partitions 0-7``) in NATS KV,
 takes over the partitions of a worker that stopped or died, and answers the seat
 commands of the partitions it owns (``seat.lock.request.<n>``). Taking a partition
 over drops whatever this process remembered of it: its actor rebuilds from the lock
 store and the database before deciding the first command.
+
+It also runs the saga's roles (``ticketing``, ``order-saga``, ``payments``) as durable
+JetStream consumers shared by every worker (:mod:`openticket.adapters.nats.roles`):
+whatever process committed an event, and whether or not an API process already ran
+its step, a worker handles it at least once.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import structlog
 
 from openticket.adapters.nats.command_path import PartitionHost
 from openticket.adapters.nats.connection import NatsUnreachable
+from openticket.adapters.nats.feeds import SeatEventForwarder
 from openticket.adapters.nats.leases import PartitionLeases
-from openticket.adapters.nats.seat_feed import SeatEventForwarder
+from openticket.adapters.nats.roles import RoleConsumers
 from openticket.adapters.nats.streams import ROUTES, stream_name
 from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.redis.connection import RedisUnreachable
@@ -33,6 +39,7 @@ from openticket.application.seating.actor import PartitionLoaded
 from openticket.application.seating.service import SeatingService
 from openticket.domain.seating import SeatEvent
 from openticket.entrypoints.bootstrap import build_container
+from openticket.entrypoints.container import Container
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
@@ -66,7 +73,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         )
         return 2
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
-    container = build_container(settings)
+    container = build_container(settings, process="worker")
     app: OpenTicket = container.app()
     local: SeatingService = container.local_seating()
     try:
@@ -77,6 +84,58 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     except (DatabaseUnreachable, MigrationError, RedisUnreachable, NatsUnreachable) as e:
         print(f"openticket worker: {e}", file=sys.stderr)
         return 1
+    nats = container.nats()
+    leases = _leases(container, settings, name, partitions)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stopping.set)
+    consumers = RoleConsumers(
+        nats.client,
+        nats.js,
+        app.roles,
+        prefix=settings.nats_prefix,
+        instances=settings.worker_consumers,
+        max_deliver=settings.consumer_max_deliver,
+        ack_wait=timedelta(seconds=settings.consumer_ack_wait_seconds),
+        replicas=settings.nats_replicas,
+    )
+    await local.start()
+    try:
+        await leases.start()
+        await consumers.start()
+    except AdapterUnavailable as e:
+        print(f"openticket worker: {e}", file=sys.stderr)
+        await leases.stop()
+        await local.stop()
+        await app.stop()
+        return 1
+    roles = ", ".join(role.name for role in app.roles)
+    print(
+        f"openticket worker {name}: {settings.partitions} partitions, prefers "
+        f"{_ranges(partitions) or 'none (takes over orphans)'}; saga roles {roles} "
+        f"({settings.worker_consumers} consumers each); Ctrl+C to stop",
+        flush=True,
+    )
+    sweep = asyncio.create_task(_sweep(local, settings.sweep_interval_seconds, stopping))
+    await stopping.wait()
+    print(f"openticket worker {name}: handing its work over...", flush=True)
+    await consumers.stop()  # running saga steps finish; the rest goes to the other workers
+    await leases.stop()
+    sweep.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await sweep
+    await local.stop()
+    await app.stop()
+    return 0
+
+
+def _leases(
+    container: Container, settings: Settings, name: str, partitions: Sequence[int]
+) -> PartitionLeases:
+    """The leases of this worker, serving each partition it holds on the command path."""
+    app: OpenTicket = container.app()
+    local: SeatingService = container.local_seating()
     nats = container.nats()
     host = PartitionHost(nats.client, local, prefix=settings.nats_prefix)
     forward = SeatEventForwarder(container.nats_events())
@@ -95,7 +154,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         _log.info("partition_lost", worker=name, partition=partition)
 
     lease = timedelta(seconds=settings.worker_lease_seconds)
-    leases = PartitionLeases(
+    return PartitionLeases(
         nats.js,
         worker_id=name,
         partitions=settings.partitions,
@@ -107,33 +166,6 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         on_acquired=acquired,
         on_lost=lost,
     )
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stopping.set)
-    await local.start()
-    try:
-        await leases.start()
-    except AdapterUnavailable as e:
-        print(f"openticket worker: {e}", file=sys.stderr)
-        await local.stop()
-        await app.stop()
-        return 1
-    print(
-        f"openticket worker {name}: {settings.partitions} partitions, prefers "
-        f"{_ranges(partitions) or 'none (takes over orphans)'}; Ctrl+C to stop",
-        flush=True,
-    )
-    sweep = asyncio.create_task(_sweep(local, settings.sweep_interval_seconds, stopping))
-    await stopping.wait()
-    print(f"openticket worker {name}: handing its partitions over...", flush=True)
-    await leases.stop()
-    sweep.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweep
-    await local.stop()
-    await app.stop()
-    return 0
 
 
 async def _sweep(local: SeatingService, interval: float, stopping: asyncio.Event) -> None:

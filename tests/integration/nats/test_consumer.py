@@ -49,7 +49,8 @@ from openticket.adapters.nats.consumer import (
     parked_subject,
     server_filter,
 )
-from openticket.adapters.nats.envelope import MSG_ID_HEADER, encode
+from openticket.adapters.nats.envelope import MSG_ID_HEADER, decode, encode
+from openticket.adapters.nats.exhausted import ExhaustedDeliveries
 from openticket.adapters.nats.publisher import NatsEventPublisher
 from openticket.adapters.nats.streams import (
     ORDERS,
@@ -666,6 +667,50 @@ async def test_a_slow_handler_keeps_its_batch_from_going_to_another_consumer(
     assert (busy.handled, idle.handled) == (3, 0)
     info = await js.consumer_info(busy.stream, busy.durable)
     assert info.delivered.consumer_seq == 3  # nothing was redelivered
+
+
+# --- a last delivery nobody answered ----------------------------------------------------------
+
+
+async def test_a_message_whose_last_delivery_died_unanswered_is_parked_all_the_same(
+    *,
+    consumer_of: ConsumerFactory,
+    publisher: NatsEventPublisher,
+    js: JetStreamContext,
+    nats_client: Client,
+    parking: Parking,
+    unique: str,
+) -> None:
+    """The process holding the last delivery dies (kill -9): JetStream gives up silently,
+    but for its MAX_DELIVERIES advisory; the listener parks the message from its stream."""
+    consumer = consumer_of(Recorder(), max_deliver=2)
+    await consumer.ensure_durable()  # the durable, but no fetch loop: "a process" that dies
+    listener = ExhaustedDeliveries(
+        nats_client, js, parking, stream=consumer.stream, durable=consumer.durable
+    )
+    await listener.start()
+    try:
+        event = order_event()
+        await publisher.publish([event])
+        dying = await js.pull_subscribe_bind(durable=consumer.durable, stream=consumer.stream)
+        for delivery in (1, 2):  # taken, never answered: the process died each time
+            [msg] = await dying.fetch(1, timeout=5)
+            assert msg.metadata.num_delivered == delivery
+        with contextlib.suppress(nats.errors.TimeoutError):  # ack_wait runs out: no third
+            await dying.fetch(1, timeout=2)
+        await eventually(lambda: listener.parked == 1, what="the exhausted message parked")
+        [copy] = await parked_messages(js, unique)
+        assert copy.data is not None
+        assert decode(copy.data)[0] == event
+        assert copy.headers is not None
+        assert copy.headers[PARKED_REASON] == ParkReason.EXHAUSTED.value
+        assert copy.headers[PARKED_DELIVERIES] == "2"
+        assert copy.headers[PARKED_DURABLE] == consumer.durable
+        assert copy.headers[PARKED_MSG_ID] == str(event.event_id)
+        assert "no answer in 2 deliveries" in copy.headers[PARKED_ERROR]
+        assert await settled(js, consumer)
+    finally:
+        await listener.stop()
 
 
 # --- subjects ---------------------------------------------------------------------------------

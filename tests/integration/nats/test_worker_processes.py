@@ -4,15 +4,12 @@ PostgreSQL, Redis and NATS, including a worker killed with SIGKILL in the middle
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
@@ -21,90 +18,18 @@ import nats
 import psycopg
 import pytest
 import websockets
-from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
 from openticket.adapters.nats.streams import stream_name, subject_name
-from openticket.adapters.postgres import migrate
 from openticket.application.seating.router import PartitionRouter
 from openticket.domain.shared import AreaId, SessionId
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import ServeProcess
+    from tests.conftest import ServeProcess, WorkerProcess
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.redis]
 
-CLI = [sys.executable, "-m", "openticket.entrypoints.cli"]
-PASSWORD = "demo-password-1"
-PARTITIONS = 4
-
-
-@contextlib.contextmanager
-def worker(env: dict[str, str], partitions: str, name: str) -> Iterator[subprocess.Popen[str]]:
-    """``openticket worker --partitions …`` until it says it serves; stopped at the end."""
-    proc = subprocess.Popen(  # noqa: S603  # our own command
-        [*CLI, "worker", "--partitions", partitions, "--id", name],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, **env},
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        seen.append(line)
-        if "Ctrl+C to stop" in line or (not line and proc.poll() is not None):
-            break
-    assert proc.poll() is None, "".join(seen)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=15)
-
-
-@pytest.fixture
-async def production(  # one fixture per service
-    *,
-    database_url: str,
-    redis_url: str,
-    nats_url: str,
-    nats_client: Client,
-    schema_name: str,
-    key_prefix: str,
-    unique: str,
-) -> AsyncIterator[dict[str, str]]:
-    """The settings every process of one deployment shares; its NATS state deleted after."""
-    await migrate(database_url, schema=schema_name)
-    nats_prefix = f"T{unique}"
-    yield {
-        "OPENTICKET_DATABASE_URL": database_url,
-        "OPENTICKET_DATABASE_SCHEMA": schema_name,
-        "OPENTICKET_REDIS_URL": redis_url,
-        "OPENTICKET_REDIS_PREFIX": key_prefix,
-        "OPENTICKET_NATS_URL": nats_url,
-        "OPENTICKET_NATS_PREFIX": nats_prefix,
-        "OPENTICKET_LOCK_STORE": "redis",
-        "OPENTICKET_PARTITIONS": str(PARTITIONS),
-        "OPENTICKET_WORKER_LEASE_SECONDS": "1.5",
-        "OPENTICKET_DEMO_PASSWORD": PASSWORD,
-        "OPENTICKET_JWT_SECRET": "production-profile-tests-signing-secret!",
-        "OPENTICKET_RATE_LIMIT_PER_IP": "0",
-        "OPENTICKET_RATE_LIMIT_PER_USER": "0",
-    }
-    js = nats_client.jetstream()
-    for stream in ("SEATS", "ORDERS", "PAYMENTS"):
-        with contextlib.suppress(Exception):
-            await js.delete_stream(stream_name(stream, nats_prefix))
-    for bucket in (
-        stream_name("openticket_leases", nats_prefix),
-        stream_name("openticket_seats", nats_prefix),
-    ):
-        with contextlib.suppress(Exception):
-            await js.delete_key_value(bucket)
+PASSWORD = "a-buyers-password"
 
 
 async def _buyer(http: httpx.AsyncClient, name: str) -> dict[str, str]:
@@ -178,17 +103,22 @@ def _tickets(database_url: str, schema: str) -> int:
 async def test_one_api_and_two_workers_sell_a_session_and_survive_a_killed_worker(
     production: dict[str, str],
     serve_process: ServeProcess,
+    worker_process: WorkerProcess,
     database_url: str,
 ) -> None:
     env = production
+    partitions = int(env["OPENTICKET_PARTITIONS"])
     with serve_process(env) as (api, _):
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             session_id = await _session(http)
             # the worker killed below prefers the partition of area A: its death must move it
-            router = PartitionRouter(PARTITIONS)
+            router = PartitionRouter(partitions)
             doomed = router.partition_of(SessionId(UUID(session_id)), AreaId("A"))
-            others = ",".join(str(p) for p in range(PARTITIONS) if p != doomed)
-            with worker(env, str(doomed), "w1") as first, worker(env, others, "w2"):
+            others = ",".join(str(p) for p in range(partitions) if p != doomed)
+            with (
+                worker_process(env, str(doomed), "w1") as first,
+                worker_process(env, others, "w2"),
+            ):
                 await _sale_with_a_killed_worker(http, session_id, first, env, database_url)
 
 
@@ -269,12 +199,13 @@ async def _sale_with_a_killed_worker(
 
 
 async def test_without_redis_a_seat_held_through_a_worker_reaches_the_api_s_seat_feed(
-    production: dict[str, str], serve_process: ServeProcess
+    production: dict[str, str], serve_process: ServeProcess, worker_process: WorkerProcess
 ) -> None:
     """NATS carries the live feed: the worker's seat events, followed by the API process."""
     env = {k: v for k, v in production.items() if not k.startswith("OPENTICKET_REDIS")}
     env["OPENTICKET_LOCK_STORE"] = "memory"
-    with serve_process(env) as (api, _), worker(env, f"0-{PARTITIONS - 1}", "solo"):
+    last = int(env["OPENTICKET_PARTITIONS"]) - 1
+    with serve_process(env) as (api, _), worker_process(env, f"0-{last}", "solo"):
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             session_id = await _session(http)
             me = await _buyer(http, "watcher")
@@ -293,3 +224,133 @@ async def test_without_redis_a_seat_held_through_a_worker_reaches_the_api_s_seat
                     if change.get("seat_id") == "B-5-5":
                         break
                 assert change["status"] == "held"
+
+
+async def _eventually(check: Any, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not await check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.1)
+
+
+async def test_with_the_saga_only_in_workers_their_consumers_carry_every_order_through(
+    production: dict[str, str],
+    serve_process: ServeProcess,
+    worker_process: WorkerProcess,
+    database_url: str,
+    nats_url: str,
+) -> None:
+    """OPENTICKET_SAGA_INLINE=false: the API only records; the workers' durable consumers
+    complete, fail and release — and what was paid while no worker ran is done later."""
+    env = {**production, "OPENTICKET_SAGA_INLINE": "false"}
+    schema, prefix = env["OPENTICKET_DATABASE_SCHEMA"], env["OPENTICKET_NATS_PREFIX"]
+    every = f"0-{int(env['OPENTICKET_PARTITIONS']) - 1}"
+    with serve_process(env) as (api, printed):
+        assert "OPENTICKET_SAGA_INLINE=false" in printed
+        async with httpx.AsyncClient(base_url=api, timeout=15) as http:
+            session_id = await _session(http)
+            me = await _buyer(http, "patient")
+
+            async def status_of(order_id: str) -> str:
+                order = (await http.get(f"/api/orders/{order_id}", headers=me)).json()
+                return str(order["status"])
+
+            async def seat_status(seat: str) -> str:
+                seats = (await http.get(f"/api/sessions/{session_id}/seats")).json()["items"]
+                return next(str(s["status"]) for s in seats if s["seat_id"] == seat)
+
+            async def hold(seat: str) -> str:
+                placed = await http.post(
+                    "/api/orders", json={"session_id": session_id, "seat_ids": [seat]}, headers=me
+                )
+                assert placed.status_code == 201, placed.text
+                return str(placed.json()["order_id"])
+
+            with worker_process(env, every, "w1"):
+                status, paid_id = await _buy(http, me, session_id, ["A-1-1", "A-1-2"])
+                assert status == 201
+                await _eventually(
+                    lambda: _is(status_of(paid_id), "completed"), "the ticketing role completed"
+                )
+                mine = (await http.get("/api/me/tickets", headers=me)).json()["items"]
+                assert sorted(t["seat_id"] for t in mine) == ["A-1-1", "A-1-2"]
+
+                declined_id = await hold("B-1-1")
+                declined = await http.post(
+                    f"/api/orders/{declined_id}/payments",
+                    json={"provider": "mock", "outcome": "decline"},
+                    headers=me,
+                )
+                assert declined.json()["status"] == "failed"
+                await _eventually(lambda: _is(status_of(declined_id), "failed"), "order failed")
+                await _eventually(lambda: _is(seat_status("B-1-1"), "available"), "seat freed")
+
+                cancelled_id = await hold("B-1-2")
+                assert (await seat_status("B-1-2")) == "held"
+                gone = await http.delete(f"/api/orders/{cancelled_id}", headers=me)
+                assert gone.json()["status"] == "cancelled"
+                await _eventually(lambda: _is(seat_status("B-1-2"), "available"), "seat back")
+
+                # the ticketing role's event again, as a redelivery after a crash: a no-op
+                payment_id = (await http.get(f"/api/orders/{paid_id}", headers=me)).json()[
+                    "payment_id"
+                ]
+                await _redeliver(nats_url, prefix, f"payment.succeeded.{payment_id}")
+                await _eventually(lambda: _drained(nats_url, prefix, "ticketing"), "it was acked")
+                assert _tickets(database_url, schema) == 2
+
+                late_id = await hold("B-1-3")
+            # no worker runs: the payment is taken, its event waits in the PAYMENTS stream
+            late = await http.post(
+                f"/api/orders/{late_id}/payments", json={"provider": "mock"}, headers=me
+            )
+            assert late.json()["status"] == "succeeded"
+            await asyncio.sleep(0.5)
+            assert await status_of(late_id) == "payment_pending"
+            with worker_process(env, every, "w2"):
+                await _eventually(lambda: _is(status_of(late_id), "completed"), "done later")
+                assert await seat_status("B-1-3") == "sold"
+    assert _tickets(database_url, schema) == 3
+    assert _double_sales(database_url, schema) == 0
+    assert await _parked(nats_url, prefix) == 0
+
+
+async def _is(value: Any, wanted: str) -> bool:
+    return bool(await value == wanted)
+
+
+async def _redeliver(nats_url: str, prefix: str, leaf: str) -> None:
+    """Publish the stored message of ``leaf`` once more, as a new message."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        stored = await js.get_last_msg(stream_name("PAYMENTS", prefix), subject_name(leaf, prefix))
+        assert stored.subject is not None
+        assert stored.data is not None
+        await js.publish(
+            stored.subject, stored.data, headers={"Nats-Msg-Id": f"again-{uuid.uuid4()}"}
+        )
+    finally:
+        await nc.close()
+
+
+async def _drained(nats_url: str, prefix: str, durable: str) -> bool:
+    """The durable has nothing left to deliver or to be acknowledged."""
+    nc = await nats.connect(nats_url)
+    try:
+        info = await nc.jetstream().consumer_info(stream_name("PAYMENTS", prefix), durable)
+        return bool(info.num_pending == 0 and info.num_ack_pending == 0)
+    finally:
+        await nc.close()
+
+
+async def _parked(nats_url: str, prefix: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        try:
+            info = await nc.jetstream().stream_info(stream_name("PARKED", prefix))
+        except NotFoundError:
+            return 0
+        return int(info.state.messages)
+    finally:
+        await nc.close()

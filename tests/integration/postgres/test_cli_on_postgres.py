@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import ServeProcess
+    from tests.conftest import ServeProcess
 
 pytestmark = pytest.mark.postgres
 

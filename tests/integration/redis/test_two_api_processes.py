@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 if TYPE_CHECKING:
-    from tests.integration.conftest import ServeProcess
+    from tests.conftest import ServeProcess
 
 from openticket.adapters.postgres import migrate
 

@@ -107,7 +107,7 @@ import asyncio
 import contextlib
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import timedelta
 from enum import StrEnum
 from typing import Final, NamedTuple, cast
@@ -121,6 +121,7 @@ from nats.js.api import (
     ConsumerConfig,
     ConsumerInfo,
     DeliverPolicy,
+    RawStreamMsg,
     RetentionPolicy,
     StorageType,
     StreamConfig,
@@ -323,30 +324,85 @@ class Parking:
         ``AdapterUnavailable`` when the stream does not acknowledge the copy.
         """
         meta = msg.metadata
-        stream = meta.stream
-        sequence = meta.sequence.stream
+        await self._store(
+            stream=meta.stream,
+            sequence=meta.sequence.stream,
+            subject=msg.subject,
+            data=msg.data,
+            original_headers=msg.headers,
+            deliveries=meta.num_delivered,
+            durable=durable,
+            reason=reason,
+            error=error,
+            event=event,
+        )
+
+    async def park_stored(
+        self,
+        stored: RawStreamMsg,
+        *,
+        stream: str,
+        durable: str,
+        deliveries: int,
+        reason: ParkReason,
+        error: str,
+    ) -> None:
+        """Park a message read from its stream (``js.get_msg``) rather than delivered.
+
+        For a message JetStream stopped delivering without an answer; the same copy,
+        ``Nats-Msg-Id`` and log line as :meth:`park`.
+        """
+        if stored.seq is None or stored.subject is None:
+            raise ValueError("a stored message has a sequence and a subject")
+        await self._store(
+            stream=stream,
+            sequence=stored.seq,
+            subject=stored.subject,
+            data=stored.data or b"",
+            original_headers=stored.headers,
+            deliveries=deliveries,
+            durable=durable,
+            reason=reason,
+            error=error,
+            event=None,
+        )
+
+    async def _store(
+        self,
+        *,
+        stream: str,
+        sequence: int,
+        subject: str,
+        data: bytes,
+        original_headers: Mapping[str, str] | None,
+        deliveries: int,
+        durable: str,
+        reason: ParkReason,
+        error: str,
+        event: DomainEvent | None,
+    ) -> None:
         headers = {
             key: value
-            for key, value in (msg.headers or {}).items()
+            for key, value in (original_headers or {}).items()
             if not key.startswith("Nats-") and key not in PARKED_HEADERS
         }
         headers |= {
             MSG_ID_HEADER: f"{durable}:{stream}:{sequence}",
             PARKED_DURABLE: durable,
-            PARKED_SUBJECT: msg.subject,
+            PARKED_SUBJECT: subject,
             PARKED_STREAM: stream,
             PARKED_SEQUENCE: str(sequence),
             PARKED_REASON: reason.value,
             PARKED_ERROR: _one_line(error),
-            PARKED_DELIVERIES: str(meta.num_delivered),
+            PARKED_DELIVERIES: str(deliveries),
         }
-        original_id = (msg.headers or {}).get(MSG_ID_HEADER)
+        original_id = (original_headers or {}).get(MSG_ID_HEADER)
         if original_id:
             headers[PARKED_MSG_ID] = original_id
-        subject = parked_subject(durable, self._prefix)
+        parked_to = parked_subject(durable, self._prefix)
         try:
             await self._js.publish(
-                subject, msg.data, timeout=self._timeout, stream=self._stream, headers=headers
+                parked_to, data, timeout=self._timeout, stream=self._stream, headers=headers
             )
         except _SERVER_ERRORS as e:
             raise AdapterUnavailable(
@@ -358,13 +414,13 @@ class Parking:
             durable=durable,
             stream=stream,
             stream_seq=sequence,
-            subject=msg.subject,
+            subject=subject,
             reason=reason.value,
             error=headers[PARKED_ERROR],
-            deliveries=meta.num_delivered,
+            deliveries=deliveries,
             event_id=str(event.event_id) if event is not None else original_id,
             event_type=event.event_type if event is not None else None,
-            parked_to=subject,
+            parked_to=parked_to,
         )
 
 

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import TypeVar
 
+import structlog
+
 from openticket.application.access import Requester
 from openticket.application.errors import NotFound, UnknownPaymentProvider
 from openticket.application.messagebus import Publish
@@ -26,8 +28,12 @@ from openticket.application.ports.payments import (
     WebhookNotice,
 )
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.roles import PAYMENTS, EventRole
+from openticket.domain.ordering import OrderCancelled, OrderEvent, OrderExpired
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import DomainEvent, IdFactory, OrderId, PaymentId
+
+_log = structlog.get_logger("openticket.payments")
 
 R = TypeVar("R")
 
@@ -172,6 +178,36 @@ class PaymentService:
                 continue  # asked again at the next sweep
             moved += after.status is not payment.status
         return moved
+
+    def role(self) -> EventRole:
+        """The ``payments`` role: an order that ended unpaid has its payments checked."""
+        return EventRole(
+            PAYMENTS,
+            {
+                ended: (f"reconcile_payments_of_{ended.__name__}", self.reconcile_order)
+                for ended in (OrderExpired, OrderCancelled)
+            },
+        )
+
+    async def reconcile_order(self, event: OrderEvent) -> None:
+        """Ask the providers at once about the ended order's payments still waiting on them.
+
+        Money that arrived after all (a lost webhook, a payer just too late) is recorded
+        now; the saga then refunds it, since the order can no longer have its seats. A
+        provider that refuses the question is logged and asked again by the sweeper.
+        """
+        async with self._uow() as uow:
+            payments = await uow.payments.list_for_order(event.order_id)
+        for payment in payments:
+            waiting = payment.status in (PaymentStatus.INITIATED, PaymentStatus.PENDING)
+            if not waiting or payment.provider_transaction_id is None:
+                continue
+            try:
+                await self.reconcile(payment.payment_id)
+            except PaymentProviderError as e:
+                _log.warning(
+                    "payment_reconcile_refused", payment_id=str(payment.payment_id), error=str(e)
+                )
 
     async def refund(self, payment_id: PaymentId, reason: str) -> Payment:
         """Give a captured payment back, exactly once: the provider first, then our record."""
