@@ -194,6 +194,8 @@ async def _sale_with_a_killed_worker(
         await asyncio.sleep(0.2)
     assert _tickets(database_url, schema) - sold_before == len(seats)
     assert _double_sales(database_url, env["OPENTICKET_DATABASE_SCHEMA"]) == 0
+    # no saga step was given up on, the killed worker's unanswered ones included
+    assert await _parked(env["OPENTICKET_NATS_URL"], env["OPENTICKET_NATS_PREFIX"]) == 0
     ready = (await http.get("/health/ready")).json()
     assert ready["checks"]["nats"] == "ok"
 
