@@ -67,8 +67,12 @@ def _postgres_database(url: str, schema: str, pool_size: int) -> PostgresDatabas
     return PostgresDatabase(url, schema=schema or None, max_connections=pool_size)
 
 
-def _nats_lock_store(connection: NatsConnection, clock: Clock, prefix: str) -> NatsKvLockStore:
-    store = NatsKvLockStore(connection.js, clock, bucket=stream_name("openticket_seats", prefix))
+def _nats_lock_store(
+    connection: NatsConnection, clock: Clock, prefix: str, replicas: int
+) -> NatsKvLockStore:
+    store = NatsKvLockStore(
+        connection.js, clock, bucket=stream_name("openticket_seats", prefix), replicas=replicas
+    )
     connection.on_connect(lambda _: store.ensure_bucket())
     return store
 
@@ -190,7 +194,9 @@ class Container(containers.DeclarativeContainer):
         config.lock_store,
         memory=providers.Singleton(MemoryLockStore, clock=clock),
         redis=providers.Singleton(RedisLockStore, redis_client, clock, prefix=config.redis_prefix),
-        nats=providers.Singleton(_nats_lock_store, nats, clock, config.nats_prefix),
+        nats=providers.Singleton(
+            _nats_lock_store, nats, clock, config.nats_prefix, config.nats_replicas
+        ),
     )
     notifier = providers.Selector(
         config.hot_state,

@@ -91,7 +91,9 @@ class Settings:
     nats_replicas: int = attrs.field(
         default=1,
         validator=_positive,
-        metadata={"help": "replicas of the JetStream streams (3 on a three-node cluster)"},
+        metadata={
+            "help": "replicas of the JetStream streams and KV buckets (3 on a three-node cluster)"
+        },
     )
     seat_actors: str = attrs.field(
         default="auto",

@@ -165,6 +165,7 @@ def _leases(
         clock=container.clock(),
         on_acquired=acquired,
         on_lost=lost,
+        replicas=settings.nats_replicas,
     )
 
 

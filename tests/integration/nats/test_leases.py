@@ -17,6 +17,11 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.errors import KeyNotFoundError, NotFoundError
 
+from openticket.adapters.nats.cluster import (
+    SERIALIZED_WRITES_SINCE,
+    UnsafeNatsServer,
+    server_version,
+)
 from openticket.adapters.nats.leases import LeaseRecord, PartitionLeases, lease_key
 from openticket.adapters.system import SystemClock
 from openticket.application.ports.errors import AdapterUnavailable
@@ -379,15 +384,14 @@ async def test_a_failing_on_acquired_releases_the_lease(cluster: Cluster) -> Non
     assert a.acquired.count(0) == 2
 
 
-async def test_start_without_nats_is_adapter_unavailable(nats_url: str, bucket: str) -> None:
-    client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
-    await client.close()
+def idle_worker(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> PartitionLeases:
+    """Leases of a worker that does nothing with the partitions it gets."""
 
     async def nothing(p: int) -> None:
         return None
 
-    leases = PartitionLeases(
-        client.jetstream(),
+    return PartitionLeases(
+        js,
         worker_id="a",
         partitions=PARTITIONS,
         preferred=LOW,
@@ -395,10 +399,33 @@ async def test_start_without_nats_is_adapter_unavailable(nats_url: str, bucket: 
         clock=SystemClock(),
         on_acquired=nothing,
         on_lost=nothing,
+        replicas=replicas,
     )
 
+
+async def test_start_without_nats_is_adapter_unavailable(nats_url: str, bucket: str) -> None:
+    client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
+    await client.close()
+
+    leases = idle_worker(client.jetstream(), bucket)
     with pytest.raises(AdapterUnavailable):
         await leases.start()
+
+
+async def test_replicated_leases_are_refused_on_a_server_before_2_9_21(
+    nats_client: Client, bucket: str
+) -> None:
+    """Its clustered compare-and-set is not serialized (nats-server #4320): two workers
+    could both win a partition. Refused before anything is created."""
+    version = server_version(nats_client.jetstream())
+    assert version is not None
+    assert version < SERIALIZED_WRITES_SINCE, "design.md: the test server is a 2.9 before .21"
+
+    leases = idle_worker(nats_client.jetstream(), bucket, replicas=3)
+    with pytest.raises(UnsafeNatsServer, match=r"3 replicas.*#4320.*2\.9\.21"):
+        await leases.start()
+    with pytest.raises(NotFoundError):
+        await nats_client.jetstream().stream_info(f"KV_{bucket}")
 
 
 def test_settings_that_leave_no_time_to_renew_are_refused() -> None:

@@ -18,6 +18,11 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
+from openticket.adapters.nats.cluster import (
+    SERIALIZED_WRITES_SINCE,
+    UnsafeNatsServer,
+    server_version,
+)
 from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.system import SystemClock
 from openticket.application.ports.clock import Clock
@@ -36,7 +41,7 @@ from openticket.application.ports.lock_store import (
 )
 from openticket.domain.seating import SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
-from openticket.testing.contracts import LockStoreContract
+from openticket.testing.contracts import InRealTime, LockStoreContract
 from openticket.testing.contracts._builders import seat
 
 pytestmark = pytest.mark.nats
@@ -56,17 +61,11 @@ async def bucket(nats_client: Client, unique: str) -> AsyncIterator[str]:
             await nats_client.jetstream().delete_key_value(name)
 
 
-class TestNatsKvLockStore(LockStoreContract):
+class TestNatsKvLockStore(InRealTime, LockStoreContract):
     """In real time, as in production: locks end at the deadline in their value."""
 
     hold_ttl = TTL
 
-    @pytest.fixture
-    def clock(self) -> Clock:
-        return SystemClock()
-
-    async def pass_time(self, clock: Clock, seconds: float) -> None:
-        await asyncio.sleep(seconds + 0.002)
 
     @pytest.fixture
     async def lock_store(self, nats_client: Client, clock: Clock, bucket: str) -> LockStore:
@@ -150,6 +149,24 @@ async def other_client(nats_url: str) -> AsyncIterator[Client]:
 async def test_the_contract_races_a_thousand_buyers() -> None:
     """The contract's contention test runs with 1,000 separate ``execute`` calls."""
     assert TestNatsKvLockStore.concurrent_buyers >= 1000
+
+
+async def test_a_replicated_bucket_is_refused_on_a_server_before_2_9_21(
+    js: JetStreamContext, bucket: str
+) -> None:
+    """Its clustered compare-and-set is not serialized (nats-server #4320): two buyers
+    could both win a seat. Refused before anything is created, naming the way out."""
+    version = server_version(js)
+    assert version is not None
+    assert version < SERIALIZED_WRITES_SINCE, "design.md: the test server is a 2.9 before .21"
+    with pytest.raises(UnsafeNatsServer) as refused:
+        await NatsKvLockStore.open(js, SystemClock(), bucket=bucket, replicas=3)
+    message = str(refused.value)
+    assert "3 replicas" in message
+    assert "#4320" in message
+    assert "OPENTICKET_NATS_REPLICAS=1" in message
+    with pytest.raises(NotFoundError):
+        await js.stream_info(f"KV_{bucket}")
 
 
 async def test_the_bucket_is_created_once_with_history_1_on_file(

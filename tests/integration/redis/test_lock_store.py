@@ -37,7 +37,7 @@ from openticket.application.ports.lock_store import (
 )
 from openticket.domain.seating import SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
-from openticket.testing.contracts import LockStoreContract
+from openticket.testing.contracts import InRealTime, LockStoreContract
 from openticket.testing.contracts._builders import seat
 
 pytestmark = pytest.mark.redis
@@ -46,17 +46,11 @@ TTL = 0.3
 """Seconds a hold lives in these tests (the contract's ``hold_ttl``)."""
 
 
-class TestRedisLockStore(LockStoreContract):
+class TestRedisLockStore(InRealTime, LockStoreContract):
     """In real time, as in production: locks end at their expiry on the system clock."""
 
     hold_ttl = TTL
 
-    @pytest.fixture
-    def clock(self) -> Clock:
-        return SystemClock()
-
-    async def pass_time(self, clock: Clock, seconds: float) -> None:
-        await asyncio.sleep(seconds + 0.002)
 
     @pytest.fixture
     async def lock_store(

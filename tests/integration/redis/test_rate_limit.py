@@ -17,6 +17,7 @@ from openticket.adapters.system import SystemClock
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.rate_limit import RateLimit, RateLimiter
+from openticket.testing.contracts import InRealTime
 from openticket.testing.contracts.rate_limit import RateLimiterContract
 
 pytestmark = pytest.mark.redis
@@ -44,7 +45,7 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
 
 
-class TestRedisRateLimiter(RateLimiterContract):
+class TestRedisRateLimiter(InRealTime, RateLimiterContract):
     """In real time, as in production: Redis expires the keys by its own clock."""
 
     # stepping to the millisecond needs a FakeClock: the class below runs that check
@@ -53,12 +54,7 @@ class TestRedisRateLimiter(RateLimiterContract):
     window = timedelta(seconds=0.5)
     tolerance = 0.1
 
-    @pytest.fixture
-    def clock(self) -> Clock:
-        return SystemClock()
-
-    async def pass_time(self, clock: Clock, seconds: float) -> None:
-        await asyncio.sleep(seconds + 0.01)
+    slack = 0.01
 
     @pytest.fixture
     async def rate_limiter(

@@ -19,6 +19,7 @@ from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.waiting_room import WaitingRoomStore
 from openticket.domain.shared import SessionId, UserId
+from openticket.testing.contracts import InRealTime
 from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract
 
 pytestmark = pytest.mark.redis
@@ -40,17 +41,12 @@ async def pooled_client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
         await pool.disconnect()
 
 
-class TestRedisWaitingRoomStore(WaitingRoomStoreContract):
+class TestRedisWaitingRoomStore(InRealTime, WaitingRoomStoreContract):
     admission_ttl = 0.6
     # stepping to the millisecond needs a FakeClock: the class below runs that check
     test_an_admission_ends_exactly_at_admitted_until = None
 
-    @pytest.fixture
-    def clock(self) -> Clock:
-        return SystemClock()
-
-    async def pass_time(self, clock: Clock, seconds: float) -> None:
-        await asyncio.sleep(seconds)
+    slack = 0.0
 
     @pytest.fixture
     async def waiting_room(

@@ -114,6 +114,7 @@ from nats.js.errors import APIError, BadRequestError, KeyNotFoundError, KeyWrong
 from nats.js.kv import KeyValue
 
 from openticket.adapters.millis import MILLISECOND, millis
+from openticket.adapters.nats.cluster import require_serialized_writes
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 
@@ -222,6 +223,7 @@ class PartitionLeases:
         clock: Clock,
         on_acquired: Callable[[int], Awaitable[None]],
         on_lost: Callable[[int], Awaitable[None]],
+        replicas: int = 1,
     ) -> None:
         if partitions < 1:
             raise ValueError("there must be at least one partition")
@@ -240,6 +242,7 @@ class PartitionLeases:
         self.partitions = partitions
         self.preferred = frozenset(preferred)
         self.bucket = bucket
+        self._replicas = replicas
         self._ttl = ttl.total_seconds()
         self._ttl_ms = ttl // MILLISECOND
         self._heartbeat = heartbeat.total_seconds()
@@ -276,15 +279,20 @@ class PartitionLeases:
         return lease.epoch
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket (history 1, file storage) unless it exists; idempotent.
+        """Create the bucket (history 1, file storage, ``replicas``) unless it exists.
 
-        A bucket that exists with another configuration is used as it is.
+        Idempotent; a bucket that exists with another configuration is used as it is. A
+        replicated bucket on a server whose clustered conditional writes are not
+        serialized (before 2.9.21) is refused: ``UnsafeNatsServer``.
         """
+        what = f"the partition-lease bucket {self.bucket}"
+        require_serialized_writes(self._js, self._replicas, what=what)
         config = api.KeyValueConfig(
             bucket=self.bucket,
             description="openticket partition leases",
             history=1,
             storage=api.StorageType.FILE,
+            replicas=self._replicas,
             direct=True,
         )
         try:
@@ -294,8 +302,10 @@ class PartitionLeases:
                 if e.err_code != _STREAM_IN_USE:
                     raise
                 self._kv = await self._js.key_value(self.bucket)
+            info = await self._js.stream_info(f"KV_{self.bucket}")
         except _ERRORS as e:
             raise AdapterUnavailable(f"NATS KV bucket {self.bucket} unavailable: {e!r}") from e
+        require_serialized_writes(self._js, info.config.num_replicas or 1, what=what)
 
     async def start(self) -> None:
         """Ensure the bucket, then claim and renew leases in the background."""

@@ -80,6 +80,7 @@ from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, BadRequestError, NotFoundError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
+from openticket.adapters.nats.cluster import require_serialized_writes
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -232,8 +233,10 @@ class NatsKvLockStore:
         bucket: str = "openticket_seats",
         direct: bool = True,
         max_known: int = 200_000,
+        replicas: int = 1,
     ) -> None:
         self._js = js
+        self._replicas = replicas
         self._clock = clock
         self._bucket = bucket
         self._stream = f"KV_{bucket}"
@@ -245,23 +248,33 @@ class NatsKvLockStore:
 
     @classmethod
     async def open(
-        cls, js: JetStreamContext, clock: Clock, *, bucket: str = "openticket_seats"
+        cls,
+        js: JetStreamContext,
+        clock: Clock,
+        *,
+        bucket: str = "openticket_seats",
+        replicas: int = 1,
     ) -> NatsKvLockStore:
-        """A store on ``bucket``, created first if it does not exist."""
-        store = cls(js, clock, bucket=bucket)
+        """A store on ``bucket``, created first (with ``replicas``) if it does not exist."""
+        store = cls(js, clock, bucket=bucket, replicas=replicas)
         await store.ensure_bucket()
         return store
 
     async def ensure_bucket(self) -> None:
-        """Create the bucket (history 1, file storage, direct get) unless it exists.
+        """Create the bucket (history 1, file, direct get, ``replicas``) unless it exists.
 
-        Idempotent; a bucket that exists with another configuration is used as it is.
+        Idempotent; a bucket that exists with another configuration is used as it is. A
+        replicated bucket on a server whose clustered conditional writes are not
+        serialized (before 2.9.21) is refused: ``UnsafeNatsServer``.
         """
+        what = f"the seat-lock bucket {self._bucket}"
+        require_serialized_writes(self._js, self._replicas, what=what)
         config = api.KeyValueConfig(
             bucket=self._bucket,
             description="openticket seat locks",
             history=1,
             storage=api.StorageType.FILE,
+            replicas=self._replicas,
             direct=True,
         )
         try:
@@ -273,6 +286,7 @@ class NatsKvLockStore:
             info = await self._js.stream_info(self._stream)
         except (nats.errors.Error, OSError) as e:
             raise AdapterUnavailable(f"NATS KV bucket {self._bucket} unavailable: {e!r}") from e
+        require_serialized_writes(self._js, info.config.num_replicas or 1, what=what)
         self._direct = bool(info.config.allow_direct)
 
     # --- the port ----------------------------------------------------------------------

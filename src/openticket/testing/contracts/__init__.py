@@ -33,6 +33,7 @@ pytest.register_assert_rewrite(
     "openticket.testing.contracts.waiting_room",
 )
 
+from openticket.testing.contracts._clock import InRealTime  # noqa: E402
 from openticket.testing.contracts.identity import (  # noqa: E402
     PasswordHasherContract,
     TokenIssuerContract,
@@ -61,6 +62,7 @@ from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract  
 __all__ = [
     "EventPublisherContract",
     "EventRepositoryContract",
+    "InRealTime",
     "LockStoreContract",
     "NotifierContract",
     "OrderRepositoryContract",

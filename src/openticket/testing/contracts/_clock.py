@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from openticket.adapters.memory.clock import FakeClock
+from openticket.adapters.system import SystemClock
 from openticket.application.ports.clock import Clock
 
 
@@ -25,3 +28,26 @@ class ClockedContract:
         if not isinstance(clock, FakeClock):
             raise TypeError("override pass_time() when the clock is not a FakeClock")
         clock.advance(seconds)
+
+
+class InRealTime:
+    """Mix in before a contract suite for an adapter that keeps real time (Redis, NATS).
+
+    ::
+
+        class TestMyStore(InRealTime, LockStoreContract): ...
+
+    The ``clock`` is the system clock and :meth:`pass_time` sleeps, ``slack`` seconds
+    more than asked so that a deadline just reached has surely passed.
+    """
+
+    slack: float = 0.002
+
+    @pytest.fixture
+    def clock(self) -> Clock:
+        """The system clock."""
+        return SystemClock()
+
+    async def pass_time(self, clock: Clock, seconds: float) -> None:
+        """Sleep ``seconds`` (and the slack)."""
+        await asyncio.sleep(seconds + self.slack)

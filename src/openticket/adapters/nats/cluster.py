@@ -1,0 +1,59 @@
+"""What a replicated KV bucket needs of the NATS servers: serialized conditional writes.
+
+The lock store and the partition leases decide everything with conditional writes
+(``Nats-Expected-Last-Subject-Sequence``: create-if-absent, update-at-revision). On one
+server the check and the write happen together. In a cluster, before nats-server
+2.9.21, the stream leader only *pre-checked* the expected revision and then proposed
+the write to its RAFT group, so concurrent writes expecting the same revision could all
+pass the check and all be stored (nats-server #4320, fixed by #4319 in 2.9.21): two
+buyers could both be granted a seat, two workers could both win a partition.
+OpenTicket's tests reproduce it on a three-node 2.9.10 cluster.
+
+So a bucket with more than one replica is refused, with that reason, when the server
+this process is connected to is older than 2.9.21. Every server of the cluster must be
+2.9.21 or newer; a single server (one replica) is safe at any version.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+
+from openticket.adapters.nats.connection import NatsUnreachable
+
+SERIALIZED_WRITES_SINCE: Final = (2, 9, 21)
+"""The first nats-server release whose clustered conditional writes are serialized."""
+
+
+class UnsafeNatsServer(NatsUnreachable):
+    """The NATS servers cannot keep a guarantee OpenTicket relies on."""
+
+
+def server_version(js: JetStreamContext) -> tuple[int, int, int] | None:
+    """The version of the server ``js``'s client is connected to (None: not known)."""
+    client = getattr(js, "_nc", None)  # nats-py keeps the client of a context there
+    if not isinstance(client, Client) or not client.is_connected:
+        return None
+    version = client.connected_server_version
+    if not version.major:
+        return None
+    return (version.major, version.minor, version.patch)
+
+
+def require_serialized_writes(js: JetStreamContext, replicas: int, *, what: str) -> None:
+    """Refuse ``what`` with ``replicas`` replicas on a server before 2.9.21.
+
+    Raises ``UnsafeNatsServer`` (a ``NatsUnreachable``: serve and worker name it in one
+    line) for more than one replica on such a server; does nothing otherwise.
+    """
+    version = server_version(js)
+    if replicas > 1 and version is not None and version < SERIALIZED_WRITES_SINCE:
+        shown, fixed = (".".join(map(str, v)) for v in (version, SERIALIZED_WRITES_SINCE))
+        raise UnsafeNatsServer(
+            f"{what} has {replicas} replicas, but nats-server {shown} does not serialize"
+            f" conditional writes in a cluster (nats-server #4320, fixed in {fixed}): two"
+            f" writers could both win a key. Run nats-server {fixed} or newer on every"
+            " node, or one replica (OPENTICKET_NATS_REPLICAS=1)."
+        )
