@@ -140,6 +140,7 @@ class RoleConsumers:
         await asyncio.gather(*(consumer.stop() for consumer in self.consumers))
         for listener in self.exhausted:
             await listener.stop()
+        _log.info("role_consumers_stopped", **self.counters())
 
     def counters(self) -> dict[str, dict[str, int]]:
         """The consumers' counters summed per ``<stream>/<durable>``."""
