@@ -38,6 +38,7 @@ from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
 from openticket.application.messagebus import MessageBus
+from openticket.application.ports.payments import ProviderStatus
 from openticket.domain.ordering import OrderStatus
 from openticket.domain.payment import PaymentStatus
 from openticket.domain.seating import HoldExpired, SeatStatus, SeatsUnavailable
@@ -201,6 +202,9 @@ async def webhook(sim: Simulation, transaction: str, status: str, event: str) ->
 
 async def settle(sim: Simulation) -> None:
     transaction = sim.slow_payments.pop(sim.rng.randrange(len(sim.slow_payments)))
+    if (await sim.mock.verify_payment(transaction)).status is not ProviderStatus.PENDING:
+        sim.outcomes["settle_after_cancel"] += 1  # its order ended: cancelled, takes no money
+        return
     succeed = sim.rng.random() < 0.8
     sim.mock.settle(transaction, succeed=succeed)
     status = "succeeded" if succeed else "failed"

@@ -12,8 +12,8 @@ import attrs
 
 from openticket.application.access import Requester
 from openticket.application.messagebus import Command
+from openticket.application.payments.service import StartedPayment
 from openticket.domain.ordering import Order
-from openticket.domain.payment import Payment
 from openticket.domain.shared import OrderId, SessionId
 from openticket.domain.ticketing import Ticket
 
@@ -28,7 +28,7 @@ class PlaceOrder(Command[Order]):
 
 
 @attrs.frozen
-class StartPayment(Command[Payment]):
+class StartPayment(Command[StartedPayment]):
     """Pay an order through a provider, with the buyer's provider options."""
 
     by: Requester

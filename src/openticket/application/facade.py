@@ -29,7 +29,7 @@ from openticket.application.commands import (
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
-from openticket.application.payments.service import PaymentService
+from openticket.application.payments.service import PaymentService, StartedPayment
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lifecycle import Component, HealthCheck
 from openticket.application.ports.messaging import Notifier
@@ -325,7 +325,26 @@ class OpenTicket:
         Where the saga runs only in workers (``OPENTICKET_SAGA_INLINE=false``) the payment
         has settled by then and the order completes a moment later.
         """
+        return (await self.start_payment(by, order_id, provider, **options)).payment
+
+    async def start_payment(
+        self, by: Requester, order_id: OrderId, provider: str = "mock", **options: str
+    ) -> StartedPayment:
+        """:meth:`pay`, with what the buyer needs next at the provider.
+
+        Stripe answers a ``client_secret`` for the buyer's browser to confirm with, LINE
+        Pay a ``redirect_url`` to send the buyer to. Asking again while the order awaits
+        that payment answers the same payment.
+        """
         return await self.bus.execute(StartPayment(by, order_id, provider, options))
+
+    async def return_from_provider(
+        self, provider: str, provider_transaction_id: str, reference: str, *, approved: bool
+    ) -> Payment:
+        """The buyer came back from the provider's page; see ``PaymentService``."""
+        return await self.payments.return_from_provider(
+            provider, provider_transaction_id, reference, approved=approved
+        )
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:
         """One of the caller's orders (admins: any)."""

@@ -102,6 +102,8 @@ class Payment(Aggregate):
     idempotency_key: str
     status: PaymentStatus = PaymentStatus.INITIATED
     provider_transaction_id: str | None = None
+    redirect_url: str | None = None
+    """Where the buyer approves the payment at the provider (LINE Pay's page), if anywhere."""
     failure_reason: str | None = None
     refund_reason: str | None = None
     created_at: datetime
@@ -143,12 +145,18 @@ class Payment(Aggregate):
         """Whether money was taken (and not yet given back)."""
         return self.status is PaymentStatus.SUCCEEDED
 
-    def mark_pending(self, provider_transaction_id: str | None) -> None:
-        """The provider accepted the attempt and will settle it later."""
+    def mark_pending(
+        self, provider_transaction_id: str | None, redirect_url: str | None = None
+    ) -> None:
+        """The provider accepted the attempt and will settle it later.
+
+        ``redirect_url`` is where the buyer approves it, if the provider has such a page.
+        """
         self._move(PaymentStatus.PENDING)
         self.status = PaymentStatus.PENDING
         if provider_transaction_id is not None:
             self.provider_transaction_id = provider_transaction_id
+        self.redirect_url = redirect_url
 
     def succeed(
         self, *, now: datetime, ids: IdFactory, provider_transaction_id: str | None = None

@@ -26,7 +26,9 @@ from openticket.adapters.nats.feeds import LiveFeedFollower
 from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.nats.publisher import NatsEventPublisher
 from openticket.adapters.nats.streams import ensure_streams, stream_name
+from openticket.adapters.payments.linepay import LinePayProvider
 from openticket.adapters.payments.mock import MockPaymentProvider
+from openticket.adapters.payments.stripe import StripePaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
 from openticket.adapters.redis.connection import RedisConnection
 from openticket.adapters.redis.lock_store import RedisLockStore
@@ -43,6 +45,7 @@ from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock
+from openticket.application.ports.payments import PaymentProvider
 from openticket.application.ports.rate_limit import RateLimit, RateLimiter
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.roles import SagaPlacement
@@ -114,6 +117,45 @@ def _joined(*parts: list[Any]) -> list[Any]:
 
 def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
     return {name: value for part in parts for name, value in part.items()}
+
+
+def _stripe(
+    api_key: str, webhook_secret: str, api_base: str, clock: Clock, timeout: float
+) -> StripePaymentProvider | None:
+    if not api_key:
+        return None
+    return StripePaymentProvider(
+        api_key,
+        [s.strip() for s in webhook_secret.split(",")],
+        clock=clock,
+        api_base=api_base or None,
+        timeout=timeout,
+    )
+
+
+def _linepay(
+    channel_id: str, channel_secret: str, api_base: str, public_url: str, timeout: float
+) -> LinePayProvider | None:
+    if not channel_id:
+        return None
+    back = f"{public_url.rstrip('/')}/api/payments/linepay"
+    return LinePayProvider(
+        channel_id,
+        channel_secret,
+        api_base=api_base,
+        confirm_url=f"{back}/confirm",
+        cancel_url=f"{back}/cancel",
+        timeout=timeout,
+    )
+
+
+def _configured(**candidates: PaymentProvider | None) -> dict[str, PaymentProvider]:
+    return {name: provider for name, provider in candidates.items() if provider is not None}
+
+
+def _with_lifetime(payment_providers: dict[str, PaymentProvider]) -> list[Any]:
+    """The providers that hold connections, to be closed when the application stops."""
+    return [p for p in payment_providers.values() if hasattr(p, "stop")]
 
 
 def _rate_limits(limiter: RateLimiter, *, per_user: int, per_ip: int, window: float) -> RateLimits:
@@ -232,7 +274,26 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     mock_payments = providers.Singleton(MockPaymentProvider, clock=clock)
-    payment_providers = providers.Dict(mock=mock_payments)
+    stripe_payments = providers.Singleton(
+        _stripe,
+        config.stripe_api_key,
+        config.stripe_webhook_secret,
+        config.stripe_api_base,
+        clock,
+        config.payment_timeout_seconds,
+    )
+    linepay_payments = providers.Singleton(
+        _linepay,
+        config.linepay_channel_id,
+        config.linepay_channel_secret,
+        config.linepay_api_base,
+        config.public_url,
+        config.payment_timeout_seconds,
+    )
+    payment_providers = providers.Singleton(
+        _configured, mock=mock_payments, stripe=stripe_payments, linepay=linepay_payments
+    )
+    """The configured providers by name: mock always, Stripe and LINE Pay when set."""
 
     # --- application --------------------------------------------------------------------------
     bus = providers.Singleton(MessageBus, clock=clock, logger=logger)
@@ -258,6 +319,7 @@ class Container(containers.DeclarativeContainer):
     """Where services send the events they committed: through the outbox relay if any."""
     components = providers.Callable(
         _joined,
+        providers.Callable(_with_lifetime, payment_providers),
         providers.Selector(
             config.persistence,
             memory=providers.List(),

@@ -164,6 +164,48 @@ class Settings:
         validator=_positive,
         metadata={"help": "most PostgreSQL connections this process opens"},
     )
+    public_url: str = attrs.field(
+        default="http://127.0.0.1:8000",
+        metadata={
+            "help": "where buyers reach this API: LINE Pay sends them back to"
+            " <public_url>/api/payments/linepay/confirm"
+        },
+    )
+    stripe_api_key: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={"help": "Stripe secret key (sk_...): enables the stripe payment provider"},
+    )
+    stripe_webhook_secret: str = attrs.field(
+        default="",
+        repr=False,
+        metadata={
+            "help": "Stripe webhook signing secret (whsec_...); several, comma-separated,"
+            " while one is rolled"
+        },
+    )
+    stripe_api_base: str = attrs.field(
+        default="",
+        metadata={"help": "Stripe API address (default: Stripe's own)"},
+    )
+    linepay_channel_id: str = attrs.field(
+        default="",
+        metadata={"help": "LINE Pay channel id: enables the linepay payment provider"},
+    )
+    linepay_channel_secret: str = attrs.field(
+        default="", repr=False, metadata={"help": "LINE Pay channel secret key"}
+    )
+    linepay_api_base: str = attrs.field(
+        default="https://api-pay.line.me",
+        metadata={
+            "help": "LINE Pay API address (https://sandbox-api-pay.line.me for the sandbox)"
+        },
+    )
+    payment_timeout_seconds: float = attrs.field(
+        default=20.0,
+        validator=_positive,
+        metadata={"help": "how long one call to a payment provider may take"},
+    )
     jwt_secret: str = attrs.field(
         default="",
         repr=False,
@@ -209,6 +251,25 @@ class Settings:
     def __attrs_post_init__(self) -> None:
         if self.persistence == "postgres" and not self.database_url:
             raise SettingsError("OPENTICKET_PERSISTENCE=postgres needs OPENTICKET_DATABASE_URL")
+        if self.stripe_api_key and not self.stripe_webhook_secret:
+            raise SettingsError(
+                "OPENTICKET_STRIPE_API_KEY needs OPENTICKET_STRIPE_WEBHOOK_SECRET: payments"
+                " settle by signed webhooks"
+            )
+        if bool(self.linepay_channel_id) != bool(self.linepay_channel_secret):
+            raise SettingsError(
+                "LINE Pay needs both OPENTICKET_LINEPAY_CHANNEL_ID and"
+                " OPENTICKET_LINEPAY_CHANNEL_SECRET"
+            )
+
+    @property
+    def payment_providers(self) -> tuple[str, ...]:
+        """The payment providers this configuration enables (``mock`` always)."""
+        return (
+            "mock",
+            *(["stripe"] if self.stripe_api_key else []),
+            *(["linepay"] if self.linepay_channel_id else []),
+        )
 
     @property
     def storage(self) -> str:

@@ -110,18 +110,18 @@ async def test_a_payment_that_succeeds_after_expiry_is_refunded_once_and_sells_n
     order = await app.place_order(late, world.session_id, ["A-1-9"])
     pending = await app.pay(late, order.order_id, outcome="delay")
     assert pending.status is PaymentStatus.PENDING
+    mock = app.payments.provider("mock")
+    assert isinstance(mock, MockPaymentProvider)
+    transaction = pending.provider_transaction_id
+    assert transaction is not None
+    mock.settle(transaction, succeed=True)  # the money is in; its webhook is late
     world.clock.advance(TTL)
-    await app.sweep()
+    await app.sweep()  # the order expires; cancelling the payment finds the money in
     assert (await app.get_order(late, order.order_id)).status is OrderStatus.EXPIRED
 
     other = await app.place_order(quick, world.session_id, ["A-1-9"])
     await app.pay(quick, other.order_id)
 
-    mock = app.payments.provider("mock")
-    assert isinstance(mock, MockPaymentProvider)
-    transaction = pending.provider_transaction_id
-    assert transaction is not None
-    mock.settle(transaction, succeed=True)
     body = json.dumps(
         {"event_id": "evt_1", "transaction_id": transaction, "status": "succeeded"}
     ).encode()

@@ -615,7 +615,7 @@ class PostgresOrderRepository:
 _PAYMENT = (
     "payment_id, order_id, user_id, provider, amount, currency, idempotency_key, status,"
     " provider_transaction_id, failure_reason, refund_reason, created_at, processed_at,"
-    " refunded_at, version"
+    " refunded_at, version, redirect_url"
 )
 
 
@@ -635,6 +635,7 @@ def _payment(row: DbRow) -> Payment:
         processed_at=row[12],
         refunded_at=row[13],
         version=row[14],
+        redirect_url=row[15],
     )
 
 
@@ -649,6 +650,7 @@ def _payment_params(payment: Payment) -> dict[str, Any]:
         "idempotency_key": payment.idempotency_key,
         "status": payment.status.value,
         "provider_transaction_id": payment.provider_transaction_id,
+        "redirect_url": payment.redirect_url,
         "failure_reason": payment.failure_reason,
         "refund_reason": payment.refund_reason,
         "created_at": payment.created_at,
@@ -670,7 +672,8 @@ class PostgresPaymentRepository:
             f"INSERT INTO payments ({_PAYMENT}) VALUES (%(payment_id)s, %(order_id)s,"
             " %(user_id)s, %(provider)s, %(amount)s, %(currency)s, %(idempotency_key)s,"
             " %(status)s, %(provider_transaction_id)s, %(failure_reason)s, %(refund_reason)s,"
-            " %(created_at)s, %(processed_at)s, %(refunded_at)s, %(version)s)",
+            " %(created_at)s, %(processed_at)s, %(refunded_at)s, %(version)s,"
+            " %(redirect_url)s)",
             {**_payment_params(payment), "version": version},
         )
         self._uow.wrote("payments", payment.payment_id, payment, 0, version)
@@ -691,6 +694,7 @@ class PostgresPaymentRepository:
             payment,
             "UPDATE payments SET status = %(status)s,"
             " provider_transaction_id = %(provider_transaction_id)s,"
+            " redirect_url = %(redirect_url)s,"
             " failure_reason = %(failure_reason)s, refund_reason = %(refund_reason)s,"
             " processed_at = %(processed_at)s, refunded_at = %(refunded_at)s,"
             " amount = %(amount)s, currency = %(currency)s, version = %(version)s"

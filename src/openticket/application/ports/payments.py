@@ -1,7 +1,21 @@
 """The payment provider port: the anti-corruption layer around Mock, Stripe, LINE Pay.
 
 Every call that moves money carries the payment's idempotency key, so a call that
-timed out can be retried without charging twice.
+timed out can be retried without charging twice. Provider objects, statuses and
+errors never pass the adapter: it answers with :class:`ProviderPayment` (our
+:class:`ProviderStatus`), and raises ``PaymentProviderUnavailable`` (no answer: retry
+with the same key) or ``PaymentProviderError`` (the provider refused).
+
+The life of a payment at a provider::
+
+    create_payment ──► pending ──(the buyer pays at the provider)──► confirm_payment ──► succeeded
+         │                │                                        (or a webhook says so)
+         │                ├──► failed (declined, cancelled by the buyer, expired)
+         │                └──► cancel_payment: failed — or succeeded, if it was too late
+         └── the same idempotency key: the same payment, never a second one
+    succeeded ──► refund (idempotency key: once) ──► refunded
+
+``openticket.testing.contracts.PaymentProviderContract`` is what an adapter must do.
 """
 
 from __future__ import annotations
@@ -59,6 +73,8 @@ class PaymentRequest:
     """When the order stops waiting for this payment (its hold's expiry)."""
     options: Mapping[str, str] = attrs.field(factory=dict)
     """Provider-specific choices from the buyer (e.g. the mock's ``outcome``)."""
+    items: tuple[tuple[str, Money], ...] = ()
+    """What is bought, line by line (a seat and its price); they add up to ``amount``."""
 
 
 @attrs.frozen(kw_only=True)
@@ -108,6 +124,15 @@ class PaymentProvider(Protocol):
 
     async def verify_payment(self, provider_transaction_id: str) -> ProviderPayment:
         """Ask the provider how a payment stands now (reconciliation)."""
+        ...
+
+    async def cancel_payment(self, provider_transaction_id: str) -> ProviderPayment:
+        """Make sure a payment no longer takes money (its order ended unpaid).
+
+        Answers how it stands after: ``failed`` when it can no longer capture, or
+        ``succeeded`` (``refunded``) when the money had already come in — the caller
+        then owes a refund. Cancelling twice is harmless.
+        """
         ...
 
     async def refund(

@@ -24,7 +24,11 @@ from openticket.entrypoints.http.controllers.catalog import (
 )
 from openticket.entrypoints.http.controllers.feeds import order_feed, seat_feed
 from openticket.entrypoints.http.controllers.identity import AuthController, MeController
-from openticket.entrypoints.http.controllers.operations import HealthController, WebhookController
+from openticket.entrypoints.http.controllers.operations import (
+    HealthController,
+    PaymentReturnController,
+    WebhookController,
+)
 from openticket.entrypoints.http.controllers.orders import (
     CheckInController,
     MyThingsController,
@@ -95,6 +99,7 @@ def create_app(
             OrderController,
             CheckInController,
             WebhookController,
+            PaymentReturnController,
             HealthController,
             seat_feed,
             order_feed,

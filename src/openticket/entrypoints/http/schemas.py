@@ -387,10 +387,19 @@ class PaymentOut(msgspec.Struct, omit_defaults=True):
     client_secret: str | None = None
 
 
-def payment_out(p: Payment) -> PaymentOut:
-    """The API form of a payment."""
+def payment_out(
+    p: Payment, *, redirect_url: str | None = None, client_secret: str | None = None
+) -> PaymentOut:
+    """The API form of a payment (with what the buyer needs next, just after it started)."""
     return PaymentOut(
-        p.payment_id, p.order_id, p.provider, p.status.value, money_out(p.amount), p.failure_reason
+        p.payment_id,
+        p.order_id,
+        p.provider,
+        p.status.value,
+        money_out(p.amount),
+        p.failure_reason,
+        redirect_url,
+        client_secret,
     )
 
 

@@ -26,6 +26,7 @@ pytest.register_assert_rewrite(
     "openticket.testing.contracts.identity",
     "openticket.testing.contracts.lock_store",
     "openticket.testing.contracts.messaging",
+    "openticket.testing.contracts.payments",
     "openticket.testing.contracts.rate_limit",
     "openticket.testing.contracts.repositories",
     "openticket.testing.contracts.seat_cache",
@@ -42,6 +43,10 @@ from openticket.testing.contracts.lock_store import LockStoreContract  # noqa: E
 from openticket.testing.contracts.messaging import (  # noqa: E402
     EventPublisherContract,
     NotifierContract,
+)
+from openticket.testing.contracts.payments import (  # noqa: E402
+    BuyerAtProvider,
+    PaymentProviderContract,
 )
 from openticket.testing.contracts.rate_limit import RateLimiterContract  # noqa: E402
 from openticket.testing.contracts.repositories import (  # noqa: E402
@@ -60,6 +65,7 @@ from openticket.testing.contracts.unit_of_work import UnitOfWorkContract  # noqa
 from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract  # noqa: E402
 
 __all__ = [
+    "BuyerAtProvider",
     "EventPublisherContract",
     "EventRepositoryContract",
     "InRealTime",
@@ -67,6 +73,7 @@ __all__ = [
     "NotifierContract",
     "OrderRepositoryContract",
     "PasswordHasherContract",
+    "PaymentProviderContract",
     "PaymentRepositoryContract",
     "PriceCategoryRepositoryContract",
     "ProcessedEventRepositoryContract",

@@ -133,6 +133,16 @@ class MockPaymentProvider:
             transaction.status = ProviderStatus.SUCCEEDED
         return self._view(transaction)
 
+    async def cancel_payment(self, provider_transaction_id: str) -> ProviderPayment:
+        """A pending payment can take no more money (failed); a settled one says so."""
+        transaction = self._get(provider_transaction_id)
+        await self.verify_payment(provider_transaction_id)  # a late payer may be in already
+        if transaction.status is ProviderStatus.PENDING:
+            transaction.status = ProviderStatus.FAILED
+            transaction.failure_reason = "cancelled"
+            transaction.settles_at = None
+        return self._view(transaction)
+
     async def refund(
         self, provider_transaction_id: str, amount: Money, idempotency_key: str
     ) -> ProviderRefund:

@@ -83,10 +83,22 @@ class OrderController(Controller):
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
     ) -> PaymentOut:
-        """Start paying; the mock provider settles before this answers."""
+        """Start paying; the mock provider settles before this answers.
+
+        Stripe answers a ``client_secret`` (the buyer's browser confirms with Stripe.js;
+        the webhook settles it), LINE Pay a ``redirect_url`` (the buyer approves there
+        and comes back to ``/api/payments/linepay/confirm``). Asking again while the
+        order awaits that payment answers the same payment.
+        """
         options = {} if data.outcome is None else {"outcome": data.outcome}
-        payment = await tickets.pay(requester, OrderId(order_id), data.provider, **options)
-        return payment_out(payment)
+        started = await tickets.start_payment(
+            requester, OrderId(order_id), data.provider, **options
+        )
+        return payment_out(
+            started.payment,
+            redirect_url=started.redirect_url,
+            client_secret=started.client_secret,
+        )
 
     @post(
         "/{order_id:uuid}/refund",
