@@ -112,7 +112,8 @@ async def schema_name(database_url: str) -> AsyncIterator[str]:
         await drop_schema(database_url, name)
 
 
-ServeProcess = Callable[[dict[str, str]], AbstractContextManager[tuple[str, str]]]
+ServeProcess = Callable[..., AbstractContextManager[tuple[str, str]]]
+"""``serve_process(env, port=None)``: the base URL and what serve printed."""
 
 
 def _free_port() -> int:
@@ -147,8 +148,8 @@ def _spawn(
 
 
 @contextmanager
-def _serving(env: dict[str, str]) -> Iterator[tuple[str, str]]:
-    port = _free_port()
+def _serving(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, str]]:
+    port = port or _free_port()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     proc, seen = _spawn(
@@ -174,8 +175,9 @@ def _serving(env: dict[str, str]) -> Iterator[tuple[str, str]]:
 def serve_process() -> ServeProcess:
     """``with serve_process(env) as (base_url, printed):`` runs ``openticket serve``.
 
-    The process gets the test's environment plus ``env``, on a free port; the block
-    starts once ``/health/ready`` answers 200, and the process is stopped after it.
+    The process gets the test's environment plus ``env``, on a free port (or ``port=``);
+    the block starts once ``/health/ready`` answers 200, and the process is stopped
+    after it.
     """
     return _serving
 

@@ -6,6 +6,7 @@
           │                        └── hold lost ──► refund, order expired / failed
           └── order no longer payable (expired, cancelled, failed) ──► refund, exactly once
     PaymentFailed    ──► order failed
+    PaymentRefunded  ──► (refunded at the provider) a completed order refunded, tickets voided
     OrderFailed / OrderCancelled / OrderExpired ──► seats released
     OrderRefunded    ──► seats returned to sale
 
@@ -42,7 +43,12 @@ from openticket.domain.ordering import (
     OrderRefunded,
     OrderStatus,
 )
-from openticket.domain.payment import PaymentFailed, PaymentStatus, PaymentSucceeded
+from openticket.domain.payment import (
+    PaymentFailed,
+    PaymentRefunded,
+    PaymentStatus,
+    PaymentSucceeded,
+)
 from openticket.domain.seating import HoldExpired, NotHolder, SeatsUnavailable, StaleFencingToken
 from openticket.domain.shared import (
     AreaId,
@@ -116,6 +122,7 @@ class PurchaseSaga:
                 ORDER_SAGA,
                 {
                     PaymentFailed: (FAIL_ORDER, self.on_payment_failed),
+                    PaymentRefunded: ("refund_order_paid_back", self.on_payment_refunded),
                     **seats,
                     OrderRefunded: ("return_seats_of_refunded_order", self.return_seats),
                 },
@@ -138,6 +145,8 @@ class PurchaseSaga:
             payment = await uow.payments.get(event.payment_id)
         if order is None or payment is None:
             raise NotFound(f"order {event.order_id} or payment {event.payment_id} is missing")
+        if order.status is OrderStatus.COMPLETED and order.payment_id == payment.payment_id:
+            return  # this payment completed the order already: news of it again is no news
         payable = (
             payment.status is PaymentStatus.SUCCEEDED
             and order.status is OrderStatus.PAYMENT_PENDING
@@ -276,6 +285,26 @@ class PurchaseSaga:
         if order.status is not OrderStatus.COMPLETED or order.payment_id is None:
             raise InvalidTransition("order", order.status.value, OrderStatus.REFUNDED.value)
         await self._payments.refund(order.payment_id, reason="refunded_by_organizer")
+        return await self._close_refunded(order_id)
+
+    async def on_payment_refunded(self, event: PaymentRefunded) -> None:
+        """Money given back at the provider (say, from its dashboard): refund the order too.
+
+        The completed order it paid is refunded — tickets voided, seats back on sale.
+        Orders that payment never completed are the other steps' business (refunds of
+        money that came for an order that could not have its seats).
+        """
+        async with self._uow() as uow:
+            order = await uow.orders.get(event.order_id)
+        if (
+            order is not None
+            and order.status is OrderStatus.COMPLETED
+            and order.payment_id == event.payment_id
+        ):
+            await self._close_refunded(order.order_id)
+
+    async def _close_refunded(self, order_id: OrderId) -> Order:
+        """Mark a completed order refunded and void its tickets, in one transaction."""
 
         async def close() -> tuple[Order, list[DomainEvent]]:
             now = self._clock.now()

@@ -54,12 +54,16 @@ async def serve(settings: Settings, *, host: str, port: int) -> int:
 
 
 def _profile(settings: Settings) -> str:
-    if settings.storage == "memory" and settings.hot_state == "memory":
+    if (settings.storage, settings.hot_state, settings.payment_providers) == (
+        "memory",
+        "memory",
+        ("mock",),
+    ):
         return "embedded profile: in-memory, mock payments"
     parts = ["PostgreSQL storage" if settings.storage == "postgres" else "in-memory storage"]
     if settings.hot_state == "redis":
         parts.append("Redis for locks, limits and live feeds")
-    return ", ".join([*parts, "mock payments"])
+    return ", ".join([*parts, f"payments: {', '.join(settings.payment_providers)}"])
 
 
 def _storage(settings: Settings) -> str:
@@ -84,6 +88,18 @@ def _locks(settings: Settings) -> str:
     return "in memory (one process; set OPENTICKET_REDIS_URL to share them)"
 
 
+def _payments(base: str, settings: Settings) -> str:
+    named = {
+        "mock": "mock (settles at once)",
+        "stripe": f"stripe (point its webhooks at {base}/api/webhooks/stripe)",
+        "linepay": (
+            f"linepay (buyers come back to {settings.public_url.rstrip('/')}"
+            "/api/payments/linepay/confirm)"
+        ),
+    }
+    return "; ".join(named[name] for name in settings.payment_providers)
+
+
 def _saga(settings: Settings) -> str:
     durable = "durable consumers of the openticket worker processes"
     if settings.saga_inline:
@@ -100,6 +116,7 @@ def _announce(base: str, settings: Settings, session_id: object) -> None:
         f"  storage:      {_storage(settings)}",
         f"  seat locks:   {_locks(settings)}",
         *([f"  saga:         {_saga(settings)}"] if settings.actors == "workers" else []),
+        f"  payments:     {_payments(base, settings)}",
         f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
     ]
     lines += [f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS]

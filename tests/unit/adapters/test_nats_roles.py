@@ -18,7 +18,7 @@ def test_each_role_reads_the_subjects_of_its_events_stream_by_stream() -> None:
     assert subjects == {
         "ticketing": {"P_PAYMENTS": ["p.payment.succeeded.*"]},
         "order-saga": {
-            "P_PAYMENTS": ["p.payment.failed.*"],
+            "P_PAYMENTS": ["p.payment.failed.*", "p.refund.succeeded.*"],
             "P_ORDERS": [
                 "p.order.failed.*",
                 "p.order.cancelled.*",
@@ -28,8 +28,10 @@ def test_each_role_reads_the_subjects_of_its_events_stream_by_stream() -> None:
         },
         "payments": {"P_ORDERS": ["p.order.expired.*", "p.order.cancelled.*"]},
     }
-    # NATS 2.9 takes one filter per consumer: the ORDERS durables filter on order.>
+    # NATS 2.9 takes one filter per consumer: the ORDERS durables filter on order.>, the
+    # order saga's PAYMENTS one on the deployment's prefix (payment.* and refund.*)
     assert server_filter(subjects["order-saga"]["P_ORDERS"]) == "p.order.>"
+    assert server_filter(subjects["order-saga"]["P_PAYMENTS"]) == "p.>"
 
 
 def test_a_role_with_an_event_no_stream_carries_is_refused() -> None:

@@ -12,6 +12,7 @@ import pytest
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.application.access import Requester
 from openticket.application.errors import Forbidden, NotFound
+from openticket.application.ports.payments import PaymentProviderError
 from openticket.domain.catalog import SaleNotOpen
 from openticket.domain.ordering import OrderStatus
 from openticket.domain.payment import PaymentStatus, PaymentSucceeded
@@ -294,3 +295,74 @@ async def test_a_late_payer_is_found_when_the_order_expires_and_refunded_once(
     assert [t for t, _ in mock.refunds] == [pending.provider_transaction_id]
     assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.EXPIRED
     assert (await app.list_tickets(buyer)).items == ()
+
+
+def mock_of(world: World) -> MockPaymentProvider:
+    mock = world.app.payments.provider("mock")
+    assert isinstance(mock, MockPaymentProvider)
+    return mock
+
+
+def notice(world: World, transaction: str, status: str, event: str) -> tuple[dict[str, str], bytes]:
+    body = json.dumps({"event_id": event, "transaction_id": transaction, "status": status})
+    return {"X-Mock-Signature": mock_of(world).sign(body.encode())}, body.encode()
+
+
+async def test_paying_again_while_the_payment_waits_answers_the_same_payment(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-1"])
+    first = await app.pay(buyer, order.order_id, outcome="delay")
+    again = await app.pay(buyer, order.order_id, outcome="delay")
+    assert again.payment_id == first.payment_id
+    assert again.provider_transaction_id == first.provider_transaction_id
+    assert mock_of(world).create_calls == 2  # asked again, with the same idempotency key
+    assert mock_of(world).captured is None
+
+
+async def test_an_order_that_ends_while_its_payment_waits_cancels_the_payment(
+    world: World,
+) -> None:
+    """No money can come in later for an order that expired: the provider is told."""
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-2"])
+    pending = await app.pay(buyer, order.order_id, outcome="delay")
+    world.clock.advance(TTL)
+    await app.sweep()
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.EXPIRED
+    transaction = pending.provider_transaction_id
+    assert transaction is not None
+    at_provider = await mock_of(world).verify_payment(transaction)
+    assert (at_provider.status.value, at_provider.failure_reason) == ("failed", "cancelled")
+    with pytest.raises(PaymentProviderError):
+        mock_of(world).settle(transaction, succeed=True)  # the buyer's late try is refused
+    assert (await app.payments.reconcile(pending.payment_id)).status is PaymentStatus.FAILED
+
+
+async def test_news_of_a_refund_before_news_of_the_payment_gives_the_order_nothing(
+    world: World,
+) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-3"])
+    pending = await app.pay(buyer, order.order_id, outcome="delay")
+    transaction = pending.provider_transaction_id
+    assert transaction is not None
+    await app.handle_webhook("mock", *notice(world, transaction, "refunded", "evt_r"))
+    await app.handle_webhook("mock", *notice(world, transaction, "succeeded", "evt_s"))
+    payment = await app.payments.reconcile(pending.payment_id)
+    assert payment.status is PaymentStatus.REFUNDED
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.FAILED
+    assert (await app.list_tickets(buyer)).items == ()
+    assert await statuses(world, "A-2-3") == [SeatStatus.AVAILABLE]
+
+
+async def test_a_refund_made_at_the_provider_refunds_the_completed_order(world: World) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-4"])
+    paid = await app.pay(buyer, order.order_id)
+    transaction = paid.provider_transaction_id
+    assert transaction is not None
+    await app.handle_webhook("mock", *notice(world, transaction, "refunded", "evt_dashboard"))
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.REFUNDED
+    assert [t.status for t in (await app.list_tickets(buyer)).items] == [TicketStatus.VOIDED]
+    assert await statuses(world, "A-2-4") == [SeatStatus.AVAILABLE]
+    assert mock_of(world).refunds == []  # refunded at the provider, not by us again
