@@ -70,7 +70,7 @@ class PaymentProviderContract:
         self, provider: PaymentProvider, payment: ProviderPayment
     ) -> Money:
         """How much the provider's service has refunded of ``payment``, in all."""
-        raise NotImplementedError("override refunded_at_provider() for your service")
+        raise TypeError(f"{type(self).__name__} must override refunded_at_provider()")
 
     # --- helpers ---------------------------------------------------------------------
 
