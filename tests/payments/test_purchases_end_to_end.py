@@ -50,6 +50,19 @@ async def _hold(http: httpx.AsyncClient, me: dict[str, str], *seats: str) -> dic
     return order
 
 
+async def _start(
+    http: httpx.AsyncClient, me: dict[str, str], order: dict[str, Any], provider: str
+) -> dict[str, Any]:
+    """Start paying ``order``: 201, pending until the provider says otherwise."""
+    started = await http.post(
+        f"/api/orders/{order['order_id']}/payments", json={"provider": provider}, headers=me
+    )
+    assert started.status_code == 201, started.text
+    payment: dict[str, Any] = started.json()
+    assert payment["status"] == "pending"
+    return payment
+
+
 async def _until_completed(http: httpx.AsyncClient, me: dict[str, str], order_id: str) -> None:
     deadline = time.monotonic() + 15
     while (await http.get(f"/api/orders/{order_id}", headers=me)).json()["status"] != "completed":
@@ -73,14 +86,7 @@ async def test_a_purchase_paid_with_stripe_settles_by_its_webhook(
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             me = await _buyer(http)
             order = await _hold(http, me, "A-9-1", "A-9-2")
-            started = await http.post(
-                f"/api/orders/{order['order_id']}/payments",
-                json={"provider": "stripe"},
-                headers=me,
-            )
-            assert started.status_code == 201, started.text
-            payment = started.json()
-            assert payment["status"] == "pending"
+            payment = await _start(http, me, order, "stripe")
             assert payment["amount"] == {"amount": "5600.00", "currency": "TWD"}
             intent = payment["client_secret"].split("_secret_")[0]
             # the buyer's browser confirms with Stripe.js; Stripe tells us by webhook
@@ -114,14 +120,7 @@ async def test_a_purchase_paid_with_line_pay_settles_when_the_buyer_comes_back(
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             me = await _buyer(http)
             order = await _hold(http, me, "B-5-1")
-            started = await http.post(
-                f"/api/orders/{order['order_id']}/payments",
-                json={"provider": "linepay"},
-                headers=me,
-            )
-            assert started.status_code == 201, started.text
-            payment = started.json()
-            assert payment["status"] == "pending"
+            payment = await _start(http, me, order, "linepay")
             # the buyer approves on LINE Pay's page, which sends the browser back to us
             async with httpx.AsyncClient(follow_redirects=True, timeout=15) as browser:
                 back = await browser.get(payment["redirect_url"], params={"action": "approve"})
