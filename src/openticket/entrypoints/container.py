@@ -55,6 +55,7 @@ from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
 from openticket.domain.shared import DomainEvent
 from openticket.entrypoints.http.app import create_app
+from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.rate_limit import RateLimits
 
 
@@ -469,4 +470,18 @@ class Container(containers.DeclarativeContainer):
         per_ip=config.rate_limit_per_ip,
         window=config.rate_limit_window_seconds,
     )
-    http_app = providers.Singleton(create_app, app, identity, clock, rate_limits=rate_limits)
+    http_policy = providers.Singleton(
+        HttpPolicy,
+        cors_origins=config.cors_origins,
+        trusted_proxies=config.trusted_proxies,
+        limit_loopback=providers.Callable(_is, config.profile, "production"),
+        hsts_seconds=config.hsts_seconds,
+        ws_max_message_bytes=config.ws_max_message_bytes,
+        ws_max_messages_per_minute=config.ws_max_messages_per_minute,
+        ws_max_connections_per_user=config.ws_max_connections_per_user,
+        ws_max_connections_per_address=config.ws_max_connections_per_address,
+    )
+    """The edge's rules: CORS, trusted proxies, loopback limits, WebSocket caps."""
+    http_app = providers.Singleton(
+        create_app, app, identity, clock, rate_limits=rate_limits, policy=http_policy
+    )

@@ -224,6 +224,45 @@ class Settings:
     token_ttl_seconds: float = attrs.field(
         default=900.0, validator=_positive, metadata={"help": "how long an access token lives"}
     )
+    cors_origins: tuple[str, ...] = attrs.field(
+        default=(),
+        metadata={
+            "help": "origins whose browser pages may call the API, comma-separated"
+            " (e.g. https://tickets.example.com); none by default"
+        },
+    )
+    trusted_proxies: tuple[str, ...] = attrs.field(
+        default=(),
+        metadata={
+            "help": "addresses or networks (CIDR) of the load balancers in front of the API,"
+            " comma-separated: only through them is X-Forwarded-For believed"
+        },
+    )
+    hsts_seconds: int = attrs.field(
+        default=31_536_000,
+        validator=_not_negative,
+        metadata={"help": "Strict-Transport-Security max-age on HTTPS answers (0: none)"},
+    )
+    ws_max_message_bytes: int = attrs.field(
+        default=4096,
+        validator=_positive,
+        metadata={"help": "largest WebSocket message a client may send"},
+    )
+    ws_max_messages_per_minute: int = attrs.field(
+        default=120,
+        validator=_positive,
+        metadata={"help": "WebSocket messages a client may send per minute on one feed"},
+    )
+    ws_max_connections_per_user: int = attrs.field(
+        default=10,
+        validator=_positive,
+        metadata={"help": "live feeds one signed-in user may hold open in one API process"},
+    )
+    ws_max_connections_per_address: int = attrs.field(
+        default=100,
+        validator=_positive,
+        metadata={"help": "live feeds one client address may hold open in one API process"},
+    )
     demo_password: str = attrs.field(
         default="openticket",
         repr=False,
@@ -240,6 +279,9 @@ class Settings:
             if raw is None or raw == "":
                 continue
             kind = type(field.default)
+            if kind is tuple:
+                values[field.name] = tuple(part.strip() for part in raw.split(",") if part.strip())
+                continue
             try:
                 values[field.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError as e:
@@ -320,6 +362,11 @@ class Settings:
         return "local"
 
     @property
+    def embedded(self) -> bool:
+        """The embedded profile: one process, nothing kept, no service (the default)."""
+        return (self.storage, self.hot_state, self.messaging) == ("memory", "memory", "memory")
+
+    @property
     def messaging(self) -> str:
         """``nats`` when a NATS URL is set, else ``memory`` (the in-process bus)."""
         return "nats" if self.nats_url else "memory"
@@ -341,6 +388,7 @@ class Settings:
             "seat_actors": self.actors,
             "saga": self.saga(process),
             "live_feeds": self.live_feeds(process),
+            "profile": "embedded" if self.embedded else "production",
         }
 
 

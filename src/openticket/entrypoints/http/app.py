@@ -35,8 +35,12 @@ from openticket.entrypoints.http.controllers.orders import (
     OrderController,
 )
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
+from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
 from openticket.entrypoints.http.rate_limit import RateLimitMiddleware, RateLimits
+
+POLICY = "http_policy"
+"""The app state's key of the ``HttpPolicy``."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above 1 MiB are refused with 413 before they are read whole."""
@@ -50,12 +54,15 @@ def create_app(
     start: bool = True,
     metrics: Metrics | None = None,
     rate_limits: RateLimits | None = None,
+    policy: HttpPolicy | None = None,
 ) -> Litestar:
     """The HTTP API over one running ``OpenTicket``.
 
     With ``start`` the app starts the platform (actors, sweeper) on start-up and stops it
-    on shut-down; pass False when the caller runs it already.
+    on shut-down; pass False when the caller runs it already. ``policy`` holds the
+    edge's rules (CORS, trusted proxies, WebSocket caps); the default is the safe one.
     """
+    policy = policy or HttpPolicy()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -113,7 +120,7 @@ def create_app(
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan],
-        state=State({IDENTITY: identity}),
+        state=State({IDENTITY: identity, POLICY: policy}),
         openapi_config=OpenAPIConfig(
             title="OpenTicket",
             version=__version__,
