@@ -68,13 +68,13 @@ async def test_register_sign_in_and_me(api: Api) -> None:
     [
         (
             {"email": "x@example.com", "password": "short", "display_name": "X"},
-            422,
-            "invalid_password",
+            400,
+            "validation_error",
         ),
         (
             {"email": "not-an-email", "password": PASSWORD, "display_name": "X"},
-            422,
-            "invalid_email",
+            400,
+            "validation_error",
         ),
         ({"email": "x@example.com", "password": PASSWORD}, 400, "validation_error"),
         (
@@ -262,7 +262,7 @@ async def test_buyers_cannot_write_the_catalog_and_others_events_are_not_theirs(
         json={"name": "again", "area_ids": ["F"], "price": {"amount": "1.00", "currency": "TWD"}},
         headers=admin,
     )
-    assert_problem(priced_twice, 422, "area_already_priced")
+    assert_problem(priced_twice, 409, "area_already_priced")
     for path in (
         f"/api/events/{uuid.uuid4()}",
         f"/api/venues/{uuid.uuid4()}",
@@ -290,7 +290,6 @@ async def test_a_held_seat_is_refused_with_the_seats_in_the_way(api: Api) -> Non
         (["A-1-1", "B-1-1"], "seats_span_areas"),
         (["A-99-1"], "unknown_seats"),
         ([f"A-1-{n}" for n in range(1, 12)], "too_many_seats"),
-        (["not-a-seat"], "validation_error"),
     ],
 )
 async def test_bad_seat_requests_get_422_and_hold_nothing(
@@ -298,6 +297,17 @@ async def test_bad_seat_requests_get_422_and_hold_nothing(
 ) -> None:
     alice = await api.buyer("alice")
     assert_problem(await hold(api, alice, *seats), 422, code)
+    statuses = (await api.client.get(f"/api/sessions/{api.session_id}/seats")).json()["items"]
+    assert {s["status"] for s in statuses} == {"available"}
+
+
+@pytest.mark.production
+async def test_a_malformed_seat_id_is_refused_where_it_stands(api: Api) -> None:
+    alice = await api.buyer("alice")
+    refused = assert_problem(await hold(api, alice, "A-1-1", "not-a-seat"), 400, "validation_error")
+    (where,) = refused["errors"]
+    assert where["pointer"] == "/seat_ids/1"
+    assert "A-3-12" in where["detail"]
     statuses = (await api.client.get(f"/api/sessions/{api.session_id}/seats")).json()["items"]
     assert {s["status"] for s in statuses} == {"available"}
 
@@ -424,9 +434,7 @@ async def test_a_webhook_with_a_bad_signature_is_refused(api: Api) -> None:
         "/api/webhooks/mock", content=body, headers={"X-Mock-Signature": "0" * 64}
     )
     assert_problem(answer, 400, "invalid_signature")
-    assert_problem(
-        await api.client.post("/api/webhooks/nobody", content=body), 422, "unknown_provider"
-    )
+    assert_problem(await api.client.post("/api/webhooks/nobody", content=body), 404, "not_found")
 
 
 # --- hostile bodies ---------------------------------------------------------------------------

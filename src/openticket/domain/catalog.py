@@ -41,10 +41,16 @@ class SeatNotPriced(ValidationError):
     code = "seat_not_priced"
 
 
-class AreaAlreadyPriced(ValidationError):
+class AreaAlreadyPriced(DomainError):
     """An area may belong to one price category of an event only."""
 
     code = "area_already_priced"
+
+
+class CurrencyOfEventDiffers(DomainError):
+    """A price in another currency than the event's other prices."""
+
+    code = "currency_differs"
 
 
 class QuotaExceeded(DomainError):
@@ -162,7 +168,10 @@ def _area_ids(value: Iterable[str]) -> frozenset[AreaId]:
     if isinstance(value, str):
         # a bare "AB" would otherwise price areas "A" and "B"
         raise ValidationError("area_ids must be a collection of area ids, not one string")
-    areas = frozenset(AreaId(a) for a in value)
+    given = [AreaId(a) for a in value]
+    areas = frozenset(given)
+    if len(areas) != len(given):
+        raise ValidationError("an area appears twice in area_ids")
     if not areas:
         raise ValidationError("a price category covers at least one area")
     return areas
@@ -208,7 +217,10 @@ class PriceList:
                 raise AreaAlreadyPriced(f"area {area_id!r} already has a price category")
         currencies = {c.price.currency for c in self.categories}
         if currencies and category.price.currency not in currencies:
-            raise ValidationError("all price categories of an event use one currency")
+            raise CurrencyOfEventDiffers(
+                f"this event's prices are in {', '.join(sorted(currencies))}: all price"
+                " categories of an event use one currency"
+            )
         return PriceList((*self.categories, category))
 
     def category_of_area(self, area_id: str) -> PriceCategory | None:

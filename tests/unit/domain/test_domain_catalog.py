@@ -8,6 +8,7 @@ import pytest
 
 from openticket.domain.catalog import (
     AreaAlreadyPriced,
+    CurrencyOfEventDiffers,
     Event,
     EventStatus,
     PriceCategory,
@@ -230,7 +231,7 @@ def test_a_category_for_an_area_not_on_the_map_is_refused() -> None:
 
 def test_all_categories_of_an_event_use_one_currency() -> None:
     prices = PriceList().with_category(category({"A"}), SEAT_MAP)
-    with pytest.raises(ValidationError, match="one currency"):
+    with pytest.raises(CurrencyOfEventDiffers, match="one currency"):
         prices.with_category(category({"B"}, currency="USD"), SEAT_MAP)
 
 

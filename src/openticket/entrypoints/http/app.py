@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from litestar import Litestar
@@ -11,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Tag
 
 from openticket import __version__
 from openticket.application.facade import OpenTicket
@@ -34,10 +36,33 @@ from openticket.entrypoints.http.controllers.orders import (
     MyThingsController,
     OrderController,
 )
+from openticket.entrypoints.http.media import require_json
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
+from openticket.entrypoints.http.openapi import COMPONENTS, RefinedJsonRenderPlugin, refine
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
 from openticket.entrypoints.http.rate_limit import RateLimitMiddleware, RateLimits
+from openticket.entrypoints.http.routes import allow_every_method
+
+API_DESCRIPTION = """Sell seats to high-demand events without ever selling a seat twice.
+
+Every error is `application/problem+json` (RFC 9457) with a stable `code`. Sign in with
+`POST /api/auth/token` and send `Authorization: Bearer <access_token>`. Lists take
+`?limit=&cursor=` and answer `{items, next_cursor}`. The live feeds (WebSocket) are
+described in the project's `docs/feeds.md`: `/ws/sessions/{session_id}/seats` and
+`/ws/me/orders?token=...`."""
+
+TAGS = [
+    Tag(name="identity", description="Accounts and bearer tokens."),
+    Tag(name="catalog", description="Venues, events, prices, sessions and their seats."),
+    Tag(
+        name="buying",
+        description="Orders, payments and refunds; the caller's orders and tickets.",
+    ),
+    Tag(name="tickets", description="Checking tickets in at the door."),
+    Tag(name="payments", description="What payment providers call: webhooks and returns."),
+    Tag(name="operations", description="Health checks and metrics."),
+]
 
 POLICY = "http_policy"
 """The app state's key of the ``HttpPolicy``."""
@@ -95,7 +120,7 @@ def create_app(
         "clock": Provide(provide_clock, sync_to_thread=False),
         "metrics": Provide(provide_metrics, sync_to_thread=False),
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             AuthController,
             MeController,
@@ -119,13 +144,25 @@ def create_app(
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
+        before_request=require_json,
         lifespan=[lifespan],
         state=State({IDENTITY: identity, POLICY: policy}),
         openapi_config=OpenAPIConfig(
             title="OpenTicket",
             version=__version__,
-            description="Sell seats to high-demand events without ever selling a seat twice.",
+            description=API_DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            components=COMPONENTS,
+            tags=TAGS,
+            use_handler_docstrings=True,
+            create_examples=False,
+            render_plugins=[
+                ScalarRenderPlugin(),
+                RefinedJsonRenderPlugin(
+                    partial(refine, payment_providers=tickets.payments.provider_names)
+                ),
+            ],
         ),
     )
+    allow_every_method(app)
+    return app

@@ -106,7 +106,13 @@ class Metrics:
 def metrics_endpoint(metrics: Metrics) -> Any:
     """``GET /metrics``."""
 
-    @get("/metrics", tags=["operations"], summary="Prometheus metrics", media_type=MediaType.TEXT)
+    @get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        media_type=MediaType.TEXT,
+        operation_id="metrics",
+    )
     async def read_metrics() -> Response[bytes]:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 

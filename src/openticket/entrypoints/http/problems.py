@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import structlog
@@ -11,7 +12,9 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from openticket.application.errors import ApplicationError
 from openticket.application.ports.errors import PortError
+from openticket.application.ports.repositories import InvalidCursor
 from openticket.domain.shared import DomainError, ValidationError
+from openticket.entrypoints.http.schemas import PATTERN_MEANINGS
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -55,6 +58,7 @@ TITLES = {
     405: "Method Not Allowed",
     409: "Conflict",
     413: "Payload Too Large",
+    415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -113,10 +117,10 @@ def http_error(request: Request[Any, Any, Any], error: Exception) -> Response[di
         return unexpected_error(request, error)
     status = error.status_code
     if isinstance(error, ValidationException):
-        messages = error.extra if isinstance(error.extra, list) else []
-        detail = "; ".join(
-            str(m.get("message", m)) if isinstance(m, dict) else str(m) for m in messages
-        ) or str(error.detail)
+        errors = field_problems(error.extra)
+        detail = "; ".join(_said(e) for e in errors) or str(error.detail)
+        if errors:
+            return problem(400, "validation_error", detail, errors=errors)
         return problem(400, "validation_error", detail)
     code = {
         400: "validation_error",
@@ -125,12 +129,68 @@ def http_error(request: Request[Any, Any, Any], error: Exception) -> Response[di
         404: "not_found",
         405: "method_not_allowed",
         413: "payload_too_large",
+        415: "unsupported_media_type",
         429: "rate_limited",
     }.get(status, "bad_request" if status < 500 else "internal_error")
     headers = dict(error.headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
     return problem(status, code, str(error.detail), headers=headers or None)
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+"""One step of Litestar's error key: ``seat_map.areas[0].name``."""
+_REGEX = re.compile(r"Expected `str` matching regex '(?P<pattern>.*)'$", re.DOTALL)
+
+
+def _plain(message: str) -> str:
+    """A pattern failure in words when the pattern is one of ours."""
+    matched = _REGEX.match(message)
+    if matched is None:
+        return message
+    meaning = PATTERN_MEANINGS.get(matched.group("pattern").replace("\\\\", "\\"))
+    return f"Expected {meaning}" if meaning else message
+
+
+def field_problems(extra: object) -> list[dict[str, str]]:
+    """Litestar's validation messages as RFC 9457 ``errors``: each with where it points.
+
+    A body error carries a JSON Pointer (``pointer``, ``""`` for the body as a whole),
+    a query, path or header one the parameter's name (``parameter``); ``detail`` says
+    what is wrong there.
+    """
+    found: list[dict[str, str]] = []
+    for item in extra if isinstance(extra, list) else []:
+        if not isinstance(item, dict):
+            found.append({"detail": str(item)})
+            continue
+        entry = {"detail": _plain(str(item.get("message", "")).strip()) or "invalid"}
+        source = str(getattr(item.get("source"), "value", item.get("source") or ""))
+        key = str(item.get("key", ""))
+        if source == "body":
+            steps = [] if key in {"", "data"} else [a or b for a, b in _STEP.findall(key)]
+            entry["pointer"] = "".join(
+                "/" + step.replace("~", "~0").replace("/", "~1") for step in steps
+            )
+        elif key:
+            entry["parameter"] = key
+        found.append(entry)
+    return found
+
+
+def _said(entry: dict[str, str]) -> str:
+    where = entry.get("parameter") or entry.get("pointer")
+    return f"{entry['detail']} (at {where})" if where else entry["detail"]
+
+
+def cursor_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
+    """A list cursor we did not hand out: bad input (400), not a server fault."""
+    return problem(
+        400,
+        "invalid_cursor",
+        "the cursor is not one this list handed out; start again without it",
+        errors=[{"detail": str(error), "parameter": "cursor"}],
+    )
 
 
 def nesting_error(_: Request[Any, Any, Any], error: Exception) -> Response[dict[str, Any]]:
@@ -150,6 +210,7 @@ EXCEPTION_HANDLERS: dict[int | type[Exception], Any] = {
     PortError: our_error,
     HTTPException: http_error,
     RecursionError: nesting_error,
+    InvalidCursor: cursor_error,
     Exception: unexpected_error,
 }
 """What the app factory installs."""

@@ -8,32 +8,138 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+from litestar.params import QueryParameter
 
+from openticket.adapters.paging import CURSOR_PATTERN
+from openticket.adapters.payments.mock import MockOutcome
 from openticket.application.facade import SeatView
 from openticket.application.ports.repositories import Page
-from openticket.domain.catalog import Event, PriceCategory, Session
-from openticket.domain.identity import User
-from openticket.domain.ordering import Order
-from openticket.domain.payment import Payment
+from openticket.domain.catalog import (
+    Event,
+    EventStatus,
+    PriceCategory,
+    SaleState,
+    Session,
+    SessionStatus,
+)
+from openticket.domain.identity import Role, User
+from openticket.domain.ordering import Order, OrderStatus
+from openticket.domain.payment import Payment, PaymentStatus
+from openticket.domain.seating import SeatStatus
 from openticket.domain.shared import Money, ValidationError
-from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import Venue
+from openticket.domain.ticketing import Ticket, TicketStatus
+from openticket.domain.venue import Venue, VenueStatus
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Text = Annotated[str, msgspec.Meta(max_length=5000)]
-Label = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
-Password = Annotated[str, msgspec.Meta(max_length=1024)]
-SeatIdText = Annotated[str, msgspec.Meta(min_length=5, max_length=50)]
-Short = Annotated[str, msgspec.Meta(max_length=200)]
+_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+"""Characters no text of ours may hold: C0 and C1 controls, DEL, and the invisible
+characters that make one string look like another (zero-width space, word joiner,
+byte-order mark, bidirectional marks, embeddings, overrides and isolates)."""
+_FORBIDDEN_IN_TEXT = (
+    r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+)
+"""The same, but a multi-line text keeps tabs and line breaks."""
+
+def whole(expression: str) -> str:
+    r"""A pattern the whole string must match, read alike by every regex dialect.
+
+    JSON Schema patterns are ECMA-262 regexes, searched; msgspec checks them with
+    Python's ``re``, where ``$`` also matches before a final newline — so ``"A\n"``
+    would pass ``^[A-Z]$``. The lookahead ``(?!\n)`` closes that gap and changes
+    nothing for ECMA-262, where ``$`` is the end of the string.
+    """
+    return rf"^(?:{expression})$(?!\n)"
+
+
+LINE_PATTERN = whole(rf"[^{_FORBIDDEN}]*")
+"""One line of text: no controls, no invisible characters."""
+NAME_PATTERN = whole(rf"[^\s{_FORBIDDEN}](?:[^{_FORBIDDEN}]*[^\s{_FORBIDDEN}])?")
+"""A name: one line that starts and ends with something visible."""
+TEXT_PATTERN = whole(rf"[^{_FORBIDDEN_IN_TEXT}]*")
+"""Free text over several lines."""
+LABEL_PATTERN = whole(r"[A-Za-z0-9_]{1,16}")
+"""An area id or a row label: short, and without '-' so a seat id splits back."""
+SEAT_ID_PATTERN = whole(r"[A-Za-z0-9_]{1,16}-[A-Za-z0-9_]{1,16}-[1-9][0-9]{0,4}")
+"""``{area_id}-{row}-{number}``, the number 1-99999."""
+_ADDRESS_CHAR = r"[!-?A-~]"  # printable ASCII without '@'
+_DOMAIN_CHAR = r"[!-\-/-?A-~]"  # ... and without '.'
+EMAIL_PATTERN = whole(rf" *{_ADDRESS_CHAR}{{1,64}}@{_DOMAIN_CHAR}+(?:\.{_DOMAIN_CHAR}+)+ *")
+"""An e-mail address in ASCII (international domains in their xn-- form): one spelling
+per mailbox, no lookalikes. Spaces around it are trimmed."""
+PASSWORD_PATTERN = LINE_PATTERN
+AMOUNT_PATTERN = whole(r"[0-9]{1,8}(?:\.[0-9]{1,2})?")
+"""A price: a decimal string with at most two places, below 100,000,000."""
+CURRENCY_PATTERN = whole(r"[A-Z]{3}")
+PROVIDER_PATTERN = whole(r"[a-z][a-z0-9_]{0,19}")
+CURSOR = whole(CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+"""A list cursor as the lists hand them out."""
+
+PATTERN_MEANINGS = {
+    LINE_PATTERN: "one line of text without control or invisible characters",
+    NAME_PATTERN: "a name: one line without control or invisible characters, not starting"
+    " or ending with a space",
+    TEXT_PATTERN: "text without control or invisible characters (tabs and line breaks allowed)",
+    LABEL_PATTERN: "1-16 letters, digits or '_' (no '-')",
+    SEAT_ID_PATTERN: "a seat id such as `A-3-12`: area, row and number (1-99999)",
+    EMAIL_PATTERN: "an e-mail address in ASCII, e.g. `me@example.com`",
+    AMOUNT_PATTERN: "a decimal amount with at most two places, e.g. `1200.00`",
+    CURRENCY_PATTERN: "an ISO 4217 currency code, e.g. `TWD`",
+    PROVIDER_PATTERN: "a provider name: lower-case letters, digits and '_'",
+    CURSOR: "the `next_cursor` of a page of this list",
+}
+"""What each of the patterns means, for error messages."""
+
+Limit = Annotated[
+    int, QueryParameter(ge=1, le=200, description="How many items a page holds at most.")
+]
+Cursor = Annotated[
+    str | None,
+    QueryParameter(
+        min_length=11,
+        max_length=11,
+        pattern=CURSOR,
+        description="The `next_cursor` of the page before; none for the first page.",
+    ),
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NAME_PATTERN)]
+Text = Annotated[str, msgspec.Meta(max_length=5000, pattern=TEXT_PATTERN)]
+Label = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=LABEL_PATTERN)]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=EMAIL_PATTERN)]
+NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128, pattern=PASSWORD_PATTERN)]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=PASSWORD_PATTERN)]
+SeatIdText = Annotated[str, msgspec.Meta(min_length=5, max_length=50, pattern=SEAT_ID_PATTERN)]
+Short = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
+AddressKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=LABEL_PATTERN)]
+"""A part of an address: ``street``, ``city``, ``postal_code``..."""
+AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
+"""An RFC 3339 time with its UTC offset (a time without one is refused)."""
+
+
+def _unique(*, min_length: int, max_length: int) -> msgspec.Meta:
+    """A list constraint: its items are distinct (the service refuses repeats)."""
+    return msgspec.Meta(
+        min_length=min_length, max_length=max_length, extra_json_schema={"uniqueItems": True}
+    )
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of request bodies: unknown fields are refused."""
+
+
+def request_bodies() -> list[type[Body]]:
+    """Every request body type (the document describes them as msgspec checks them)."""
+    found: list[type[Body]] = []
+    pending: list[type[Body]] = [Body]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if cls is not Body:
+            found.append(cls)
+    return sorted(found, key=lambda cls: cls.__name__)
 
 
 # --- requests ---------------------------------------------------------------------------
@@ -43,29 +149,28 @@ class RegisterBody(Body):
     """A new account."""
 
     email: Email
-    password: Password
-    display_name: Name
+    password: NewPassword
+    display_name: DisplayName
 
 
 class TokenBody(Body):
     """Sign in."""
 
-    email: Annotated[str, msgspec.Meta(max_length=1024)]
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=LINE_PATTERN)]
     password: Password
 
 
 class RowBody(Body):
-    """A row of an area: its label and seat numbers."""
+    """A row of an area: its label and seat numbers (each once)."""
 
     row: Label
     seats: Annotated[
-        list[Annotated[int, msgspec.Meta(ge=1, le=99_999)]],
-        msgspec.Meta(min_length=1, max_length=2000),
+        list[Annotated[int, msgspec.Meta(ge=1, le=99_999)]], _unique(min_length=1, max_length=2000)
     ]
 
 
 class AreaBody(Body):
-    """An area of a seat map."""
+    """An area of a seat map; row labels are unique within it."""
 
     area_id: Label
     name: Name
@@ -73,7 +178,7 @@ class AreaBody(Body):
 
 
 class SeatMapBody(Body):
-    """Areas → rows → seats."""
+    """Areas → rows → seats; area ids are unique within the map."""
 
     areas: Annotated[list[AreaBody], msgspec.Meta(min_length=1, max_length=200)]
 
@@ -82,7 +187,10 @@ class VenueBody(Body):
     """A new venue."""
 
     name: Name
-    address: Annotated[dict[Short, Short], msgspec.Meta(max_length=20)]
+    address: Annotated[
+        dict[AddressKey, Short],
+        msgspec.Meta(max_length=20),
+    ]
     seat_map: SeatMapBody
 
 
@@ -95,10 +203,10 @@ class EventBody(Body):
 
 
 class MoneyBody(Body):
-    """An amount as a decimal string and an ISO currency."""
+    """An amount as a decimal string and an ISO 4217 currency."""
 
-    amount: Annotated[str, msgspec.Meta(max_length=20)]
-    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
+    amount: Annotated[str, msgspec.Meta(min_length=1, max_length=11, pattern=AMOUNT_PATTERN)]
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3, pattern=CURRENCY_PATTERN)]
 
     def to_money(self) -> Money:
         """The domain value (``ValidationError`` for a malformed amount)."""
@@ -117,41 +225,45 @@ class PriceCategoryBody(Body):
     """A price for some areas of an event."""
 
     name: Name
-    area_ids: Annotated[list[Label], msgspec.Meta(min_length=1, max_length=200)]
+    area_ids: Annotated[list[Label], _unique(min_length=1, max_length=200)]
     price: MoneyBody
     quota: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] | None = None
 
 
 class SessionBody(Body):
-    """A performance with its sale window."""
+    """A performance with its sale window.
 
-    start_time: datetime
-    end_time: datetime
-    sale_start_time: datetime
-    sale_end_time: datetime
+    The times must follow each other: ``start_time < end_time``, ``sale_start_time <
+    sale_end_time <= end_time`` (422 otherwise).
+    """
+
+    start_time: AwareTime
+    end_time: AwareTime
+    sale_start_time: AwareTime
+    sale_end_time: AwareTime
     queue_enabled: bool = False
     max_seats_per_order: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
 
 
 class OrderBody(Body):
-    """Hold these seats of a session."""
+    """Hold these seats of a session (all in one area, each once)."""
 
     session_id: UUID
-    seat_ids: Annotated[list[SeatIdText], msgspec.Meta(min_length=1, max_length=100)]
+    seat_ids: Annotated[list[SeatIdText], _unique(min_length=1, max_length=100)]
 
 
 class PaymentBody(Body):
     """Pay an order with a provider (``outcome`` steers the mock provider)."""
 
-    provider: Annotated[str, msgspec.Meta(min_length=1, max_length=20)]
-    outcome: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    return_url: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    provider: Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=PROVIDER_PATTERN)]
+    outcome: MockOutcome | None = None
+    return_url: Annotated[str, msgspec.Meta(max_length=2000, pattern=LINE_PATTERN)] | None = None
 
 
 class CheckInBody(Body):
     """The code on a ticket."""
 
-    qr_code: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    qr_code: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=LINE_PATTERN)]
 
 
 # --- responses ----------------------------------------------------------------------------
@@ -175,19 +287,19 @@ class UserOut(msgspec.Struct):
     user_id: UUID
     email: str
     display_name: str
-    roles: list[str]
+    roles: list[Role]
 
 
 def user_out(user: User) -> UserOut:
     """The API form of a user."""
-    return UserOut(user.user_id, user.email, user.display_name, sorted(r.value for r in user.roles))
+    return UserOut(user.user_id, user.email, user.display_name, sorted(user.roles))
 
 
 class TokenOut(msgspec.Struct):
     """A bearer token."""
 
     access_token: str
-    token_type: str
+    token_type: Literal["bearer"]
     expires_in: int
 
 
@@ -213,7 +325,7 @@ class VenueOut(msgspec.Struct):
     name: str
     address: dict[str, str]
     capacity: int
-    status: str
+    status: VenueStatus
     seat_map: dict[str, list[AreaOut]]
 
 
@@ -228,7 +340,7 @@ def venue_out(venue: Venue) -> VenueOut:
         venue.name,
         dict(venue.address),
         venue.capacity,
-        venue.status.value,
+        venue.status,
         {"areas": areas},
     )
 
@@ -262,8 +374,8 @@ class SessionOut(msgspec.Struct):
     sale_end_time: datetime
     queue_enabled: bool
     max_seats_per_order: int
-    status: str
-    sale_state: str
+    status: SessionStatus
+    sale_state: SaleState
 
 
 def session_out(s: Session, now: datetime) -> SessionOut:
@@ -277,8 +389,8 @@ def session_out(s: Session, now: datetime) -> SessionOut:
         s.sale_end_time,
         s.queue_enabled,
         s.max_seats_per_order,
-        s.status.value,
-        s.sale_state(now).value,
+        s.status,
+        s.sale_state(now),
     )
 
 
@@ -290,7 +402,7 @@ class EventOut(msgspec.Struct):
     organizer_id: UUID
     name: str
     description: str
-    status: str
+    status: EventStatus
     created_at: datetime
     sessions: list[SessionOut] | None = None
     price_categories: list[CategoryOut] | None = None
@@ -308,7 +420,7 @@ def event_out(
         e.organizer_id,
         e.name,
         e.description,
-        e.status.value,
+        e.status,
         e.created_at,
         sessions,
         categories,
@@ -322,7 +434,7 @@ class SeatOut(msgspec.Struct):
     area_id: str
     row: str
     number: int
-    status: str
+    status: SeatStatus
     price: MoneyOut | None
 
 
@@ -333,7 +445,7 @@ def seat_out(v: SeatView) -> SeatOut:
         v.area_id,
         v.row,
         v.number,
-        v.status.value,
+        v.status,
         None if v.price is None else money_out(v.price),
     )
 
@@ -351,7 +463,7 @@ class OrderOut(msgspec.Struct):
     order_id: UUID
     user_id: UUID
     session_id: UUID
-    status: str
+    status: OrderStatus
     items: list[ItemOut]
     total: MoneyOut
     created_at: datetime
@@ -365,7 +477,7 @@ def order_out(o: Order) -> OrderOut:
         o.order_id,
         o.user_id,
         o.session_id,
-        o.status.value,
+        o.status,
         [ItemOut(i.seat_id, money_out(i.price)) for i in o.items],
         money_out(o.total),
         o.created_at,
@@ -380,7 +492,7 @@ class PaymentOut(msgspec.Struct, omit_defaults=True):
     payment_id: UUID
     order_id: UUID
     provider: str
-    status: str
+    status: PaymentStatus
     amount: MoneyOut
     failure_reason: str | None = None
     redirect_url: str | None = None
@@ -395,7 +507,7 @@ def payment_out(
         p.payment_id,
         p.order_id,
         p.provider,
-        p.status.value,
+        p.status,
         money_out(p.amount),
         p.failure_reason,
         redirect_url,
@@ -410,7 +522,7 @@ class TicketOut(msgspec.Struct):
     order_id: UUID
     session_id: UUID
     seat_id: str
-    status: str
+    status: TicketStatus
     qr_code: str
     price: MoneyOut
     used_at: datetime | None = None
@@ -423,20 +535,50 @@ def ticket_out(t: Ticket) -> TicketOut:
         t.order_id,
         t.session_id,
         t.seat_id,
-        t.status.value,
+        t.status,
         t.qr_code,
         money_out(t.price),
         t.used_at,
     )
 
 
-class PageOut(msgspec.Struct):
-    """A page of a list and the cursor of the next one."""
+class EventPage(msgspec.Struct):
+    """A page of events and the cursor of the next one (null on the last page)."""
 
-    items: list[Any]
-    next_cursor: str | None = None
+    items: list[EventOut]
+    next_cursor: str | None
 
 
-def page_out(page: Page[Any], convert: Any) -> PageOut:
-    """The API form of a page, each item converted."""
-    return PageOut([convert(item) for item in page.items], page.next_cursor)
+class OrderPage(msgspec.Struct):
+    """A page of orders and the cursor of the next one (null on the last page)."""
+
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class TicketPage(msgspec.Struct):
+    """A page of tickets and the cursor of the next one (null on the last page)."""
+
+    items: list[TicketOut]
+    next_cursor: str | None
+
+
+class SeatMapOut(msgspec.Struct):
+    """Every seat of a session with its status and price."""
+
+    items: list[SeatOut]
+
+
+def event_page(page: Page[Event]) -> EventPage:
+    """The API form of a page of events."""
+    return EventPage([event_out(e) for e in page.items], page.next_cursor)
+
+
+def order_page(page: Page[Order]) -> OrderPage:
+    """The API form of a page of orders."""
+    return OrderPage([order_out(o) for o in page.items], page.next_cursor)
+
+
+def ticket_page(page: Page[Ticket]) -> TicketPage:
+    """The API form of a page of tickets."""
+    return TicketPage([ticket_out(t) for t in page.items], page.next_cursor)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
@@ -16,28 +15,31 @@ from openticket.domain.identity import Role
 from openticket.domain.shared import EventId, SessionId, VenueId
 from openticket.domain.venue import Area, Row, SeatMap
 from openticket.entrypoints.http.auth import provide_requester, role_guard
+from openticket.entrypoints.http.openapi import INPUT, READ, SIGNED_IN, problems
 from openticket.entrypoints.http.schemas import (
     CategoryOut,
+    Cursor,
     EventBody,
     EventOut,
-    PageOut,
+    EventPage,
+    Limit,
     PriceCategoryBody,
-    SeatOut,
+    SeatMapOut,
     SessionBody,
     SessionOut,
     VenueBody,
     VenueOut,
     category_out,
     event_out,
-    page_out,
+    event_page,
     seat_out,
     session_out,
     venue_out,
 )
 
 organizers = role_guard(Role.ORGANIZER)
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
-Cursor = FromQuery[str | None]
+ORGANIZING = problems(*READ, *INPUT, 401, 403, 404, 422)
+"""What an organizer's write can answer besides success."""
 
 
 class VenueController(Controller):
@@ -47,14 +49,26 @@ class VenueController(Controller):
     tags = ["catalog"]
     dependencies = {"requester": Provide(provide_requester)}
 
-    @post("/", status_code=201, guards=[organizers], summary="Create a venue")
+    @post(
+        "/",
+        status_code=201,
+        guards=[organizers],
+        summary="Create a venue",
+        operation_id="createVenue",
+        security=SIGNED_IN,
+        responses=problems(*READ, *INPUT, 401, 403, 422),
+    )
     async def create(
         self,
         data: JSONBody[VenueBody],
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
     ) -> VenueOut:
-        """A venue with its seat map (organizers, admins)."""
+        """A venue with its seat map (organizers, admins).
+
+        Area ids are unique within the map and row labels within their area (422
+        otherwise); a map holds at most 500,000 seats.
+        """
         seat_map = SeatMap(
             [
                 Area(a.area_id, a.name, [Row(r.row, r.seats) for r in a.rows])
@@ -66,7 +80,12 @@ class VenueController(Controller):
         )
         return venue_out(venue)
 
-    @get("/{venue_id:uuid}", summary="A venue")
+    @get(
+        "/{venue_id:uuid}",
+        summary="A venue",
+        operation_id="readVenue",
+        responses=problems(*READ, 404),
+    )
     async def read(
         self, venue_id: FromPath[UUID], tickets: NamedDependency[OpenTicket]
     ) -> VenueOut:
@@ -81,7 +100,15 @@ class EventController(Controller):
     tags = ["catalog"]
     dependencies = {"requester": Provide(provide_requester)}
 
-    @post("/", status_code=201, guards=[organizers], summary="Create an event")
+    @post(
+        "/",
+        status_code=201,
+        guards=[organizers],
+        summary="Create an event",
+        operation_id="createEvent",
+        security=SIGNED_IN,
+        responses=ORGANIZING,
+    )
     async def create(
         self,
         data: JSONBody[EventBody],
@@ -94,14 +121,24 @@ class EventController(Controller):
         )
         return event_out(event)
 
-    @get("/", summary="List events")
+    @get(
+        "/",
+        summary="List events",
+        operation_id="listEvents",
+        responses=problems(*READ, 400),
+    )
     async def list_events(
         self, tickets: NamedDependency[OpenTicket], limit: Limit = 50, cursor: Cursor = None
-    ) -> PageOut:
+    ) -> EventPage:
         """Events, oldest first, a page at a time."""
-        return page_out(await tickets.list_events(limit=limit, cursor=cursor), event_out)
+        return event_page(await tickets.list_events(limit=limit, cursor=cursor))
 
-    @get("/{event_id:uuid}", summary="An event with its sessions and prices")
+    @get(
+        "/{event_id:uuid}",
+        summary="An event with its sessions and prices",
+        operation_id="readEvent",
+        responses=problems(*READ, 404),
+    )
     async def read(
         self,
         event_id: FromPath[UUID],
@@ -122,6 +159,9 @@ class EventController(Controller):
         status_code=201,
         guards=[organizers],
         summary="Price some areas",
+        operation_id="addPriceCategory",
+        security=SIGNED_IN,
+        responses=problems(*READ, *INPUT, 401, 403, 404, 409, 422),
     )
     async def add_category(
         self,
@@ -130,7 +170,12 @@ class EventController(Controller):
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
     ) -> CategoryOut:
-        """A price for some areas of one of the caller's events."""
+        """A price for some areas of one of the caller's events.
+
+        The areas must be on the event's venue (422) and not priced yet (409
+        ``area_already_priced``); all prices of an event share one currency (409
+        ``currency_differs``).
+        """
         category = await tickets.add_price_category(
             requester,
             EventId(event_id),
@@ -142,7 +187,13 @@ class EventController(Controller):
         return category_out(category)
 
     @post(
-        "/{event_id:uuid}/sessions", status_code=201, guards=[organizers], summary="Add a session"
+        "/{event_id:uuid}/sessions",
+        status_code=201,
+        guards=[organizers],
+        summary="Add a session",
+        operation_id="addSession",
+        security=SIGNED_IN,
+        responses=ORGANIZING,
     )
     async def add_session(
         self,
@@ -152,7 +203,11 @@ class EventController(Controller):
         requester: NamedDependency[Requester],
         clock: NamedDependency[Clock],
     ) -> SessionOut:
-        """A performance of one of the caller's events."""
+        """A performance of one of the caller's events.
+
+        ``start_time < end_time`` and ``sale_start_time < sale_end_time <= end_time``
+        (422 otherwise).
+        """
         session = await tickets.create_session(
             requester,
             EventId(event_id),
@@ -172,7 +227,12 @@ class SessionController(Controller):
     path = "/api/sessions"
     tags = ["catalog"]
 
-    @get("/{session_id:uuid}", summary="A session")
+    @get(
+        "/{session_id:uuid}",
+        summary="A session",
+        operation_id="readSession",
+        responses=problems(*READ, 404),
+    )
     async def read(
         self,
         session_id: FromPath[UUID],
@@ -182,9 +242,14 @@ class SessionController(Controller):
         """A session and whether it sells now."""
         return session_out(await tickets.get_session(SessionId(session_id)), clock.now())
 
-    @get("/{session_id:uuid}/seats", summary="Every seat with its status and price")
+    @get(
+        "/{session_id:uuid}/seats",
+        summary="Every seat with its status and price",
+        operation_id="readSeatMap",
+        responses=problems(*READ, 404),
+    )
     async def seats(
         self, session_id: FromPath[UUID], tickets: NamedDependency[OpenTicket]
-    ) -> dict[str, list[SeatOut]]:
+    ) -> SeatMapOut:
         """Every seat of the session: available, held or sold."""
-        return {"items": [seat_out(v) for v in await tickets.seats(SessionId(session_id))]}
+        return SeatMapOut([seat_out(v) for v in await tickets.seats(SessionId(session_id))])

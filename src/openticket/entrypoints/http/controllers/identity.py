@@ -9,6 +9,7 @@ from litestar.params import JSONBody
 from openticket.application.access import Requester
 from openticket.application.identity.service import IdentityService
 from openticket.entrypoints.http.auth import authenticated, provide_requester
+from openticket.entrypoints.http.openapi import INPUT, READ, SIGNED_IN, problems
 from openticket.entrypoints.http.schemas import (
     RegisterBody,
     TokenBody,
@@ -24,7 +25,13 @@ class AuthController(Controller):
     path = "/api/auth"
     tags = ["identity"]
 
-    @post("/register", status_code=201, summary="Register a buyer account")
+    @post(
+        "/register",
+        status_code=201,
+        summary="Register a buyer account",
+        operation_id="register",
+        responses=problems(*READ, *INPUT, 409, 422),
+    )
     async def register(
         self, data: JSONBody[RegisterBody], identity: NamedDependency[IdentityService]
     ) -> UserOut:
@@ -34,13 +41,19 @@ class AuthController(Controller):
         )
         return user_out(user)
 
-    @post("/token", status_code=200, summary="Sign in for a bearer token")
+    @post(
+        "/token",
+        status_code=200,
+        summary="Sign in for a bearer token",
+        operation_id="signIn",
+        responses=problems(*READ, *INPUT, 401, 403),
+    )
     async def token(
         self, data: JSONBody[TokenBody], identity: NamedDependency[IdentityService]
     ) -> TokenOut:
         """A bearer token for the right e-mail and password; 401 otherwise."""
         issued = await identity.sign_in(data.email, data.password)
-        return TokenOut(issued.access_token, issued.token_type, issued.expires_in)
+        return TokenOut(issued.access_token, "bearer", issued.expires_in)
 
 
 class MeController(Controller):
@@ -49,9 +62,10 @@ class MeController(Controller):
     path = "/api/me"
     tags = ["identity"]
     guards = [authenticated]
+    security = SIGNED_IN
     dependencies = {"requester": Provide(provide_requester)}
 
-    @get("/", summary="Who am I")
+    @get("/", summary="Who am I", operation_id="readMe", responses=problems(*READ, 401, 404))
     async def me(
         self, requester: NamedDependency[Requester], identity: NamedDependency[IdentityService]
     ) -> UserOut:

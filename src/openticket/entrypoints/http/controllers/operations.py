@@ -2,14 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable
+from typing import Annotated, Any, Literal, TypeVar
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import PathParameter, QueryParameter
 
+from openticket.application.errors import NotFound, UnknownPaymentProvider
 from openticket.application.facade import OpenTicket
-from openticket.entrypoints.http.schemas import PaymentOut, payment_out
+from openticket.entrypoints.http.openapi import READ, problems
+from openticket.entrypoints.http.schemas import PROVIDER_PATTERN, PaymentOut, payment_out
+
+Provider = Annotated[
+    str,
+    PathParameter(
+        min_length=1,
+        max_length=20,
+        pattern=PROVIDER_PATTERN,
+        description="A payment provider's name, e.g. `stripe`.",
+    ),
+]
+
+T = TypeVar("T")
+Health = Literal["ok", "down"]
+
+
+class ReadinessOut(msgspec.Struct):
+    """Whether every dependency answers, and each one's state."""
+
+    status: Health
+    checks: dict[str, Health]
+
+
+class WebhookIgnored(msgspec.Struct):
+    """A webhook about something we do not track (answered 200 so it is not resent)."""
+
+    status: Literal["ignored"]
 
 
 class HealthController(Controller):
@@ -18,17 +49,31 @@ class HealthController(Controller):
     path = "/health"
     tags = ["operations"]
 
-    @get("/live", summary="The process answers")
+    @get("/live", summary="The process answers", operation_id="live")
     async def live(self) -> dict[str, str]:
         """Always ``ok`` while the process serves requests."""
         return {"status": "ok"}
 
-    @get("/ready", summary="Every dependency answers")
-    async def ready(self, tickets: NamedDependency[OpenTicket]) -> Response[dict[str, Any]]:
+    @get(
+        "/ready",
+        summary="Every dependency answers",
+        operation_id="ready",
+        responses={
+            503: ResponseSpec(
+                data_container=ReadinessOut,
+                description="A dependency is down; `checks` says which.",
+                generate_examples=False,
+            )
+        },
+    )
+    async def ready(self, tickets: NamedDependency[OpenTicket]) -> Response[ReadinessOut]:
         """200 ``ok`` when every dependency answers, 503 naming the ones that do not."""
-        checks = await tickets.readiness()
+        checks: dict[str, Health] = {
+            name: "ok" if state == "ok" else "down"
+            for name, state in (await tickets.readiness()).items()
+        }
         healthy = all(state == "ok" for state in checks.values())
-        body = {"status": "ok" if healthy else "down", "checks": checks}
+        body = ReadinessOut("ok" if healthy else "down", checks)
         return Response(body, status_code=200 if healthy else 503)
 
 
@@ -38,17 +83,29 @@ class WebhookController(Controller):
     path = "/api/webhooks"
     tags = ["payments"]
 
-    @post("/{provider:str}", status_code=200, summary="A provider's webhook")
+    @post(
+        "/{provider:str}",
+        status_code=200,
+        summary="A provider's webhook",
+        operation_id="receiveWebhook",
+        responses=problems(400, 404, 413, 503),
+    )
     async def receive(
         self,
-        provider: FromPath[str],
+        provider: Provider,
         request: Request[Any, Any, Any],
         tickets: NamedDependency[OpenTicket],
-    ) -> PaymentOut | dict[str, str]:
-        """Signature checked on the raw body (400 if it does not verify); repeats are harmless."""
+    ) -> PaymentOut | WebhookIgnored:
+        """The provider's own payload, its signature checked on the raw body.
+
+        400 when the signature does not verify, 404 for a provider this deployment
+        does not have; a repeated delivery is harmless (recorded once).
+        """
         body = await request.body()
-        payment = await tickets.handle_webhook(provider, dict(request.headers), body)
-        return {"status": "ignored"} if payment is None else payment_out(payment)
+        payment = await _known_provider(
+            tickets.handle_webhook(provider, dict(request.headers), body)
+        )
+        return WebhookIgnored("ignored") if payment is None else payment_out(payment)
 
 
 TransactionId = Annotated[
@@ -71,10 +128,15 @@ class PaymentReturnController(Controller):
     path = "/api/payments"
     tags = ["payments"]
 
-    @get("/{provider:str}/confirm", summary="The buyer approved at the provider")
+    @get(
+        "/{provider:str}/confirm",
+        summary="The buyer approved at the provider",
+        operation_id="confirmPayment",
+        responses=problems(*READ, 400, 404, 409),
+    )
     async def confirm(
         self,
-        provider: FromPath[str],
+        provider: Provider,
         transaction_id: TransactionId,
         order_id: Reference,
         tickets: NamedDependency[OpenTicket],
@@ -82,10 +144,15 @@ class PaymentReturnController(Controller):
         """Confirm the payment with its stored amount (if its order can still have it)."""
         return await _returned(tickets, provider, transaction_id, order_id, approved=True)
 
-    @get("/{provider:str}/cancel", summary="The buyer cancelled at the provider")
+    @get(
+        "/{provider:str}/cancel",
+        summary="The buyer cancelled at the provider",
+        operation_id="cancelPayment",
+        responses=problems(*READ, 400, 404, 409),
+    )
     async def cancel(
         self,
-        provider: FromPath[str],
+        provider: Provider,
         transaction_id: TransactionId,
         order_id: Reference,
         tickets: NamedDependency[OpenTicket],
@@ -97,7 +164,15 @@ class PaymentReturnController(Controller):
 async def _returned(
     tickets: OpenTicket, provider: str, transaction_id: str, reference: str, *, approved: bool
 ) -> PaymentOut:
-    payment = await tickets.return_from_provider(
-        provider, transaction_id, reference, approved=approved
+    payment = await _known_provider(
+        tickets.return_from_provider(provider, transaction_id, reference, approved=approved)
     )
     return payment_out(payment)
+
+
+async def _known_provider(call: Awaitable[T]) -> T:
+    """A provider named in the path that this deployment lacks is not found (404)."""
+    try:
+        return await call
+    except UnknownPaymentProvider as e:
+        raise NotFound(str(e)) from e

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
@@ -15,22 +14,25 @@ from openticket.domain.identity import Role
 from openticket.domain.shared import OrderId, SessionId
 from openticket.entrypoints.http.auth import authenticated, provide_requester, role_guard
 from openticket.entrypoints.http.observability import Metrics
+from openticket.entrypoints.http.openapi import INPUT, READ, SIGNED_IN, problems
 from openticket.entrypoints.http.schemas import (
     CheckInBody,
+    Cursor,
+    Limit,
     OrderBody,
     OrderOut,
-    PageOut,
+    OrderPage,
     PaymentBody,
     PaymentOut,
     TicketOut,
+    TicketPage,
     order_out,
-    page_out,
+    order_page,
     payment_out,
     ticket_out,
+    ticket_page,
 )
 
-Limit = Annotated[int, QueryParameter(ge=1, le=200)]
-Cursor = FromQuery[str | None]
 REQUESTER = {"requester": Provide(provide_requester)}
 
 
@@ -40,9 +42,16 @@ class OrderController(Controller):
     path = "/api/orders"
     tags = ["buying"]
     guards = [authenticated]
+    security = SIGNED_IN
     dependencies = REQUESTER
 
-    @post("/", status_code=201, summary="Hold seats and open an order")
+    @post(
+        "/",
+        status_code=201,
+        summary="Hold seats and open an order",
+        operation_id="placeOrder",
+        responses=problems(*READ, *INPUT, 401, 403, 404, 409, 422),
+    )
     async def create(
         self,
         data: JSONBody[OrderBody],
@@ -50,12 +59,22 @@ class OrderController(Controller):
         requester: NamedDependency[Requester],
         metrics: NamedDependency[Metrics],
     ) -> OrderOut:
-        """All seats held until ``expires_at``, or none (409 ``seat_unavailable``)."""
+        """All seats held until ``expires_at``, or none (409 ``seat_unavailable``).
+
+        The seats must be in one area of the session's venue (422 ``seats_span_areas``,
+        ``unknown_seats``), at most the session's ``max_seats_per_order`` (422), while the
+        sale is open (422 ``sale_not_open``).
+        """
         with metrics.hold_seconds.time():
             order = await tickets.place_order(requester, SessionId(data.session_id), data.seat_ids)
         return order_out(order)
 
-    @get("/{order_id:uuid}", summary="An order")
+    @get(
+        "/{order_id:uuid}",
+        summary="An order",
+        operation_id="readOrder",
+        responses=problems(*READ, 401, 404),
+    )
     async def read(
         self,
         order_id: FromPath[UUID],
@@ -65,7 +84,13 @@ class OrderController(Controller):
         """One of the caller's orders (admins: any); 404 otherwise."""
         return order_out(await tickets.get_order(requester, OrderId(order_id)))
 
-    @delete("/{order_id:uuid}", status_code=200, summary="Cancel an unpaid order")
+    @delete(
+        "/{order_id:uuid}",
+        status_code=200,
+        summary="Cancel an unpaid order",
+        operation_id="cancelOrder",
+        responses=problems(*READ, 401, 404, 409),
+    )
     async def cancel(
         self,
         order_id: FromPath[UUID],
@@ -75,7 +100,13 @@ class OrderController(Controller):
         """The order is cancelled and its seats released; 409 once it is paid."""
         return order_out(await tickets.cancel_order(requester, OrderId(order_id)))
 
-    @post("/{order_id:uuid}/payments", status_code=201, summary="Pay an order")
+    @post(
+        "/{order_id:uuid}/payments",
+        status_code=201,
+        summary="Pay an order",
+        operation_id="payOrder",
+        responses=problems(*READ, *INPUT, 401, 404, 409, 422, 502),
+    )
     async def pay(
         self,
         order_id: FromPath[UUID],
@@ -105,6 +136,8 @@ class OrderController(Controller):
         status_code=200,
         guards=[role_guard(Role.ORGANIZER)],
         summary="Refund a completed order",
+        operation_id="refundOrder",
+        responses=problems(*READ, 401, 403, 404, 409, 502),
     )
     async def refund(
         self,
@@ -122,31 +155,40 @@ class MyThingsController(Controller):
     path = "/api/me"
     tags = ["buying"]
     guards = [authenticated]
+    security = SIGNED_IN
     dependencies = REQUESTER
 
-    @get("/orders", summary="My orders")
+    @get(
+        "/orders",
+        summary="My orders",
+        operation_id="listMyOrders",
+        responses=problems(*READ, 400, 401),
+    )
     async def orders(
         self,
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> PageOut:
+    ) -> OrderPage:
         """The caller's orders, oldest first."""
-        return page_out(await tickets.list_orders(requester, limit=limit, cursor=cursor), order_out)
+        return order_page(await tickets.list_orders(requester, limit=limit, cursor=cursor))
 
-    @get("/tickets", summary="My tickets")
+    @get(
+        "/tickets",
+        summary="My tickets",
+        operation_id="listMyTickets",
+        responses=problems(*READ, 400, 401),
+    )
     async def tickets(
         self,
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
         limit: Limit = 50,
         cursor: Cursor = None,
-    ) -> PageOut:
+    ) -> TicketPage:
         """The caller's tickets (voided ones too)."""
-        return page_out(
-            await tickets.list_tickets(requester, limit=limit, cursor=cursor), ticket_out
-        )
+        return ticket_page(await tickets.list_tickets(requester, limit=limit, cursor=cursor))
 
 
 class CheckInController(Controller):
@@ -155,9 +197,16 @@ class CheckInController(Controller):
     path = "/api/check-ins"
     tags = ["tickets"]
     guards = [role_guard(Role.STAFF)]
+    security = SIGNED_IN
     dependencies = REQUESTER
 
-    @post("/", status_code=200, summary="Check a ticket in")
+    @post(
+        "/",
+        status_code=200,
+        summary="Check a ticket in",
+        operation_id="checkIn",
+        responses=problems(*READ, *INPUT, 401, 403, 404, 409),
+    )
     async def check_in(
         self,
         data: JSONBody[CheckInBody],
