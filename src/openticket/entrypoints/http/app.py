@@ -10,7 +10,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 
 from openticket import __version__
 from openticket.application.facade import OpenTicket
@@ -34,9 +33,12 @@ from openticket.entrypoints.http.controllers.orders import (
     MyThingsController,
     OrderController,
 )
+from openticket.entrypoints.http.docs import PackagedSwaggerUI, static_files
+from openticket.entrypoints.http.edge import compression_config, cors_config, edge_headers
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
+from openticket.entrypoints.http.proxies import ForwardedClientMiddleware, TrustedProxies
 from openticket.entrypoints.http.rate_limit import RateLimitMiddleware, RateLimits
 
 POLICY = "http_policy"
@@ -44,6 +46,9 @@ POLICY = "http_policy"
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above 1 MiB are refused with 413 before they are read whole."""
+
+SCHEMA_PATH = "/schema"
+"""Where the docs page is (``/schema/openapi.json`` the schema)."""
 
 
 def create_app(
@@ -61,8 +66,14 @@ def create_app(
     With ``start`` the app starts the platform (actors, sweeper) on start-up and stops it
     on shut-down; pass False when the caller runs it already. ``policy`` holds the
     edge's rules (CORS, trusted proxies, WebSocket caps); the default is the safe one.
+
+    The client's address is settled first (``ForwardedClientMiddleware``: the peer, or
+    what a trusted proxy forwarded), so the rate limits, the logs and the feeds' caps
+    all see the same client; ``edge_headers`` gives every answer its security,
+    caching and ``Vary`` headers last.
     """
     policy = policy or HttpPolicy()
+    docs = PackagedSwaggerUI()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -111,10 +122,21 @@ def create_app(
             seat_feed,
             order_feed,
             metrics_endpoint(metrics),
+            static_files(),
         ],
         middleware=[
+            ForwardedClientMiddleware(TrustedProxies(policy.trusted_proxies)),
             observe(metrics),
-            *([RateLimitMiddleware(rate_limits, identity)] if rate_limits else []),
+            *(
+                [RateLimitMiddleware(rate_limits, identity, limit_loopback=policy.limit_loopback)]
+                if rate_limits
+                else []
+            ),
+        ],
+        cors_config=cors_config(policy),
+        compression_config=compression_config(),
+        before_send=[
+            edge_headers(policy, {SCHEMA_PATH, *(f"{SCHEMA_PATH}{path}" for path in docs.paths)})
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -125,7 +147,7 @@ def create_app(
             title="OpenTicket",
             version=__version__,
             description="Sell seats to high-demand events without ever selling a seat twice.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            path=SCHEMA_PATH,
+            render_plugins=[docs],
         ),
     )

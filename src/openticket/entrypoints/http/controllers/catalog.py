@@ -16,6 +16,7 @@ from openticket.domain.identity import Role
 from openticket.domain.shared import EventId, SessionId, VenueId
 from openticket.domain.venue import Area, Row, SeatMap
 from openticket.entrypoints.http.auth import provide_requester, role_guard
+from openticket.entrypoints.http.caching import REVALIDATE, VENUE_LIFETIME, revalidated
 from openticket.entrypoints.http.schemas import (
     CategoryOut,
     EventBody,
@@ -46,6 +47,7 @@ class VenueController(Controller):
     path = "/api/venues"
     tags = ["catalog"]
     dependencies = {"requester": Provide(provide_requester)}
+    response_class = revalidated(VENUE_LIFETIME)
 
     @post("/", status_code=201, guards=[organizers], summary="Create a venue")
     async def create(
@@ -80,6 +82,7 @@ class EventController(Controller):
     path = "/api/events"
     tags = ["catalog"]
     dependencies = {"requester": Provide(provide_requester)}
+    response_class = revalidated(REVALIDATE)  # sessions go on sale on the second
 
     @post("/", status_code=201, guards=[organizers], summary="Create an event")
     async def create(
@@ -171,6 +174,7 @@ class SessionController(Controller):
 
     path = "/api/sessions"
     tags = ["catalog"]
+    response_class = revalidated(REVALIDATE)  # seats change every second of a sale
 
     @get("/{session_id:uuid}", summary="A session")
     async def read(
