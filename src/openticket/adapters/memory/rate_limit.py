@@ -62,10 +62,20 @@ class MemoryRateLimiter:
                 hits.append(now)
             else:  # the clock went back: keep the hits in order
                 bisect.insort(hits, now)
-            return RateDecision(allowed=True, remaining=limit.limit - count - 1, retry_after=0.0)
+            return RateDecision(
+                allowed=True,
+                remaining=limit.limit - count - 1,
+                retry_after=0.0,
+                reset_after=(hits[0] + window - now) / 1000,
+            )
         # Allowed again once only limit - 1 of the counted hits are left.
         blocker = hits[count - limit.limit]
-        return RateDecision(allowed=False, remaining=0, retry_after=(blocker + window - now) / 1000)
+        return RateDecision(
+            allowed=False,
+            remaining=0,
+            retry_after=(blocker + window - now) / 1000,
+            reset_after=(hits[0] + window - now) / 1000,
+        )
 
     def tracked_keys(self) -> int:
         """How many keys the limiter holds now (for tests and metrics)."""

@@ -24,7 +24,8 @@ from openticket.application.ports.rate_limit import RateDecision, RateLimit
 _HIT = """
 -- KEYS[1]: the key's sorted set of allowed requests (score: moment in ms).
 -- ARGV: now (ms), window (ms), limit, a member no other request uses.
--- Returns {allowed (1/0), remaining, retry after (ms)}.
+-- Returns {allowed (1/0), remaining, retry after (ms), reset after (ms): until the
+-- oldest counted request leaves the window}.
 local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
@@ -34,11 +35,13 @@ local count = redis.call('ZCARD', key)
 if count < limit then
     redis.call('ZADD', key, ARGV[1], ARGV[4])
     redis.call('PEXPIRE', key, window)
-    return {1, limit - count - 1, 0}
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return {1, limit - count - 1, 0, tonumber(oldest[2]) + window - now}
 end
 -- Allowed again once only limit - 1 of the counted requests are left.
 local blocker = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
-return {0, 0, tonumber(blocker[2]) + window - now}
+local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return {0, 0, tonumber(blocker[2]) + window - now, tonumber(oldest[2]) + window - now}
 """
 
 
@@ -75,9 +78,10 @@ class RedisRateLimiter:
             )
         except (RedisError, OSError) as e:  # OSError: a socket error redis-py did not wrap
             raise AdapterUnavailable(f"the Redis rate limiter failed: {e}") from e
-        allowed, remaining, retry_after_ms = (int(value) for value in reply)
+        allowed, remaining, retry_after_ms, reset_after_ms = (int(value) for value in reply)
         return RateDecision(
             allowed=bool(allowed),
             remaining=remaining,
             retry_after=retry_after_ms / 1000 if not allowed else 0.0,
+            reset_after=reset_after_ms / 1000,
         )

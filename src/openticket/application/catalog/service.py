@@ -119,7 +119,7 @@ class CatalogService:
                 category_id=CategoryId(self._ids.new_id()),
                 event_id=event_id,
                 name=name,
-                area_ids=frozenset(AreaId(a) for a in area_ids),
+                area_ids=[AreaId(a) for a in area_ids],
                 price=price,
                 quota=quota,
             )

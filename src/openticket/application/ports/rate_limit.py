@@ -48,11 +48,15 @@ class RateDecision:
     ``retry_after`` is the number of seconds until a request of the key would be
     allowed: 0 when this one was allowed, more than 0 and at most the window when it
     was refused (more than the window only if the processes' clocks disagree).
+    ``reset_after`` is the number of seconds until ``remaining`` next grows: until the
+    oldest request the key counts leaves the window (a full window right after the
+    key's first request). Clients are told it as the RateLimit field's ``t``.
     """
 
     allowed: bool
     remaining: int
     retry_after: float
+    reset_after: float = 0.0
 
 
 @runtime_checkable

@@ -11,7 +11,6 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Tag
 
 from openticket import __version__
@@ -36,11 +35,14 @@ from openticket.entrypoints.http.controllers.orders import (
     MyThingsController,
     OrderController,
 )
+from openticket.entrypoints.http.docs import PackagedSwaggerUI, static_files
+from openticket.entrypoints.http.edge import compression_config, cors_config, edge_headers
 from openticket.entrypoints.http.media import require_json
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.openapi import COMPONENTS, RefinedJsonRenderPlugin, refine
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
+from openticket.entrypoints.http.proxies import ForwardedClientMiddleware, TrustedProxies
 from openticket.entrypoints.http.rate_limit import RateLimitMiddleware, RateLimits
 from openticket.entrypoints.http.routes import allow_every_method
 
@@ -70,6 +72,9 @@ POLICY = "http_policy"
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above 1 MiB are refused with 413 before they are read whole."""
 
+SCHEMA_PATH = "/schema"
+"""Where the docs page is (``/schema/openapi.json`` the schema)."""
+
 
 def create_app(
     tickets: OpenTicket,
@@ -86,8 +91,14 @@ def create_app(
     With ``start`` the app starts the platform (actors, sweeper) on start-up and stops it
     on shut-down; pass False when the caller runs it already. ``policy`` holds the
     edge's rules (CORS, trusted proxies, WebSocket caps); the default is the safe one.
+
+    The client's address is settled first (``ForwardedClientMiddleware``: the peer, or
+    what a trusted proxy forwarded), so the rate limits, the logs and the feeds' caps
+    all see the same client; ``edge_headers`` gives every answer its security,
+    caching and ``Vary`` headers last.
     """
     policy = policy or HttpPolicy()
+    docs = PackagedSwaggerUI()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -136,10 +147,21 @@ def create_app(
             seat_feed,
             order_feed,
             metrics_endpoint(metrics),
+            static_files(),
         ],
         middleware=[
+            ForwardedClientMiddleware(TrustedProxies(policy.trusted_proxies)),
             observe(metrics),
-            *([RateLimitMiddleware(rate_limits, identity)] if rate_limits else []),
+            *(
+                [RateLimitMiddleware(rate_limits, identity, limit_loopback=policy.limit_loopback)]
+                if rate_limits
+                else []
+            ),
+        ],
+        cors_config=cors_config(policy),
+        compression_config=compression_config(),
+        before_send=[
+            edge_headers(policy, {SCHEMA_PATH, *(f"{SCHEMA_PATH}{path}" for path in docs.paths)})
         ],
         dependencies=dependencies,
         exception_handlers=EXCEPTION_HANDLERS,
@@ -151,13 +173,13 @@ def create_app(
             title="OpenTicket",
             version=__version__,
             description=API_DESCRIPTION,
-            path="/schema",
+            path=SCHEMA_PATH,
             components=COMPONENTS,
             tags=TAGS,
             use_handler_docstrings=True,
             create_examples=False,
             render_plugins=[
-                ScalarRenderPlugin(),
+                docs,
                 RefinedJsonRenderPlugin(
                     partial(refine, payment_providers=tickets.payments.provider_names)
                 ),

@@ -11,7 +11,6 @@ from litestar import MediaType, Response, get
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Gauge,
@@ -27,6 +26,8 @@ from openticket.domain.ordering import OrderEvent
 from openticket.domain.seating import SeatHoldRejected, SeatsHeld
 
 REQUEST_ID_HEADER = "x-request-id"
+EXPOSITION_MEDIA_TYPE = "text/plain; version=0.0.4"
+"""Prometheus's text format; Litestar adds the ``charset=utf-8`` of every ``text/`` answer."""
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -114,7 +115,7 @@ def metrics_endpoint(metrics: Metrics) -> Any:
         operation_id="metrics",
     )
     async def read_metrics() -> Response[bytes]:
-        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=EXPOSITION_MEDIA_TYPE)
 
     return read_metrics
 

@@ -50,6 +50,11 @@ STATUS_BY_CODE: dict[str, int] = {
 }
 """HTTP status of every stable error code; validation codes not listed are 422."""
 
+RETRY_AFTER_SECONDS = 5
+"""``Retry-After`` of a ``503``: a dependency that is down or a partition that moves
+to another worker (its lease is 3 s) is usually back within a few seconds, and a
+buyer mid-sale should not be sent away for longer."""
+
 TITLES = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -106,6 +111,8 @@ def our_error(request: Request[Any, Any, Any], error: Exception) -> Response[dic
     elif seat_ids is not None:
         extra["seat_ids"] = list(seat_ids)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     if status >= 500:
         _log.warning("dependency_error", code=error.code, error=str(error))
     return problem(status, error.code, str(error), headers=headers, **extra)
@@ -135,6 +142,8 @@ def http_error(request: Request[Any, Any, Any], error: Exception) -> Response[di
     headers = dict(error.headers or {})
     if status == 401:
         headers.setdefault("WWW-Authenticate", "Bearer")
+    if status == 503:
+        headers.setdefault("Retry-After", str(RETRY_AFTER_SECONDS))
     return problem(status, code, str(error.detail), headers=headers or None)
 
 

@@ -68,6 +68,11 @@ class RateLimiterContract(ClockedContract):
         low, high = expected - self.tolerance - _RESOLUTION, expected + _RESOLUTION
         assert low <= decision.retry_after <= high, f"expected about {expected}s: {decision}"
 
+    def _assert_reset_after(self, decision: RateDecision, expected: float) -> None:
+        """The key's quota grows again in ``expected`` seconds (sooner by the run's drift)."""
+        low, high = expected - self.tolerance - _RESOLUTION, expected + _RESOLUTION
+        assert low <= decision.reset_after <= high, f"expected about {expected}s: {decision}"
+
     # --- a burst -----------------------------------------------------------------------
 
     async def test_a_burst_gets_exactly_the_limit_then_is_refused(
@@ -117,6 +122,28 @@ class RateLimiterContract(ClockedContract):
         decisions = await self._hits(rate_limiter, key, limit, 4)
         assert [d.remaining for d in decisions] == [2, 1, 0, 0], decisions
         assert [d.allowed for d in decisions] == [True, True, True, False], decisions
+
+    async def test_reset_after_says_when_the_oldest_counted_request_ages_out(
+        self, rate_limiter: RateLimiter, clock: Clock
+    ) -> None:
+        """A key's first request counts a whole window; later ones say what is left of it.
+
+        Refused or allowed, ``reset_after`` is when the oldest request the key counts
+        leaves the window, the moment its remaining grows again.
+        """
+        key, limit, window = self._key(), self._limit(3), self._seconds
+        self._assert_reset_after(await rate_limiter.hit(key, limit), window)
+        await self.pass_time(clock, window / 4)
+        for decision in await self._hits(rate_limiter, key, limit, 2):
+            assert decision.allowed, decision
+            self._assert_reset_after(decision, window * 3 / 4)
+        refused = await rate_limiter.hit(key, limit)
+        assert not refused.allowed
+        self._assert_reset_after(refused, window * 3 / 4)
+        await self.pass_time(clock, window * 3 / 4)
+        again = await rate_limiter.hit(key, limit)
+        assert again.allowed, again
+        self._assert_reset_after(again, window / 4)
 
     # --- the window slides -------------------------------------------------------------
 

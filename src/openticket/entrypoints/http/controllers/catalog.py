@@ -15,6 +15,7 @@ from openticket.domain.identity import Role
 from openticket.domain.shared import EventId, SessionId, VenueId
 from openticket.domain.venue import Area, Row, SeatMap
 from openticket.entrypoints.http.auth import provide_requester, role_guard
+from openticket.entrypoints.http.caching import REVALIDATE, VENUE_LIFETIME, revalidated
 from openticket.entrypoints.http.openapi import INPUT, READ, SIGNED_IN, problems
 from openticket.entrypoints.http.schemas import (
     CategoryOut,
@@ -48,6 +49,7 @@ class VenueController(Controller):
     path = "/api/venues"
     tags = ["catalog"]
     dependencies = {"requester": Provide(provide_requester)}
+    response_class = revalidated(VENUE_LIFETIME)
 
     @post(
         "/",
@@ -99,6 +101,7 @@ class EventController(Controller):
     path = "/api/events"
     tags = ["catalog"]
     dependencies = {"requester": Provide(provide_requester)}
+    response_class = revalidated(REVALIDATE)  # sessions go on sale on the second
 
     @post(
         "/",
@@ -226,6 +229,7 @@ class SessionController(Controller):
 
     path = "/api/sessions"
     tags = ["catalog"]
+    response_class = revalidated(REVALIDATE)  # seats change every second of a sale
 
     @get(
         "/{session_id:uuid}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 
@@ -24,6 +25,11 @@ class AuthController(Controller):
 
     path = "/api/auth"
     tags = ["identity"]
+    # a token (or a new account) must not stay in any cache, HTTP/1.0 ones included
+    response_headers = [
+        ResponseHeader(name="Cache-Control", value="no-store"),
+        ResponseHeader(name="Pragma", value="no-cache"),
+    ]
 
     @post(
         "/register",
