@@ -16,6 +16,7 @@ from openticket.domain.shared import (
     UserId,
     ValidationError,
     human_text,
+    refused_character,
 )
 
 MIN_PASSWORD_LENGTH = 8
@@ -23,6 +24,7 @@ MAX_PASSWORD_LENGTH = 128
 MAX_EMAIL_LENGTH = 254
 MAX_DISPLAY_NAME_LENGTH = 100
 
+_ASCII_WHITESPACE = " \t\n\r\f\v"
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
 
@@ -71,7 +73,9 @@ def normalise_email(email: object) -> str:
     """
     if not isinstance(email, str):
         raise InvalidEmail("an e-mail address must be a string")
-    normalised = unicodedata.normalize("NFKC", email).strip()
+    # only ASCII white space is trimmed (NFKC made other spaces ASCII): a C1 "next line"
+    # or a line separator is a control inside the address, not around it
+    normalised = unicodedata.normalize("NFKC", email).strip(_ASCII_WHITESPACE)
     if not (normalised.isascii() and normalised.isprintable()):
         raise InvalidEmail(
             f"{email!r} is not an e-mail address in ASCII "
@@ -92,24 +96,23 @@ def email_to_find(email: object) -> str | None:
 
 
 def check_password_policy(password: object) -> None:
-    """Passwords are 8-128 characters without controls; anything else is refused before hashing.
+    """Passwords are 8-128 characters of text; anything else is refused before hashing.
 
-    Any other character is allowed (a passphrase in any script); controls and lone
-    surrogates are refused because no keyboard types them and the hash needs UTF-8.
+    Any script is welcome (a passphrase in Chinese); what human text may not hold —
+    controls, invisible format characters, lone surrogates (see ``refused_character``)
+    — no keyboard types, so a password holding it is a mistake or a probe.
     """
     if not isinstance(password, str) or not (
         MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
     ):
         raise WeakPassword(f"a password has {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters")
     if not is_typable_password(password):
-        raise WeakPassword("a password may not hold control characters")
+        raise WeakPassword("a password may not hold control or invisible characters")
 
 
 def is_typable_password(password: str) -> bool:
-    """Whether ``password`` holds no control character and no lone surrogate."""
-    return password.isprintable() or all(
-        unicodedata.category(char) not in ("Cc", "Cs") for char in password
-    )
+    """Whether ``password`` holds only characters human text may hold."""
+    return refused_character(password) is None
 
 
 def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
@@ -128,7 +131,9 @@ def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
 
 def normalise_display_name(value: object) -> str:
     """A display name, trimmed: 1-100 characters of human text (see ``human_text``)."""
-    name = value.strip() if isinstance(value, str) else value
+    # trimmed only once it is clean: a control at either end is refused, not trimmed away
+    clean = isinstance(value, str) and refused_character(value) is None
+    name = value.strip() if clean and isinstance(value, str) else value
     return human_text(name, "a display name", max_length=MAX_DISPLAY_NAME_LENGTH)
 
 

@@ -247,6 +247,7 @@ def test_a_price_category_refuses_bad_text(changes: dict[str, Any]) -> None:
         ("o\ufb03ce@example.com", "office@example.com"),  # the ffi ligature
         ("ada@xn--bcher-kva.example", "ada@xn--bcher-kva.example"),
         ("\u3000Ada@Example.com\u3000", "ada@example.com"),
+        (" ada@example.com\r\n", "ada@example.com"),
     ],
     ids=repr,
 )
@@ -272,6 +273,8 @@ def test_compatibility_lookalikes_become_the_one_spelling_of_the_address(
         "ad\tmin@openticket.local",
         "ad\x7fmin@openticket.local",
         "ad\x85min@openticket.local",
+        "admin@openticket.local\x85",  # NEL is white space to Python, a control to us
+        "admin@openticket.local\u2028",
         "ad\ud800min@openticket.local",
         "ad\u00a0min@openticket.local",  # NFKC makes it a space: whitespace inside
         "josé@example.com",
@@ -297,7 +300,9 @@ def test_a_user_is_stored_with_the_normalised_address(now: datetime) -> None:
     assert user.display_name == "Ada \u200d"
 
 
-@pytest.mark.parametrize("name", [NUL_NAME, SPOOFED_NAME, "Ada\u200b", "Ada\ud800"], ids=repr)
+@pytest.mark.parametrize(
+    "name", [NUL_NAME, SPOOFED_NAME, "Ada\u200b", "Ada\ud800", "Ada\n", "\x1cAda"], ids=repr
+)
 def test_a_display_name_is_human_text(now: datetime, name: str) -> None:
     with pytest.raises(ValidationError):
         User(
@@ -309,11 +314,17 @@ def test_a_display_name_is_human_text(now: datetime, name: str) -> None:
         )
 
 
-@pytest.mark.parametrize("password", ["pass\x00word", "password\n", "pass\ud800word"], ids=repr)
-def test_a_password_with_controls_or_lone_surrogates_is_refused(password: str) -> None:
+@pytest.mark.parametrize(
+    "password",
+    ["pass\x00word", "password\n", "pass\ud800word", "pass\u200bword", "password\u202e"],
+    ids=repr,
+)
+def test_a_password_with_controls_invisible_characters_or_lone_surrogates_is_refused(
+    password: str,
+) -> None:
     with pytest.raises(WeakPassword):
         check_password_policy(password)
 
 
-def test_a_password_in_any_script_with_invisible_characters_is_kept() -> None:
-    check_password_policy("密碼 pass\u200bphrase ✓")
+def test_a_password_in_any_script_is_kept() -> None:
+    check_password_policy("密碼 passphrase ✓ \u00a0 \U0001f468\u200d\U0001f469")
