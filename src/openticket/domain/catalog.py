@@ -21,12 +21,16 @@ from openticket.domain.shared import (
     UserId,
     ValidationError,
     VenueId,
+    human_text,
     require_aware,
 )
-from openticket.domain.venue import SeatMap, parse_seat_id
+from openticket.domain.venue import SeatMap, area_id_of, parse_seat_id
 
 DEFAULT_MAX_SEATS_PER_ORDER = 10
 MAX_SEATS_PER_ORDER_LIMIT = 100
+MAX_NAME_LENGTH = 200
+"""Of an event and of a price category."""
+MAX_DESCRIPTION_LENGTH = 5000
 
 
 class SaleNotOpen(DomainError):
@@ -66,6 +70,20 @@ class EventStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+def _event_name(value: object) -> str:
+    return human_text(value, "an event name", max_length=MAX_NAME_LENGTH)
+
+
+def _description(value: object) -> str:
+    return human_text(
+        value,
+        "a description",
+        max_length=MAX_DESCRIPTION_LENGTH,
+        required=False,
+        multiline=True,
+    )
+
+
 @attrs.define(kw_only=True)
 class Event(Aggregate):
     """Something people buy tickets for, held at one venue, run by one organizer."""
@@ -73,14 +91,12 @@ class Event(Aggregate):
     event_id: EventId
     venue_id: VenueId
     organizer_id: UserId
-    name: str
-    description: str = ""
+    name: str = attrs.field(converter=_event_name)
+    description: str = attrs.field(default="", converter=_description)
     status: EventStatus = EventStatus.PUBLISHED
     created_at: datetime
 
     def __attrs_post_init__(self) -> None:
-        if not self.name.strip():
-            raise ValidationError("an event needs a name")
         require_aware(self.created_at, "created_at")
 
     def is_managed_by(self, user_id: UserId) -> bool:
@@ -168,7 +184,7 @@ def _area_ids(value: Iterable[str]) -> frozenset[AreaId]:
     if isinstance(value, str):
         # a bare "AB" would otherwise price areas "A" and "B"
         raise ValidationError("area_ids must be a collection of area ids, not one string")
-    given = [AreaId(a) for a in value]
+    given = [area_id_of(a) for a in value]
     areas = frozenset(given)
     if len(areas) != len(given):
         raise ValidationError("an area appears twice in area_ids")
@@ -177,20 +193,22 @@ def _area_ids(value: Iterable[str]) -> frozenset[AreaId]:
     return areas
 
 
+def _category_name(value: object) -> str:
+    return human_text(value, "a price category name", max_length=MAX_NAME_LENGTH)
+
+
 @attrs.frozen(kw_only=True)
 class PriceCategory:
     """A price for every seat of some areas of an event, optionally capped by a quota."""
 
     category_id: CategoryId
     event_id: EventId
-    name: str
+    name: str = attrs.field(converter=_category_name)
     area_ids: frozenset[AreaId] = attrs.field(converter=_area_ids)
     price: Money
     quota: int | None = None
 
     def __attrs_post_init__(self) -> None:
-        if not self.name.strip():
-            raise ValidationError("a price category needs a name")
         if self.price.is_negative:
             raise ValidationError("a price cannot be negative")
         if self.quota is not None and (isinstance(self.quota, bool) or self.quota < 0):

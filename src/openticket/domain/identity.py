@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
 
 import attrs
 
-from openticket.domain.shared import Aggregate, DomainError, UserId, ValidationError
+from openticket.domain.shared import (
+    Aggregate,
+    DomainError,
+    UserId,
+    ValidationError,
+    human_text,
+    refused_character,
+)
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 MAX_EMAIL_LENGTH = 254
 MAX_DISPLAY_NAME_LENGTH = 100
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+$")
+_ASCII_WHITESPACE = " \t\n\r\f\v"
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 
 
 class Role(StrEnum):
@@ -54,21 +63,56 @@ class UserDisabled(DomainError):
 
 
 def normalise_email(email: object) -> str:
-    """Trim and lower-case an address, and refuse what is not one."""
+    """The one spelling of an address we store and look up; ``InvalidEmail`` if none.
+
+    NFKC first, so compatibility lookalikes (fullwidth ``ａdmin``, the Kelvin sign, ligatures)
+    become the letters they stand for, then trimmed and lower-cased. What is still not
+    printable ASCII afterwards is refused: Cyrillic or Greek lookalikes, zero-width and
+    bidi characters, controls, whitespace inside. International domains are given in
+    their ASCII ``xn--`` form; internationalised local parts are not taken.
+    """
     if not isinstance(email, str):
         raise InvalidEmail("an e-mail address must be a string")
-    normalised = email.strip().lower()
-    if len(normalised) > MAX_EMAIL_LENGTH or not _EMAIL.match(normalised):
+    # only ASCII white space is trimmed (NFKC made other spaces ASCII): a C1 "next line"
+    # or a line separator is a control inside the address, not around it
+    normalised = unicodedata.normalize("NFKC", email).strip(_ASCII_WHITESPACE)
+    if not (normalised.isascii() and normalised.isprintable()):
+        raise InvalidEmail(
+            f"{email!r} is not an e-mail address in ASCII "
+            "(give an international domain in its xn-- form)"
+        )
+    normalised = normalised.lower()
+    if len(normalised) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(normalised):
         raise InvalidEmail(f"{email!r} is not an e-mail address")
     return normalised
 
 
+def email_to_find(email: object) -> str | None:
+    """``email`` as ``normalise_email`` spells it, or None if it is no address (nobody has it)."""
+    try:
+        return normalise_email(email)
+    except InvalidEmail:
+        return None
+
+
 def check_password_policy(password: object) -> None:
-    """Passwords are 8-128 characters; anything else is refused before hashing."""
+    """Passwords are 8-128 characters of text; anything else is refused before hashing.
+
+    Any script is welcome (a passphrase in Chinese); what human text may not hold —
+    controls, invisible format characters, lone surrogates (see ``refused_character``)
+    — no keyboard types, so a password holding it is a mistake or a probe.
+    """
     if not isinstance(password, str) or not (
         MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH
     ):
         raise WeakPassword(f"a password has {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH} characters")
+    if not is_typable_password(password):
+        raise WeakPassword("a password may not hold control or invisible characters")
+
+
+def is_typable_password(password: str) -> bool:
+    """Whether ``password`` holds only characters human text may hold."""
+    return refused_character(password) is None
 
 
 def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
@@ -85,11 +129,12 @@ def _roles(value: Iterable[Role | str]) -> frozenset[Role]:
     return roles
 
 
-def _display_name(value: str) -> str:
-    name = value.strip()
-    if not name or len(name) > MAX_DISPLAY_NAME_LENGTH:
-        raise ValidationError(f"a display name has 1-{MAX_DISPLAY_NAME_LENGTH} characters")
-    return name
+def normalise_display_name(value: object) -> str:
+    """A display name, trimmed: 1-100 characters of human text (see ``human_text``)."""
+    # trimmed only once it is clean: a control at either end is refused, not trimmed away
+    clean = isinstance(value, str) and refused_character(value) is None
+    name = value.strip() if clean and isinstance(value, str) else value
+    return human_text(name, "a display name", max_length=MAX_DISPLAY_NAME_LENGTH)
 
 
 @attrs.define(kw_only=True)
@@ -98,7 +143,7 @@ class User(Aggregate):
 
     user_id: UserId
     email: str = attrs.field(converter=normalise_email)
-    display_name: str = attrs.field(converter=_display_name)
+    display_name: str = attrs.field(converter=normalise_display_name)
     password_hash: str
     roles: frozenset[Role] = attrs.field(converter=_roles, default=frozenset({Role.BUYER}))
     status: UserStatus = UserStatus.ACTIVE

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -176,6 +177,68 @@ def require_aware(when: datetime, what: str) -> datetime:
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValidationError(f"{what} must be timezone-aware")
     return when
+
+
+LINE_BREAKS = frozenset("\t\n\r")
+"""Control characters a multi-line text (a description) may keep."""
+
+JOINERS = frozenset("\u200c\u200d")
+"""Zero-width non-joiner and joiner: invisible, but scripts (Persian, Indic) and emoji
+sequences need them, so human text keeps them."""
+
+
+def refused_character(value: str, *, multiline: bool = False) -> str | None:
+    """The first character of ``value`` that human text may not hold, or None.
+
+    Refused: controls (C0, DEL, C1; a multi-line text keeps tab and line breaks), lone
+    surrogates (not Unicode at all), line and paragraph separators outside multi-line
+    text, and invisible format characters, which spoof what a reader sees — zero-width
+    space, word joiner, byte order mark, soft hyphen, bidi marks, embeddings, overrides
+    and isolates, tag characters — except the joiners (:data:`JOINERS`).
+    """
+    if value.isprintable():  # the common case, in one pass in C: none of the above
+        return None
+    for char in value:
+        category = unicodedata.category(char)
+        if category == "Cc":
+            refused = not (multiline and char in LINE_BREAKS)
+        elif category == "Cf":
+            refused = char not in JOINERS
+        elif category in ("Zl", "Zp"):
+            refused = not multiline
+        else:
+            refused = category == "Cs"
+        if refused:
+            return char
+    return None
+
+
+def human_text(
+    value: object,
+    what: str,
+    *,
+    max_length: int,
+    required: bool = True,
+    multiline: bool = False,
+) -> str:
+    """``value`` if it is text people can read and trust; ``ValidationError`` otherwise.
+
+    Names, display names, descriptions, labels and addresses all pass here: a string of
+    at most ``max_length`` characters, not blank when ``required``, with no character
+    :func:`refused_character` refuses. The value is returned as given.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(f"{what} must be a string, not {type(value).__name__}")
+    if required and not value.strip():
+        raise ValidationError(f"{what} may not be blank")
+    if len(value) > max_length:
+        raise ValidationError(f"{what} has at most {max_length} characters")
+    char = refused_character(value, multiline=multiline)
+    if char is not None:
+        raise ValidationError(
+            f"{what} may not hold U+{ord(char):04X} (control, invisible or not Unicode)"
+        )
+    return value
 
 
 @attrs.define(kw_only=True)

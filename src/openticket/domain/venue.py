@@ -13,11 +13,24 @@ from types import MappingProxyType
 
 import attrs
 
-from openticket.domain.shared import Aggregate, AreaId, SeatId, ValidationError, VenueId
+from openticket.domain.shared import (
+    Aggregate,
+    AreaId,
+    SeatId,
+    ValidationError,
+    VenueId,
+    human_text,
+)
 
-_LABEL = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+# ASCII only: labels are part of seat ids, so no lookalike or invisible character fits
+_LABEL = re.compile(r"[A-Za-z0-9_]{1,16}")
 MAX_SEAT_NUMBER = 99_999
 MAX_SEATS_PER_VENUE = 500_000
+MAX_NAME_LENGTH = 200
+"""Of a venue and of an area."""
+MAX_ADDRESS_FIELDS = 20
+MAX_ADDRESS_TEXT_LENGTH = 200
+"""Of each key and each value of an address."""
 
 
 class UnknownSeats(ValidationError):
@@ -99,8 +112,13 @@ def _row_label(value: str) -> str:
     return _check_label("row", value)
 
 
-def _area_id(value: str) -> AreaId:
+def area_id_of(value: object) -> AreaId:
+    """``value`` as an area id: 1-16 ASCII letters, digits or ``_`` (``ValidationError``)."""
     return AreaId(_check_label("area id", value))
+
+
+def _area_name(value: object) -> str:
+    return human_text(value, "an area name", max_length=MAX_NAME_LENGTH)
 
 
 @attrs.frozen
@@ -125,8 +143,8 @@ def _rows(value: Iterable[Row]) -> tuple[Row, ...]:
 class Area:
     """A section of the venue (one seat-hold partition per session)."""
 
-    area_id: AreaId = attrs.field(converter=_area_id)
-    name: str
+    area_id: AreaId = attrs.field(converter=area_id_of)
+    name: str = attrs.field(converter=_area_name)
     rows: tuple[Row, ...] = attrs.field(converter=_rows)
 
     def seat_ids(self) -> Iterator[SeatId]:
@@ -205,7 +223,18 @@ class VenueStatus(StrEnum):
 
 
 def _address(value: Mapping[str, str]) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValidationError("an address is a mapping of fields to values")
+    if len(value) > MAX_ADDRESS_FIELDS:
+        raise ValidationError(f"an address has at most {MAX_ADDRESS_FIELDS} fields")
+    for key, text in value.items():
+        for part, what in ((key, "an address field"), (text, f"address field {key!r}")):
+            human_text(part, what, max_length=MAX_ADDRESS_TEXT_LENGTH, required=False)
     return MappingProxyType(dict(value))
+
+
+def _venue_name(value: object) -> str:
+    return human_text(value, "a venue name", max_length=MAX_NAME_LENGTH)
 
 
 @attrs.define(kw_only=True)
@@ -213,14 +242,10 @@ class Venue(Aggregate):
     """A place with a seat map. Capacity is the number of seats on the map."""
 
     venue_id: VenueId
-    name: str
+    name: str = attrs.field(converter=_venue_name)
     address: Mapping[str, str] = attrs.field(converter=_address)
     seat_map: SeatMap
     status: VenueStatus = VenueStatus.ACTIVE
-
-    def __attrs_post_init__(self) -> None:
-        if not self.name.strip():
-            raise ValidationError("a venue needs a name")
 
     @property
     def capacity(self) -> int:

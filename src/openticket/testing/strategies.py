@@ -397,9 +397,16 @@ def emails() -> st.SearchStrategy[str]:
 
 
 def passwords() -> st.SearchStrategy[str]:
-    """Passwords the policy accepts: 8-128 characters, any printable text."""
+    """Passwords the policy accepts: 8-128 characters of text.
+
+    No control, invisible or separator characters; the joiners U+200C/U+200D are text.
+    """
     return st.text(
-        st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")),
+        st.characters(
+            codec="utf-8",
+            exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp"),
+            include_characters="\u200c\u200d",
+        ),
         min_size=MIN_PASSWORD_LENGTH,
         max_size=MAX_PASSWORD_LENGTH,
     )

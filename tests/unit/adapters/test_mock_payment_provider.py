@@ -8,6 +8,7 @@ import pytest
 
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.application.ports.payments import (
+    InvalidPaymentOptions,
     InvalidWebhookSignature,
     PaymentProviderError,
     PaymentRequest,
@@ -67,9 +68,15 @@ async def test_delayed_payment_stays_pending_until_settled() -> None:
         provider.settle(payment.provider_transaction_id, succeed=False)
 
 
-async def test_unknown_outcome_is_refused() -> None:
-    with pytest.raises(PaymentProviderError):
-        await MockPaymentProvider().create_payment(request(outcome="maybe"))
+@pytest.mark.parametrize("options", [{"outcome": "maybe"}, {"outcome": ""}, {"colour": "red"}])
+async def test_unknown_options_are_bad_input_and_start_nothing(options: dict[str, str]) -> None:
+    provider = MockPaymentProvider()
+    with pytest.raises(InvalidPaymentOptions):
+        provider.check_options(options)
+    with pytest.raises(InvalidPaymentOptions):
+        await provider.create_payment(request(**options))
+    assert provider.captured is None
+    assert (await provider.create_payment(request())).status is ProviderStatus.SUCCEEDED
 
 
 async def test_refund_is_idempotent_per_key_and_only_for_captured_money() -> None:

@@ -12,7 +12,7 @@ import pytest
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.application.access import Requester
 from openticket.application.errors import Forbidden, NotFound
-from openticket.application.ports.payments import PaymentProviderError
+from openticket.application.ports.payments import InvalidPaymentOptions, PaymentProviderError
 from openticket.domain.catalog import SaleNotOpen
 from openticket.domain.ordering import OrderStatus
 from openticket.domain.payment import PaymentStatus, PaymentSucceeded
@@ -80,6 +80,22 @@ async def test_a_declined_payment_fails_the_order_and_frees_the_seats(world: Wor
     assert (await app.list_tickets(buyer)).items == ()
     again = await app.place_order(world.buyer(2), world.session_id, ["B-1-1"])
     assert again.status is OrderStatus.CREATED
+
+
+async def test_an_unknown_mock_outcome_is_bad_input_that_leaves_the_order_as_it_was(
+    world: World,
+) -> None:
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["B-1-2"])
+    with pytest.raises(InvalidPaymentOptions):
+        await app.pay(buyer, order.order_id, outcome="bogus")
+    unchanged = await app.get_order(buyer, order.order_id)
+    assert unchanged.status is OrderStatus.CREATED
+    assert unchanged.payment_id is None
+    assert await statuses(world, "B-1-2") == [SeatStatus.HELD]
+    payment = await app.pay(buyer, order.order_id, outcome="succeed")
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.COMPLETED
 
 
 async def test_an_unpaid_order_expires_with_its_hold(world: World) -> None:

@@ -29,7 +29,7 @@ from openticket.application.ports.repositories import (
     Page,
 )
 from openticket.domain.catalog import Event, PriceCategory, Session
-from openticket.domain.identity import User
+from openticket.domain.identity import User, email_to_find
 from openticket.domain.ordering import Order
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import (
@@ -372,8 +372,9 @@ class MemoryUserRepository(_Repository[UserId, User]):
     """Users in memory."""
 
     async def get_by_email(self, email: str) -> User | None:
-        """The user with this e-mail (compared normalised)."""
-        return self._tx.find_unique("email", email.strip().lower())
+        """The user with this e-mail (compared normalised); None for what is no address."""
+        address = email_to_find(email)
+        return None if address is None else self._tx.find_unique("email", address)
 
 
 class MemoryVenueRepository(_Repository[VenueId, Venue]):

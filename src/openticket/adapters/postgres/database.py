@@ -20,8 +20,10 @@ from typing import Any, LiteralString
 
 import psycopg
 import psycopg_pool
+import structlog
 
 from openticket.adapters.postgres.errors import (
+    DRIVER_ERRORS,
     DatabaseUnreachable,
     connect_error,
     connection_kwargs,
@@ -32,6 +34,8 @@ from openticket.adapters.postgres.migrator import MigrationReport, migrate, pend
 from openticket.adapters.postgres.unit_of_work import PostgresUnitOfWork, Row
 from openticket.adapters.serialization import EventCodec
 from openticket.domain.shared import DomainEvent
+
+_log = structlog.get_logger("openticket.postgres")
 
 OutboxListener = Callable[[Sequence[DomainEvent]], None]
 
@@ -119,7 +123,13 @@ class PostgresDatabase:
 
     async def take(self) -> psycopg.AsyncConnection[Row]:
         """A connection from the pool, in autocommit mode; give it back with ``give_back``."""
-        pool = await self._open()
+        try:
+            pool = await self._open()
+        except DatabaseUnreachable as e:
+            # where the database is, and why it failed, is for the operator: a request's
+            # answer says only that it is down (``start`` keeps the full message)
+            _log.warning("database_unreachable", error=str(e))
+            raise DatabaseUnreachable("the database cannot be reached") from e
         try:
             return await pool.getconn()
         except (psycopg_pool.PoolTimeout, psycopg.Error) as e:
@@ -151,7 +161,7 @@ class PostgresDatabase:
         try:
             cursor = await conn.execute(query, params)
             return await cursor.fetchall()
-        except psycopg.Error as e:
+        except DRIVER_ERRORS as e:
             raise translate(e) from e
         finally:
             await self.give_back(conn)

@@ -1,4 +1,9 @@
-"""PostgreSQL driver errors translated into the ports' errors, and connection settings."""
+"""PostgreSQL driver errors translated into the ports' errors, and connection settings.
+
+What a port error says reaches API clients (its message is the problem's ``detail``),
+so it names neither the database nor a statement, its parameters or the server's
+address; the driver's own words go to the log (and stay on the error's ``__cause__``).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
+import structlog
 from psycopg import errors as pg
 from psycopg.conninfo import conninfo_to_dict
 
@@ -15,8 +21,11 @@ from openticket.application.ports.errors import (
     ConcurrencyError,
     DuplicateError,
     EmailTaken,
+    InvalidInput,
     PortError,
 )
+
+_log = structlog.get_logger("openticket.postgres")
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -64,28 +73,61 @@ def connect_error(conninfo: str, error: BaseException) -> DatabaseUnreachable:
     return DatabaseUnreachable(f"cannot reach PostgreSQL at {redacted(conninfo)}: {reason}")
 
 
+DRIVER_ERRORS = (psycopg.Error, UnicodeEncodeError)
+"""What running a statement may raise: the driver's errors, and the text codec's for a
+string that is not Unicode (a lone surrogate), raised before anything is sent."""
+
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 """SQLSTATE classes: connection exception, insufficient resources, operator intervention."""
 
+_INVALID_INPUT = {
+    "22001": "a text of the request is too long to be stored",
+    "22003": "a number of the request is out of range",
+    "22007": "a date or time of the request cannot be stored",
+    "22008": "a date or time of the request is out of range",
+    "22021": "a text of the request is not valid UTF-8",
+    "22P05": "a text of the request holds a character that cannot be stored",
+}
+"""What a data exception (SQLSTATE class 22) says to the client, by SQLSTATE."""
+
+
+_UNSTORABLE_TEXT = _INVALID_INPUT["22P05"]
+
 
 def translate(error: BaseException) -> PortError:
-    """The port error for a driver error (the caller raises it ``from`` the original)."""
+    """The port error for a driver error (the caller raises it ``from`` the original).
+
+    Errors caused by the data (SQLSTATE class 22; what psycopg refuses to send: NUL in
+    a text, a string that is not Unicode) are the caller's input at fault,
+    ``InvalidInput``; a statement the server refused for another reason is a
+    ``StorageError`` (a fault of ours), logged with the driver's message.
+    """
     if isinstance(error, PortError):
         return error
     if isinstance(error, pg.UniqueViolation):
         constraint = error.diag.constraint_name or ""
         if constraint == "users_email_key":
             return EmailTaken("this e-mail address is registered")
-        return DuplicateError(f"another row has the same key ({constraint})")
+        return DuplicateError("another record has the same key")
     if isinstance(error, pg.SerializationFailure | pg.DeadlockDetected | pg.LockNotAvailable):
         return ConcurrencyError(f"a concurrent change got in the way: {error.sqlstate}")
     if isinstance(error, psycopg_pool.PoolTimeout):
-        return DatabaseUnreachable(f"no PostgreSQL connection free in time: {error}")
+        return DatabaseUnreachable("no database connection was free in time")
+    if isinstance(error, psycopg.DataError | UnicodeEncodeError):
+        state = getattr(error, "sqlstate", None) or ""
+        # logged all the same: a data exception of our own making would be a bug to find
+        _log.info("storage_refused_input", sqlstate=state, error=str(error).split("\n")[0])
+        if isinstance(error, UnicodeEncodeError) or (not state and "NUL" in str(error)):
+            return InvalidInput(_UNSTORABLE_TEXT)
+        return InvalidInput(_INVALID_INPUT.get(state, "a value of the request cannot be stored"))
     if isinstance(error, psycopg.Error):
         state = error.sqlstate or ""
         if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError) and (
             not state or state[:2] in _UNAVAILABLE_CLASSES
         ):
-            return DatabaseUnreachable(f"PostgreSQL connection failed: {error}")
-        return StorageError(f"PostgreSQL refused a statement ({state}): {error}")
-    return StorageError(f"{type(error).__name__}: {error}")
+            _log.warning("database_connection_failed", sqlstate=state, error=str(error))
+            return DatabaseUnreachable("the database connection failed")
+        _log.error("storage_refused", sqlstate=state, error=str(error))
+        return StorageError(f"the storage refused a statement (SQLSTATE {state or 'none'})")
+    _log.error("storage_failed", error=repr(error))
+    return StorageError(f"the storage failed ({type(error).__name__})")

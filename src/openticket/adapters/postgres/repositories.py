@@ -29,7 +29,7 @@ from openticket.domain.catalog import (
     Session,
     SessionStatus,
 )
-from openticket.domain.identity import Role, User, UserStatus
+from openticket.domain.identity import Role, User, UserStatus, email_to_find
 from openticket.domain.ordering import Order, OrderItem, OrderStatus
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import (
@@ -59,6 +59,25 @@ def _limit(limit: int) -> int:
     if limit < 1:
         raise ValueError("limit must be at least 1")
     return limit
+
+
+def _storable(*keys: str) -> bool:
+    """Whether PostgreSQL could hold every key; a lookup by one it cannot finds nothing.
+
+    Text with NUL or a lone surrogate cannot be sent at all: asking for it would be an
+    error (a 4xx), where a code or a transaction id that was never issued is "none".
+    """
+    return all("\x00" not in key and _encodable(key) for key in keys)
+
+
+def _encodable(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _page(rows: list[DbRow], limit: int, build: Any) -> Page[Any]:
@@ -139,10 +158,11 @@ class PostgresUserRepository:
         return None if row is None else _user(row)
 
     async def get_by_email(self, email: str) -> User | None:
-        """The user with this e-mail (compared normalised)."""
-        row = await self._uow.fetch_one(
-            f"SELECT {_USER} FROM users WHERE email = %s", (email.strip().lower(),)
-        )
+        """The user with this e-mail (compared normalised); None for what is no address."""
+        address = email_to_find(email)
+        if address is None:
+            return None
+        row = await self._uow.fetch_one(f"SELECT {_USER} FROM users WHERE email = %s", (address,))
         return None if row is None else _user(row)
 
     async def save(self, user: User) -> None:
@@ -713,6 +733,8 @@ class PostgresPaymentRepository:
         self, provider: str, provider_transaction_id: str
     ) -> Payment | None:
         """The payment a provider knows by this transaction id, if any."""
+        if not _storable(provider, provider_transaction_id):
+            return None
         row = await self._uow.fetch_one(
             f"SELECT {_PAYMENT} FROM payments WHERE provider = %s AND provider_transaction_id = %s",
             (provider, provider_transaction_id),
@@ -865,6 +887,8 @@ class PostgresTicketRepository:
 
     async def get_by_qr_code(self, qr_code: str) -> Ticket | None:
         """The ticket showing this QR code, if any."""
+        if not _storable(qr_code):
+            return None
         row = await self._uow.fetch_one(
             f"SELECT {_TICKET} FROM all_tickets WHERE qr_code = %s", (qr_code,)
         )

@@ -17,7 +17,7 @@ import attrs
 import psycopg
 from psycopg.types.json import Jsonb
 
-from openticket.adapters.postgres.errors import translate
+from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
 from openticket.adapters.postgres.repositories import (
     PostgresEventRepository,
     PostgresOrderRepository,
@@ -134,7 +134,7 @@ class PostgresUnitOfWork:
                         cursor = await conn.execute(query, params)
                     return cursor
                 return await conn.execute(query, params)
-            except psycopg.Error as e:
+            except DRIVER_ERRORS as e:
                 if fresh and attempt == 1 and (conn.broken or conn.closed):
                     self._in_transaction = False
                     self._conn = None
@@ -186,7 +186,7 @@ class PostgresUnitOfWork:
                         await cursor.executemany(query, params)
                 if then_commit:
                     await conn.execute("COMMIT")
-        except psycopg.Error as e:
+        except DRIVER_ERRORS as e:
             error = translate(e)
             self._failed = error
             raise error from e

@@ -12,10 +12,12 @@ from openticket.application.ports.identity import AccessToken, PasswordHasher, T
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.domain.identity import (
     MAX_PASSWORD_LENGTH,
-    InvalidEmail,
     Role,
     User,
     check_password_policy,
+    email_to_find,
+    is_typable_password,
+    normalise_display_name,
     normalise_email,
 )
 from openticket.domain.shared import UserId
@@ -53,16 +55,22 @@ class IdentityService:
         display_name: str,
         roles: Iterable[Role] = (Role.BUYER,),
     ) -> User:
-        """A new account; ``EmailTaken`` if the address is registered already."""
+        """A new account; ``EmailTaken`` if the address is registered already.
+
+        The address is stored normalised (``normalise_email``): a lookalike spelling of
+        a registered address (fullwidth letters) is that address, so ``EmailTaken``.
+        Everything is checked before the password is hashed or anything is read.
+        """
         check_password_policy(password)
         address = normalise_email(email)
+        name = normalise_display_name(display_name)
         async with self._uow() as uow:
             if await uow.users.get_by_email(address) is not None:
                 raise EmailTaken(f"{address} is registered")
         user = User(
             user_id=UserId(self._ids.new_id()),
             email=address,
-            display_name=display_name,
+            display_name=name,
             password_hash=await self._hasher.hash(password),
             roles=frozenset(roles),
             created_at=self._clock.now(),
@@ -76,14 +84,14 @@ class IdentityService:
         """A bearer token for the right e-mail and password; ``InvalidCredentials`` otherwise.
 
         An unknown e-mail costs the same hashing time as a known one, so timing does
-        not tell which addresses have accounts.
+        not tell which addresses have accounts. The e-mail is normalised as at
+        registration (a fullwidth spelling signs into the account it stands for); one
+        that is no address, and a password no account can have (too long, control
+        characters), are wrong credentials, refused before any lookup.
         """
-        if len(password) > MAX_PASSWORD_LENGTH:
+        if len(password) > MAX_PASSWORD_LENGTH or not is_typable_password(password):
             raise InvalidCredentials("wrong e-mail or password")
-        try:
-            address = normalise_email(email)
-        except InvalidEmail:
-            address = None
+        address = email_to_find(email)
         user = None
         if address is not None:
             async with self._uow() as uow:

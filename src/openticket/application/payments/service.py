@@ -116,9 +116,11 @@ class PaymentService:
         asking again answers that same payment (and the provider, asked again with the
         same idempotency key, hands back the same redirect or client secret). A
         provider that settles at once (the mock) has completed the order — or failed
-        it — by the time this returns.
+        it — by the time this returns. Options the provider does not take are refused
+        (``InvalidPaymentOptions``) before anything is recorded: the order stays as it was.
         """
         provider = self.provider(provider_name)
+        provider.check_options(options or {})
         now = self._clock.now()
         async with self._uow() as uow:
             order = await uow.orders.get(order_id)

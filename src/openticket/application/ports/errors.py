@@ -46,6 +46,16 @@ class SeatAlreadyTicketed(DuplicateError):
         self.seat_id = seat_id
 
 
+class InvalidInput(PortError):
+    """The store cannot hold a value it was given (a NUL in a text, a number out of range).
+
+    Caused by the data, not by the store: the caller's input is at fault (400/422), and
+    the same call with other data works.
+    """
+
+    code = "invalid_input"
+
+
 class NotInTransaction(PortError):
     """A unit of work was used outside ``async with`` or after it ended."""
 

@@ -4,7 +4,9 @@ Every call that moves money carries the payment's idempotency key, so a call tha
 timed out can be retried without charging twice. Provider objects, statuses and
 errors never pass the adapter: it answers with :class:`ProviderPayment` (our
 :class:`ProviderStatus`), and raises ``PaymentProviderUnavailable`` (no answer: retry
-with the same key) or ``PaymentProviderError`` (the provider refused).
+with the same key) or ``PaymentProviderError`` (the provider refused). Options the
+buyer chose that the provider does not take are ``InvalidPaymentOptions``, found by
+``check_options`` before anything is recorded.
 
 The life of a payment at a provider::
 
@@ -28,7 +30,7 @@ from typing import Protocol
 import attrs
 
 from openticket.application.ports.errors import AdapterUnavailable, PortError
-from openticket.domain.shared import Money, OrderId, PaymentId, UserId
+from openticket.domain.shared import Money, OrderId, PaymentId, UserId, ValidationError
 
 
 class PaymentProviderUnavailable(AdapterUnavailable):
@@ -47,6 +49,22 @@ class InvalidWebhookSignature(PortError):
     """A webhook whose signature does not verify against the raw body: ignored, 400."""
 
     code = "invalid_signature"
+
+
+class InvalidPaymentOptions(ValidationError):
+    """Options the buyer gave that the provider does not take (an unknown mock ``outcome``).
+
+    Bad input, like any other rule a well-formed request breaks (422): it is raised by
+    :meth:`PaymentProvider.check_options` before anything is recorded.
+    """
+
+    code = "invalid_payment_options"
+
+
+def refuse_any_options(provider: str, options: Mapping[str, str]) -> None:
+    """``check_options`` of a provider that takes no options from the buyer."""
+    if options:
+        raise InvalidPaymentOptions(f"{provider} takes no option {sorted(options)[0]!r}")
 
 
 class ProviderStatus(StrEnum):
@@ -112,6 +130,14 @@ class PaymentProvider(Protocol):
     @property
     def name(self) -> str:
         """The provider's name in the API (``mock``, ``stripe``, ``linepay``)."""
+        ...
+
+    def check_options(self, options: Mapping[str, str]) -> None:
+        """Refuse (``InvalidPaymentOptions``) options this provider does not take.
+
+        Asked before a payment is recorded, so that bad options change nothing; it
+        calls nobody. ``create_payment`` refuses the same options the same way.
+        """
         ...
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:

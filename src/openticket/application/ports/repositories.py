@@ -65,7 +65,10 @@ class UserRepository(Protocol):
         ...
 
     async def get_by_email(self, email: str) -> User | None:
-        """The user with this (normalised) e-mail, if any."""
+        """The user with this e-mail, compared as ``normalise_email`` spells it.
+
+        None when nobody has it, and for a string that is no address at all.
+        """
         ...
 
     async def save(self, user: User) -> None:

@@ -41,6 +41,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "seat_already_ticketed": 409,
     "sale_not_open": 422,
     "unknown_provider": 422,
+    "invalid_input": 422,
     "invalid_signature": 400,
     "payment_provider_error": 502,
     "payment_provider_unavailable": 503,

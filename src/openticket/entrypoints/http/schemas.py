@@ -34,14 +34,24 @@ from openticket.domain.shared import Money, ValidationError
 from openticket.domain.ticketing import Ticket, TicketStatus
 from openticket.domain.venue import Venue, VenueStatus
 
-_FORBIDDEN = r"\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
-"""Characters no text of ours may hold: C0 and C1 controls, DEL, and the invisible
-characters that make one string look like another (zero-width space, word joiner,
-byte-order mark, bidirectional marks, embeddings, overrides and isolates)."""
-_FORBIDDEN_IN_TEXT = (
-    r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff"
+_INVISIBLE = (
+    r"\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b\u200e\u200f"
+    r"\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    # beyond the BMP as the characters themselves: a JSON Schema (ECMA-262, unicode
+    # mode) and Python's re both read them as one code point each
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3"
+    "\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
 )
-"""The same, but a multi-line text keeps tabs and line breaks."""
+"""Invisible format characters (Unicode category Cf) but the joiners U+200C and U+200D:
+zero-width space, soft hyphen, byte-order mark, bidirectional marks, embeddings,
+overrides and isolates, tags... — what makes one string look like another."""
+_FORBIDDEN = rf"\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}"
+"""Characters no line of text may hold: controls, line and paragraph separators, and
+the invisible ones. The domain refuses the same (``openticket.domain.shared.
+refused_character``), so nothing the schema lets through is refused behind it."""
+_FORBIDDEN_IN_TEXT = rf"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_INVISIBLE}"
+"""The same for a text of several lines: it keeps tabs and line breaks."""
+
 
 def whole(expression: str) -> str:
     r"""A pattern the whole string must match, read alike by every regex dialect.
@@ -113,8 +123,8 @@ NewPassword = Annotated[str, msgspec.Meta(min_length=8, max_length=128, pattern=
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024, pattern=PASSWORD_PATTERN)]
 SeatIdText = Annotated[str, msgspec.Meta(min_length=5, max_length=50, pattern=SEAT_ID_PATTERN)]
 Short = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NAME_PATTERN)]
-AddressKey = Annotated[str, msgspec.Meta(min_length=1, max_length=16, pattern=LABEL_PATTERN)]
-"""A part of an address: ``street``, ``city``, ``postal_code``..."""
+AddressKey = Annotated[str, msgspec.Meta(min_length=1, max_length=50, pattern=NAME_PATTERN)]
+"""A part of an address: ``street``, ``city``, ``postal_code``, ``市``..."""
 AwareTime = Annotated[datetime, msgspec.Meta(tz=True)]
 """An RFC 3339 time with its UTC offset (a time without one is refused)."""
 

@@ -15,9 +15,11 @@ from types import MappingProxyType
 from typing import Protocol
 from uuid import uuid4
 
+import attrs
 import pytest
 
 from openticket.application.ports.payments import (
+    InvalidPaymentOptions,
     PaymentProvider,
     PaymentProviderError,
     PaymentProviderUnavailable,
@@ -209,6 +211,24 @@ class PaymentProviderContract:
             await provider.refund(started.provider_transaction_id, self.price, f"r:{uuid4()}")
 
     # --- errors -----------------------------------------------------------------------
+
+    async def test_options_it_does_not_take_are_refused_before_anything_starts(
+        self, provider: PaymentProvider
+    ) -> None:
+        """``check_options`` refuses an option the provider does not take; so does creating.
+
+        The options of the suite's own payments pass, and a payment started after a
+        refused one is a payment like any other.
+        """
+        provider.check_options(dict(self.request_options))
+        bad = {**self.request_options, "no_such_option": "x"}
+        with pytest.raises(InvalidPaymentOptions):
+            provider.check_options(bad)
+        refused = attrs.evolve(self._request(), options=bad)
+        with pytest.raises(InvalidPaymentOptions):
+            await provider.create_payment(refused)
+        started = await provider.create_payment(self._request())
+        assert started.status is ProviderStatus.PENDING, started
 
     async def test_an_unknown_payment_is_a_provider_error(self, provider: PaymentProvider) -> None:
         """A transaction the provider never issued is refused, not taken for pending."""

@@ -56,6 +56,7 @@ from openticket.application.ports.payments import (
     ProviderRefund,
     ProviderStatus,
     WebhookNotice,
+    refuse_any_options,
 )
 from openticket.domain.shared import Money
 
@@ -135,8 +136,13 @@ class LinePayProvider:
 
     # --- the port -------------------------------------------------------------------
 
+    def check_options(self, options: Mapping[str, str]) -> None:
+        """LINE Pay takes no options from the buyer: any is refused."""
+        refuse_any_options(self.name, options)
+
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         """A payment request; the buyer approves it at ``redirect_url``."""
+        self.check_options(request.options)
         total = _number(request.amount)
         lines = request.items or ((request.description or "Tickets", request.amount),)
         products = [

@@ -22,6 +22,7 @@ import attrs
 
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.payments import (
+    InvalidPaymentOptions,
     InvalidWebhookSignature,
     PaymentProviderError,
     PaymentRequest,
@@ -80,18 +81,24 @@ class MockPaymentProvider:
         """``mock``."""
         return self._name
 
+    def check_options(self, options: Mapping[str, str]) -> None:
+        """The mock takes one option, ``outcome``, one of :class:`MockOutcome`."""
+        others = sorted(set(options) - {"outcome"})
+        if others:
+            raise InvalidPaymentOptions(f"the mock provider takes no option {others[0]!r}")
+        outcome = options.get("outcome", MockOutcome.SUCCEED)
+        if outcome not in MockOutcome.__members__.values():
+            known = ", ".join(MockOutcome)
+            raise InvalidPaymentOptions(f"unknown mock outcome {outcome!r} (one of {known})")
+
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         """Start (and usually settle) a payment; one transaction per idempotency key."""
+        self.check_options(request.options)
         self.create_calls += 1
         existing = self._by_key.get(request.idempotency_key)
         if existing is not None:
             return self._view(existing)
-        try:
-            outcome = MockOutcome(request.options.get("outcome", MockOutcome.SUCCEED))
-        except ValueError as e:
-            raise PaymentProviderError(
-                f"unknown mock outcome {request.options['outcome']!r}"
-            ) from e
+        outcome = MockOutcome(request.options.get("outcome", MockOutcome.SUCCEED))
         status, reason = {
             MockOutcome.SUCCEED: (ProviderStatus.SUCCEEDED, None),
             MockOutcome.DECLINE: (ProviderStatus.FAILED, "card_declined"),

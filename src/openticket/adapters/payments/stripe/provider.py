@@ -48,6 +48,7 @@ from openticket.application.ports.payments import (
     ProviderRefund,
     ProviderStatus,
     WebhookNotice,
+    refuse_any_options,
 )
 from openticket.domain.shared import Money
 
@@ -116,8 +117,13 @@ class StripePaymentProvider:
 
     # --- the port -------------------------------------------------------------------
 
+    def check_options(self, options: Mapping[str, str]) -> None:
+        """Stripe takes no options from the buyer: any is refused."""
+        refuse_any_options(self.name, options)
+
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         """A PaymentIntent for the request, once per idempotency key."""
+        self.check_options(request.options)
         params: dict[str, Any] = {
             "amount": minor_units(request.amount),
             "currency": request.amount.currency.lower(),
