@@ -34,6 +34,7 @@ from openticket.entrypoints.http.controllers.orders import (
     MyThingsController,
     OrderController,
 )
+from openticket.entrypoints.http.feed_limits import FeedLimits
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
@@ -89,11 +90,17 @@ def create_app(
     def provide_clock() -> Clock:
         return clock
 
+    feed_limits = FeedLimits(policy, clock)
+
+    def provide_feed_limits() -> FeedLimits:
+        return feed_limits
+
     dependencies: dict[str, Any] = {
         "tickets": Provide(provide_tickets, sync_to_thread=False),
         "identity": Provide(provide_identity, sync_to_thread=False),
         "clock": Provide(provide_clock, sync_to_thread=False),
         "metrics": Provide(provide_metrics, sync_to_thread=False),
+        "feed_limits": Provide(provide_feed_limits, sync_to_thread=False),
     }
     return Litestar(
         route_handlers=[
