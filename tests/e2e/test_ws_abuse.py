@@ -7,6 +7,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import attrs
@@ -14,7 +15,10 @@ import pytest
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import AsyncTestClient, WebSocketTestSession
 
-from openticket.adapters.memory import FakeClock, MemoryPasswordHasher
+from openticket.adapters.memory import FakeClock, MemoryNotifier, MemoryPasswordHasher
+from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.messaging import SeatStatusChanged
+from openticket.domain.shared import SessionId
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.settings import Settings
 
@@ -27,7 +31,9 @@ WAIT = 5.0
 
 
 @contextlib.asynccontextmanager
-async def platform(request: pytest.FixtureRequest, **caps: int) -> AsyncIterator[Api]:
+async def platform(
+    request: pytest.FixtureRequest, notifier: MemoryNotifier | None = None, **caps: int
+) -> AsyncIterator[Api]:
     """The platform in process (as the ``api`` fixture) with the WebSocket caps given."""
     clock = FakeClock()
     async with storage(request) as stored_in:
@@ -35,6 +41,7 @@ async def platform(request: pytest.FixtureRequest, **caps: int) -> AsyncIterator
             Settings(demo_password=PASSWORD, jwt_secret=JWT_SECRET, **stored_in, **caps),
             clock=clock,
             password_hasher=MemoryPasswordHasher(),
+            **({"notifier": notifier} if notifier else {}),
         )
         session_id = await seeded(container, clock, PASSWORD)
         async with AsyncTestClient(app=container.http_app()) as client:
@@ -254,6 +261,25 @@ async def test_an_order_feed_on_an_expired_token_is_refused(api: Api) -> None:
     with Feeds(api) as feeds:
         closing = closed(await feeds.orders(alice))
         assert (closing.code, closing.detail) == (1008, "a valid token is needed")
+
+
+class FanOutDown(MemoryNotifier):
+    """A notifier whose fan-out cannot be reached, as when Redis is down."""
+
+    def watch_seats(
+        self, session_id: SessionId
+    ) -> AbstractAsyncContextManager[AsyncIterator[SeatStatusChanged]]:
+        raise AdapterUnavailable("cannot open the pub/sub connection")
+
+
+async def test_a_feed_that_cannot_subscribe_closes_with_1013(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with platform(request, notifier=FanOutDown()) as api:
+        with Feeds(api) as feeds:
+            ws = await feeds.connect(f"/ws/sessions/{api.session_id}/seats")
+            closing = closed(ws)
+            assert (closing.code, closing.detail) == (1013, "feed interrupted; reconnect")
 
 
 @pytest.mark.production

@@ -143,6 +143,9 @@ async def seat_feed(
             await _seat_feed(socket, SessionId(session_id), tickets, feed_limits)
     except FeedRefused as refused:
         await _close(socket, refused.closing)
+    except AdapterUnavailable as e:  # no fan-out or no storage to start from
+        _log.warning("feed_unavailable", error=str(e))
+        await _close(socket, _FEED_INTERRUPTED)
 
 
 async def _seat_feed(
@@ -212,3 +215,6 @@ async def order_feed(
                 )
     except FeedRefused as refused:
         await _close(socket, refused.closing)
+    except AdapterUnavailable as e:
+        _log.warning("feed_unavailable", error=str(e))
+        await _close(socket, _FEED_INTERRUPTED)
