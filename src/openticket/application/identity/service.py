@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from openticket.application.access import Requester
 from openticket.application.errors import ApplicationError, NotFound
@@ -114,8 +115,16 @@ class IdentityService:
 
     def authenticate(self, token: str) -> Requester:
         """The requester a bearer token speaks for (``InvalidToken`` if it speaks for none)."""
+        requester, _ = self.authenticate_until(token)
+        return requester
+
+    def authenticate_until(self, token: str) -> tuple[Requester, datetime]:
+        """The requester a bearer token speaks for and the moment it stops speaking for them.
+
+        Whatever stays open on one token (a live feed) closes at that moment.
+        """
         claims = self._tokens.verify(token)
-        return Requester(claims.user_id, claims.roles)
+        return Requester(claims.user_id, claims.roles), claims.expires_at
 
     async def me(self, by: Requester) -> User:
         """The caller's own account."""

@@ -37,6 +37,7 @@ from openticket.entrypoints.http.controllers.orders import (
 )
 from openticket.entrypoints.http.docs import PackagedSwaggerUI, static_files
 from openticket.entrypoints.http.edge import compression_config, cors_config, edge_headers
+from openticket.entrypoints.http.feed_limits import FeedLimits
 from openticket.entrypoints.http.media import require_json
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.openapi import COMPONENTS, RefinedJsonRenderPlugin, refine
@@ -125,11 +126,17 @@ def create_app(
     def provide_clock() -> Clock:
         return clock
 
+    feed_limits = FeedLimits(policy, clock)
+
+    def provide_feed_limits() -> FeedLimits:
+        return feed_limits
+
     dependencies: dict[str, Any] = {
         "tickets": Provide(provide_tickets, sync_to_thread=False),
         "identity": Provide(provide_identity, sync_to_thread=False),
         "clock": Provide(provide_clock, sync_to_thread=False),
         "metrics": Provide(provide_metrics, sync_to_thread=False),
+        "feed_limits": Provide(provide_feed_limits, sync_to_thread=False),
     }
     app = Litestar(
         route_handlers=[

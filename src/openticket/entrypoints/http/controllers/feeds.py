@@ -1,4 +1,9 @@
-"""Live feeds over WebSocket: a session's seat map, a user's orders."""
+"""Live feeds over WebSocket: a session's seat map, a user's orders.
+
+Every feed is accepted first and closed with a code and a reason when it is refused,
+so that browsers, which learn nothing from a refused handshake, can tell why
+(docs/feeds.md lists the codes and what a client does about each).
+"""
 
 from __future__ import annotations
 
@@ -22,49 +27,106 @@ from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.identity import InvalidToken
 from openticket.application.ports.messaging import OrderStatusChanged, SeatStatusChanged
 from openticket.domain.shared import SessionId
+from openticket.entrypoints.http.feed_limits import (
+    POLICY_VIOLATION,
+    TOKEN_EXPIRED,
+    TRY_AGAIN_LATER,
+    FeedClosing,
+    FeedLimits,
+    FeedRefused,
+    MessageMeter,
+)
 from openticket.entrypoints.http.schemas import seat_out
 
 _log = structlog.get_logger("openticket.http")
 
-POLICY_VIOLATION = 1008
-TRY_AGAIN_LATER = 1013
 NOT_FOUND = 4404
+
+_FEED_INTERRUPTED = FeedClosing(TRY_AGAIN_LATER, "feed interrupted; reconnect")
+_NO_SUCH_SESSION = FeedClosing(NOT_FOUND, "no such session")
+_TOKEN_NEEDED = FeedClosing(POLICY_VIOLATION, "a valid token is needed")
 
 
 def _time(change: SeatStatusChanged | OrderStatusChanged) -> str:
     return change.at.isoformat().replace("+00:00", "Z")
 
 
-async def _pump_until_closed(
+def _address(socket: WebSocket[Any, Any, Any]) -> str | None:
+    client = socket.client  # rewritten from X-Forwarded-For only behind a trusted proxy
+    return client.host if client is not None else None
+
+
+async def _close(socket: WebSocket[Any, Any, Any], closing: FeedClosing) -> None:
+    # ASGI servers raise an OSError when the client is gone already; so be it
+    with contextlib.suppress(WebSocketDisconnect, OSError):
+        await socket.close(code=closing.code, reason=closing.reason)
+
+
+async def _forward(
     socket: WebSocket[Any, Any, Any],
     changes: AsyncIterator[Any],
     render: Callable[[Any], dict[str, Any]],
-) -> None:
-    """Forward every change until the client goes away.
+) -> FeedClosing | None:
+    """Send every change; 1013 when the feed itself breaks.
 
-    When the feed itself breaks (the client fell too far behind, or the fan-out lost
-    its connection) the socket closes with 1013: the client reconnects and starts from
-    a new snapshot instead of showing a seat map that silently stopped changing.
+    When the client fell too far behind, or the fan-out lost its connection, the client
+    reconnects and starts from a new snapshot instead of showing a seat map that
+    silently stopped changing.
     """
-
-    async def forward() -> None:
-        try:
-            async for change in changes:
-                await socket.send_json(render(change))
-        except AdapterUnavailable as e:
-            _log.warning("feed_broken", error=str(e))
-            await socket.close(code=TRY_AGAIN_LATER, reason="feed interrupted; reconnect")
-
-    sender = asyncio.create_task(forward())
     try:
-        while True:  # the client's messages are ignored; reading notices its leaving
-            await socket.receive_data(mode="text")
-    except WebSocketDisconnect:
-        pass
+        async for change in changes:
+            await socket.send_json(render(change))
+    except AdapterUnavailable as e:
+        _log.warning("feed_broken", error=str(e))
+        return _FEED_INTERRUPTED
+    except (WebSocketDisconnect, OSError):
+        return None  # the client left while a change was on its way
+    return _FEED_INTERRUPTED  # the notifier stopped: this process is going away
+
+
+async def _listen(socket: WebSocket[Any, Any, Any], meter: MessageMeter) -> FeedClosing | None:
+    """Read the client's messages until it leaves or one breaks the feed's limits.
+
+    The feeds have no use for them; reading is how a client's leaving is noticed. Each
+    is judged by its size and count and dropped, never decoded.
+    """
+    while True:
+        message = await socket.receive()
+        if message["type"] != "websocket.receive":
+            return None  # websocket.disconnect
+        closing = meter.judge(message)
+        if closing is not None:
+            return closing
+
+
+async def _expiry(expired: asyncio.Event) -> FeedClosing:
+    await expired.wait()
+    return TOKEN_EXPIRED
+
+
+async def _follow(
+    socket: WebSocket[Any, Any, Any],
+    changes: AsyncIterator[Any],
+    render: Callable[[Any], dict[str, Any]],
+    limits: FeedLimits,
+    expired: asyncio.Event | None = None,
+) -> None:
+    """Forward every change until the client leaves or the feed must close, then close it."""
+    jobs = [
+        asyncio.create_task(_forward(socket, changes, render)),
+        asyncio.create_task(_listen(socket, limits.meter())),
+    ]
+    if expired is not None:
+        jobs.append(asyncio.create_task(_expiry(expired)))
+    try:
+        done, _ = await asyncio.wait(jobs, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
-            await sender
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+    closing = next((c for job in done if (c := job.result()) is not None), None)
+    if closing is not None:
+        await _close(socket, closing)
 
 
 @websocket("/ws/sessions/{session_id:uuid}/seats", tags=["feeds"])
@@ -72,20 +134,36 @@ async def seat_feed(
     socket: WebSocket[Any, Any, Any],
     session_id: FromPath[UUID],
     tickets: NamedDependency[OpenTicket],
+    feed_limits: NamedDependency[FeedLimits],
 ) -> None:
     """First ``{"type": "snapshot", "seats": [...]}``, then one message per seat change."""
     await socket.accept()
-    session = SessionId(session_id)
+    try:
+        with feed_limits.open_feeds.admit(_address(socket)):
+            await _seat_feed(socket, SessionId(session_id), tickets, feed_limits)
+    except FeedRefused as refused:
+        await _close(socket, refused.closing)
+    except AdapterUnavailable as e:  # no fan-out or no storage to start from
+        _log.warning("feed_unavailable", error=str(e))
+        await _close(socket, _FEED_INTERRUPTED)
+
+
+async def _seat_feed(
+    socket: WebSocket[Any, Any, Any],
+    session: SessionId,
+    tickets: OpenTicket,
+    limits: FeedLimits,
+) -> None:
     # watch first, then take the snapshot: no change between the two can be missed
     async with tickets.notifier.watch_seats(session) as changes:
         try:
             seats = await tickets.seats(session)
         except ApplicationError:
-            await socket.close(code=NOT_FOUND, reason="no such session")
+            await _close(socket, _NO_SUCH_SESSION)
             return
         snapshot = [msgspec.to_builtins(seat_out(s)) for s in seats]
         await socket.send_json({"type": "snapshot", "seats": snapshot})
-        await _pump_until_closed(
+        await _follow(
             socket,
             changes,
             lambda c: {
@@ -94,32 +172,49 @@ async def seat_feed(
                 "status": c.status.value,
                 "at": _time(c),
             },
+            limits,
         )
 
 
 @websocket("/ws/me/orders", tags=["feeds"])
 async def order_feed(
     socket: WebSocket[Any, Any, Any],
-    token: FromQuery[str],
     tickets: NamedDependency[OpenTicket],
     identity: NamedDependency[IdentityService],
+    feed_limits: NamedDependency[FeedLimits],
+    token: FromQuery[str | None] = None,
 ) -> None:
-    """``{"type": "hello"}`` once subscribed, then ``{"type": "order", ...}`` per change."""
-    try:
-        requester = identity.authenticate(token)
-    except InvalidToken:
-        await socket.close(code=POLICY_VIOLATION, reason="a valid token is needed")
-        return
+    """``{"type": "hello"}`` once subscribed, then ``{"type": "order", ...}`` per change.
+
+    The feed closes with 1008 ``token expired`` when its token expires.
+    """
     await socket.accept()
-    async with tickets.notifier.watch_orders(requester.user_id) as changes:
-        await socket.send_json({"type": "hello"})
-        await _pump_until_closed(
-            socket,
-            changes,
-            lambda c: {
-                "type": "order",
-                "order_id": str(c.order_id),
-                "status": c.status.value,
-                "at": _time(c),
-            },
-        )
+    try:
+        requester, expires_at = identity.authenticate_until(token or "")
+    except InvalidToken:
+        await _close(socket, _TOKEN_NEEDED)
+        return
+    try:
+        with (
+            feed_limits.open_feeds.admit(_address(socket), requester.user_id),
+            feed_limits.deadlines.watch(expires_at) as expired,
+        ):
+            async with tickets.notifier.watch_orders(requester.user_id) as changes:
+                await socket.send_json({"type": "hello"})
+                await _follow(
+                    socket,
+                    changes,
+                    lambda c: {
+                        "type": "order",
+                        "order_id": str(c.order_id),
+                        "status": c.status.value,
+                        "at": _time(c),
+                    },
+                    feed_limits,
+                    expired,
+                )
+    except FeedRefused as refused:
+        await _close(socket, refused.closing)
+    except AdapterUnavailable as e:
+        _log.warning("feed_unavailable", error=str(e))
+        await _close(socket, _FEED_INTERRUPTED)
