@@ -174,3 +174,30 @@ async def api(
         session_id = await seeded(container, clock, PASSWORD)
         async with AsyncTestClient(app=container.http_app()) as client:
             yield Api(client, container, clock, session_id)
+
+
+@pytest.fixture
+async def served(
+    request: pytest.FixtureRequest, production_env: dict[str, str] | None
+) -> AsyncIterator[Api]:
+    """``openticket serve`` of this run's profile, spoken to over real HTTP.
+
+    The embedded profile (in memory), or serve on PostgreSQL (``OPENTICKET_E2E_STORAGE=
+    postgres``), or serve and two workers of the production profile; demo data seeded.
+    """
+    if production_env is not None:
+        async with deployment(request, production_env) as remote:
+            yield remote
+        return
+    env = {"OPENTICKET_DEMO_PASSWORD": PASSWORD, "OPENTICKET_JWT_SECRET": JWT_SECRET}
+    serve = request.getfixturevalue("serve_process")
+    async with storage(request) as stored_in:
+        env |= {f"OPENTICKET_{name.upper()}": value for name, value in stored_in.items()}
+        if stored_in:  # the tests' one client makes every request: limits only slow it
+            env |= {"OPENTICKET_RATE_LIMIT_PER_IP": "0", "OPENTICKET_RATE_LIMIT_PER_USER": "0"}
+        with serve(env) as (base, _):
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                events = (await client.get("/api/events")).json()["items"]
+                details = (await client.get(f"/api/events/{events[0]['event_id']}")).json()
+                yield Api(client, None, None, str(details["sessions"][0]["session_id"]))
+

@@ -22,7 +22,7 @@ from openticket.domain.shared import SessionId
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.settings import Settings
 
-from .conftest import IN_PRODUCTION, JWT_SECRET, PASSWORD, Api, seeded, storage
+from .conftest import JWT_SECRET, PASSWORD, Api, seeded, storage
 
 pytestmark = pytest.mark.e2e
 
@@ -283,13 +283,13 @@ async def test_a_feed_that_cannot_subscribe_closes_with_1013(
 
 
 @pytest.mark.production
-@pytest.mark.skipif(not IN_PRODUCTION, reason="needs OPENTICKET_E2E_STORAGE=production")
 async def test_a_real_server_closes_a_huge_frame_and_an_eleventh_feed_and_stays_usable(
-    api: Api,
+    served: Api,
 ) -> None:
     """The same limits through ``openticket serve``: a real ASGI server, real frames."""
     import websockets
 
+    api = served
     base = str(api.client.base_url).replace("http://", "ws://")
     seats = f"{base}/ws/sessions/{api.session_id}/seats"
     async with websockets.connect(seats, max_size=None) as ws:
