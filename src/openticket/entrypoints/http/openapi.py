@@ -122,6 +122,14 @@ _ERROR_HEADERS: dict[str, dict[str, Any]] = {
             "description": "Seconds until a request would be allowed.",
             "schema": {"type": "integer", "minimum": 1},
         },
+        "RateLimit-Policy": {
+            "description": 'The limits, e.g. `"ip";q=1200;w=60` (IETF httpapi draft 11).',
+            "schema": {"type": "string"},
+        },
+        "RateLimit": {
+            "description": 'What is left of each, e.g. `"ip";r=0;t=42`.',
+            "schema": {"type": "string"},
+        },
     },
     "503": {
         "Retry-After": {
@@ -143,6 +151,39 @@ def _request_body_schemas() -> dict[str, Any]:
         request_bodies(), ref_template="#/components/schemas/{name}"
     )
     return components
+
+
+CACHEABLE = frozenset({"listEvents", "readEvent", "readVenue", "readSession", "readSeatMap"})
+"""The catalog reads that answer an ``ETag`` and ``304`` to ``If-None-Match``."""
+
+_IF_NONE_MATCH = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "description": "The `ETag` of the copy you hold: 304 without a body if it is current.",
+    "schema": {"type": "string"},
+}
+_VALIDATORS = {
+    "ETag": {
+        "description": "A weak tag of this answer; send it back in `If-None-Match`.",
+        "schema": {"type": "string"},
+    },
+    "Cache-Control": {
+        "description": "How long a copy may be used without asking again.",
+        "schema": {"type": "string"},
+    },
+}
+
+
+def _cacheable(operation: dict[str, Any]) -> None:
+    """Document the conditional read: the header it takes, the validators, the 304."""
+    operation.setdefault("parameters", []).append(copy.deepcopy(_IF_NONE_MATCH))
+    responses = operation["responses"]
+    responses["200"].setdefault("headers", {}).update(copy.deepcopy(_VALIDATORS))
+    responses["304"] = {
+        "description": "Not Modified: the copy named in `If-None-Match` is current.",
+        "headers": copy.deepcopy(_VALIDATORS),
+    }
 
 
 def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -170,6 +211,8 @@ def refine(document: dict[str, Any], *, payment_providers: Iterable[str]) -> dic
         payment["enum"] = sorted(payment_providers)
         payment["description"] = "A payment provider this deployment has configured."
     for path, operation in _operations(document):
+        if operation.get("operationId") in CACHEABLE:
+            _cacheable(operation)
         if "description" in operation:  # handler docstrings: reStructuredText to Markdown
             operation["description"] = operation["description"].replace("``", "`")
         responses = operation.get("responses", {})
