@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import re
+import select
+import signal
 import socket
 import subprocess
 import sys
@@ -186,6 +188,55 @@ def test_users_create_refuses_the_embedded_profile() -> None:
     run = run_cli("users", "create", "--email", "boss@example.com", "--role", "admin", stdin="pw\n")
     assert run.returncode == 2
     assert "OPENTICKET_DATABASE_URL" in one_line(run)
+
+
+def _on_a_terminal(args: list[str], answers: list[str], **settings: str) -> tuple[int, str]:
+    """Run ``openticket <args>`` on a pseudo-terminal, typing each answer after its prompt."""
+    pid, terminal = os.forkpty()
+    if pid == 0:  # the child: the command, with the terminal as its own
+        os.execve(sys.executable, [*CLI, *args], clean_env(**settings))  # noqa: S606
+    seen = ""
+    deadline = time.monotonic() + 60
+
+    def read() -> bool:
+        """Read what is there (waiting up to a second); False once the command ended."""
+        nonlocal seen
+        if not select.select([terminal], [], [], 1)[0]:
+            return True
+        try:
+            chunk = os.read(terminal, 1024)
+        except OSError:  # the command ended and closed the terminal
+            return False
+        seen += chunk.decode(errors="replace")
+        return bool(chunk)
+
+    try:
+        for prompts, answer in enumerate(answers, start=1):
+            while seen.count("password") < prompts and time.monotonic() < deadline:
+                read()
+            os.write(terminal, f"{answer}\n".encode())
+        while time.monotonic() < deadline and read():
+            pass
+    finally:
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+        _, status = os.waitpid(pid, 0)
+        os.close(terminal)
+    return os.waitstatus_to_exitcode(status), seen
+
+
+def test_users_create_asks_the_password_twice_on_a_terminal() -> None:
+    """Two different answers: nothing made (2); the same twice: on to the database."""
+    unreachable = {"OPENTICKET_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
+    create = ["users", "create", "--email", "boss@example.com", "--role", "admin"]
+    code, printed = _on_a_terminal(create, ["a-long-password", "another-password"], **unreachable)
+    assert code == 2, printed
+    assert "the two passwords differ" in printed
+    assert "a-long-password" not in printed  # never echoed
+    code, printed = _on_a_terminal(create, ["a-long-password", "a-long-password"], **unreachable)
+    assert code == 1, printed
+    assert "cannot reach PostgreSQL at 127.0.0.1:1/none" in printed
+    assert "Traceback" not in printed
 
 
 def test_an_unknown_variable_is_a_warning_with_the_closest_name_not_an_error(
