@@ -113,7 +113,7 @@ async def schema_name(database_url: str) -> AsyncIterator[str]:
 
 
 ServeProcess = Callable[..., AbstractContextManager[tuple[str, str]]]
-"""``serve_process(env, port=None)``: the base URL and what serve printed."""
+"""``serve_process(env, port=None, demo=False)``: the base URL and what serve printed."""
 
 
 def _free_port() -> int:
@@ -148,12 +148,17 @@ def _spawn(
 
 
 @contextmanager
-def _serving(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str, str]]:
+def _serving(
+    env: dict[str, str], port: int | None = None, *, demo: bool = False
+) -> Iterator[tuple[str, str]]:
     port = port or _free_port()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     proc, seen = _spawn(
-        ["serve", "--port", str(port)], env, lambda line: line.startswith("press Ctrl+C"), deadline
+        ["serve", "--port", str(port), *(["--demo"] if demo else [])],
+        env,
+        lambda line: line.startswith("press Ctrl+C"),
+        deadline,
     )
     try:
         while time.monotonic() < deadline:
@@ -175,7 +180,8 @@ def _serving(env: dict[str, str], port: int | None = None) -> Iterator[tuple[str
 def serve_process() -> ServeProcess:
     """``with serve_process(env) as (base_url, printed):`` runs ``openticket serve``.
 
-    The process gets the test's environment plus ``env``, on a free port (or ``port=``);
+    The process gets the test's environment plus ``env``, on a free port (or ``port=``),
+    with ``--demo`` if ``demo=True`` (demo accounts and a sale on persistent storage too);
     the block starts once ``/health/ready`` answers 200, and the process is stopped
     after it.
     """

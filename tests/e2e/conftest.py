@@ -141,7 +141,7 @@ async def deployment(request: pytest.FixtureRequest, env: dict[str, str]) -> Asy
     with (
         worker(env, f"0-{half}", "e2e-1"),
         worker(env, f"{half + 1}-{last}", "e2e-2"),
-        serve(env) as (base, _),
+        serve(env, demo=True) as (base, _),  # the tests buy from the demo sale
     ):
         async with httpx.AsyncClient(base_url=base, timeout=30) as client:
             events = (await client.get("/api/events")).json()["items"]

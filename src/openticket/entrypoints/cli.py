@@ -1,51 +1,106 @@
-"""The ``openticket`` command."""
+"""The ``openticket`` command.
+
+Every failure a person can cause is one line on stderr and an exit code, never a
+traceback: 2 for a wrong command line or setting (``SettingsError``), 1 for what the
+world refused (a port in use, a database that does not answer, an e-mail taken).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Coroutine, Iterable, Sequence
+from typing import Any, NoReturn
 
 from openticket import __version__
-from openticket.entrypoints.settings import Settings, SettingsError, describe
+from openticket.domain.identity import Role
+from openticket.entrypoints.settings import (
+    Group,
+    Settings,
+    SettingsError,
+    grouped,
+    unknown_variables,
+)
+
+WIDTH = 100
 
 
-def _settings_help() -> str:
-    lines = ["settings (environment variables):"]
-    for variable, default, text in describe():
-        shown = f" (default {default})" if default else ""
-        lines.append(f"  {variable:<34} {text}{shown}")
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line (and exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Say what is wrong in one line and where the help is."""
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def settings_help(only: Iterable[Group] | None = None) -> str:
+    """The settings under their headings, with their defaults (secrets' never shown)."""
+    lines = ["settings (environment variables; unset or empty means the default):"]
+    sections = grouped(only)
+    indent = 4 + max(len(variable) for _, rows in sections for variable, _, _ in rows)
+    for group, rows in sections:
+        lines += ["", f"{group}:"]
+        for variable, default, text in rows:
+            shown = f" (default: {default})" if default else ""
+            lines += textwrap.wrap(
+                f"{text}{shown}",
+                WIDTH,
+                initial_indent=f"  {variable:<{indent - 2}}",
+                subsequent_indent=" " * indent,
+                break_on_hyphens=False,
+            )
     return "\n".join(lines)
+
+
+def port(text: str) -> int:
+    """A TCP port for ``--port``: 1-65535, or 0 for any free one."""
+    try:
+        number = int(text)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: ports are 1-65535 (0: any free port)")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="openticket",
         description="OpenTicket: sell seats to high-demand events without selling one twice.",
-        epilog=_settings_help(),
+        epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"openticket {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="command")
+    commands = parser.add_subparsers(dest="command", metavar="command", parser_class=Parser)
     serve = commands.add_parser(
         "serve",
         help="run the HTTP API (embedded profile with no configuration)",
         description="Run the HTTP and WebSocket API. With no OPENTICKET_* settings: in-memory "
-        "adapters, mock payments, demo accounts and a sale open now.",
-        epilog=_settings_help(),
+        "adapters, mock payments, demo accounts and a sale open now. With "
+        "OPENTICKET_DATABASE_URL nothing is seeded unless --demo is given.",
+        epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
+    serve.add_argument(
+        "--port", type=port, default=8000, help="port to listen on (0: any free port)"
+    )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="seed the demo accounts and a sale on persistent storage too (never in "
+        "production: their password is published)",
+    )
     worker = commands.add_parser(
         "worker",
         help="run partition actors for the API processes (needs NATS and PostgreSQL)",
         description="Own seat-hold partitions by lease in NATS KV and answer their seat "
         "commands. Several workers split the partitions; when one stops or dies, the others "
         "take its partitions over within seconds.",
-        epilog=_settings_help(),
+        epilog=settings_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     worker.add_argument(
@@ -60,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="create or upgrade the PostgreSQL schema (OPENTICKET_DATABASE_URL)",
         description="Apply the SQL migrations shipped with OpenTicket that the database "
         "lacks, in order, each recorded in schema_migrations. Running it again is a no-op.",
+        epilog=settings_help([Group.DATABASE]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     migrate.add_argument(
         "--database-url",
@@ -69,7 +126,48 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument(
         "--schema", default=None, help="schema of the tables (default: OPENTICKET_DATABASE_SCHEMA)"
     )
+    users = commands.add_parser(
+        "users",
+        help="make accounts in PostgreSQL (the first admin of a deployment)",
+        description="Accounts for a deployment on PostgreSQL.",
+        epilog=settings_help([Group.DATABASE]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = users.add_subparsers(dest="action", metavar="action", parser_class=Parser)
+    actions.required = True
+    create = actions.add_parser(
+        "create",
+        help="make an account with the roles given",
+        description="Make an account with the roles given, e.g. the first admin: "
+        "openticket users create --email you@example.com --role admin. The password is "
+        "asked twice on a terminal, or read as one line from stdin. Pending migrations are "
+        "applied first, as serve does.",
+        epilog=settings_help([Group.DATABASE]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument("--email", required=True, help="the account's e-mail address")
+    create.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        required=True,
+        choices=[role.value for role in Role],
+        help="a role of the account; repeat for several",
+    )
+    create.add_argument(
+        "--display-name", default=None, help="the name shown (default: the e-mail's local part)"
+    )
     return parser
+
+
+def run(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main`` on uvloop where it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop  # noqa: PLC0415  # optional: not on every platform
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,15 +177,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stdout)
         return 0
+    for warning in unknown_variables():
+        print(f"openticket: warning: {warning}", file=sys.stderr)
     try:
         settings = Settings.from_env()
     except SettingsError as e:
-        print(f"openticket: {e}", file=sys.stderr)
+        for problem in e.problems:
+            print(f"openticket: {problem}", file=sys.stderr)
         return 2
-    if args.command == "serve":
-        from openticket.entrypoints.serve import serve  # noqa: PLC0415  # heavy imports
+    try:
+        return _command(args, settings)
+    except KeyboardInterrupt:  # Ctrl+C once the command stopped what it ran
+        return 130
 
-        return asyncio.run(serve(settings, host=args.host, port=args.port))
+
+def _command(args: argparse.Namespace, settings: Settings) -> int:
+    # the heavy imports (drivers, the app) only for the command that needs them
+    if args.command == "serve":
+        from openticket.entrypoints.serve import serve  # noqa: PLC0415
+
+        return run(serve(settings, host=args.host, port=args.port, demo=args.demo))
     if args.command == "worker":
         from openticket.entrypoints.worker import parse_partitions, work  # noqa: PLC0415
 
@@ -96,7 +205,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as e:
             print(f"openticket worker: {e}", file=sys.stderr)
             return 2
-        return asyncio.run(work(settings, partitions=preferred, worker_id=args.id))
+        return run(work(settings, partitions=preferred, worker_id=args.id))
+    if args.command == "users":
+        from openticket.entrypoints.users import create_user  # noqa: PLC0415
+
+        roles = [Role(name) for name in dict.fromkeys(args.roles)]
+        return run(
+            create_user(
+                settings,
+                email=args.email,
+                roles=roles,
+                display_name=args.display_name,
+                stdin=sys.stdin,
+            )
+        )
     url = args.database_url or settings.database_url
     if not url:
         print(
@@ -108,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     schema = args.schema if args.schema is not None else settings.database_schema
     from openticket.entrypoints.migrate import run_migrations  # noqa: PLC0415
 
-    return asyncio.run(run_migrations(url, schema or None))
+    return run(run_migrations(url, schema or None))
 
 
 if __name__ == "__main__":

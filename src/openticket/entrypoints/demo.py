@@ -1,4 +1,9 @@
-"""Demo data for the embedded profile: staff accounts and one sale open right now."""
+"""Demo data: staff accounts with a published password, and one sale open right now.
+
+Only the embedded profile (nothing is kept) and ``openticket serve --demo`` seed it. On
+persistent storage without ``--demo``, ``retire_demo_accounts`` disables demo accounts
+an older release left there with the published password.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +16,18 @@ from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
 from openticket.application.identity.service import IdentityService
 from openticket.application.ports.clock import Clock
-from openticket.domain.identity import Role
+from openticket.domain.identity import Role, User, UserStatus
 from openticket.domain.shared import Money, SessionId
 from openticket.domain.venue import Area, Row, SeatMap
+from openticket.entrypoints.settings import Settings
 
 DEMO_ACCOUNTS = (
     ("admin@openticket.local", "Demo Admin", Role.ADMIN),
     ("organizer@openticket.local", "Demo Organizer", Role.ORGANIZER),
     ("staff@openticket.local", "Demo Door Staff", Role.STAFF),
 )
+PUBLISHED_PASSWORD = str(attrs.fields(Settings).demo_password.default)
+"""The demo accounts' default password, printed in the README and by every older serve."""
 
 
 @attrs.frozen
@@ -37,11 +45,7 @@ async def seed_demo(
 
     Returns what it created, or None when the catalog already had events.
     """
-    users = {}
-    for email, name, role in DEMO_ACCOUNTS:
-        users[role] = await identity.ensure_user(
-            email=email, password=password, display_name=name, roles=(role,)
-        )
+    users = await ensure_demo_accounts(identity, password)
     if (await tickets.list_events(limit=1)).items:
         return None
     organizer = Requester(users[Role.ORGANIZER].user_id, frozenset({Role.ORGANIZER}))
@@ -75,3 +79,29 @@ async def seed_demo(
         sale_end_time=now + timedelta(days=30),
     )
     return Demo(session.session_id, seat_map.capacity)
+
+
+async def ensure_demo_accounts(identity: IdentityService, password: str) -> dict[Role, User]:
+    """The demo accounts by role, made with ``password`` where they do not exist yet."""
+    return {
+        role: await identity.ensure_user(
+            email=email, password=password, display_name=name, roles=(role,)
+        )
+        for email, name, role in DEMO_ACCOUNTS
+    }
+
+
+def disabled(users: dict[Role, User]) -> list[str]:
+    """The e-mails of the demo accounts that may not sign in."""
+    return [user.email for user in users.values() if user.status is not UserStatus.ACTIVE]
+
+
+async def retire_demo_accounts(identity: IdentityService, demo_password: str) -> list[str]:
+    """Disable every demo account that the published or configured password opens.
+
+    Returns their e-mails. Accounts with another password, or disabled already, are
+    left as they are.
+    """
+    known = (PUBLISHED_PASSWORD, demo_password)
+    retired = [await identity.retire_known_password(email, known) for email, _, _ in DEMO_ACCOUNTS]
+    return [user.email for user in retired if user is not None]

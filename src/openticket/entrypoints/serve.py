@@ -1,7 +1,15 @@
-"""``openticket serve``: the API on uvicorn, with demo data on an empty catalog."""
+"""``openticket serve``: the API on uvicorn.
+
+The order of start-up is what a person watching it needs: refuse settings that cannot
+work (exit 2), take the port (exit 1 when it is in use), reach the services, then seed
+or retire demo data, start the app, and only once it serves print where it is.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import socket
 import sys
 
 import uvicorn
@@ -12,45 +20,165 @@ from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.postgres.errors import redacted
 from openticket.adapters.redis.connection import RedisUnreachable, where
 from openticket.entrypoints.bootstrap import build_container
-from openticket.entrypoints.demo import DEMO_ACCOUNTS, seed_demo
+from openticket.entrypoints.container import Container
+from openticket.entrypoints.demo import (
+    DEMO_ACCOUNTS,
+    disabled,
+    ensure_demo_accounts,
+    retire_demo_accounts,
+    seed_demo,
+)
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
 
+BACKLOG = 2048
+FIRST_ADMIN = "openticket users create --email you@example.com --role admin"
 
-async def serve(settings: Settings, *, host: str, port: int) -> int:
-    """Start the platform, seed the demo, print where to go, serve until stopped."""
+
+class CannotListen(OSError):
+    """The address cannot be listened on: in use, not this machine's, or not resolvable."""
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` and listening (port 0: any free port).
+
+    Raises ``CannotListen`` with one line saying why not. Listening at once keeps the
+    port ours while the services are reached; connections wait until the app serves.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise CannotListen(f"cannot listen on {host}: no such address ({e.strerror})") from e
+    sock = socket.socket(family, kind, proto)
+    try:
+        # a restart may take the port over from connections still in TIME_WAIT, never
+        # from a process that listens on it
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(BACKLOG)
+    except OSError as e:
+        sock.close()
+        raise CannotListen(_why_not(host, port, e)) from e
+    return sock
+
+
+def _why_not(host: str, port: int, error: OSError) -> str:
+    if error.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use (another openticket serve?):"
+            " stop that process or choose another --port"
+        )
+    if error.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: use one of its own, or 0.0.0.0 for all"
+    if error.errno == errno.EACCES:
+        return f"may not listen on port {port}: ports below 1024 need privileges; use another"
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"
+
+
+def refusal(settings: Settings) -> str | None:
+    """Why ``serve`` must not start with these settings, in one line; None when it may."""
+    if (settings.hot_state == "redis" or settings.messaging == "nats") and (
+        not settings.shared_signing_key
+    ):
+        shared = "OPENTICKET_REDIS_URL" if settings.hot_state == "redis" else "OPENTICKET_NATS_URL"
+        return (
+            f"{shared} is set, so several API processes may serve this deployment, and each"
+            " would sign tokens with a random secret of its own that the others refuse: set"
+            " OPENTICKET_JWT_SECRET (32+ bytes, the same everywhere) or"
+            " OPENTICKET_JWT_PRIVATE_KEY_FILE"
+        )
+    return None
+
+
+async def serve(settings: Settings, *, host: str, port: int, demo: bool = False) -> int:
+    """Start the platform, print where to go once it serves, serve until stopped.
+
+    Demo data is seeded in the embedded profile (nothing is kept) and with ``demo``;
+    otherwise demo accounts left with a published password are disabled.
+    """
     configure_logging()
+    refused = refusal(settings)
+    if refused:
+        print(f"openticket serve: {refused}", file=sys.stderr)
+        return 2
     container = build_container(settings)
-    tickets, identity, clock = container.app(), container.identity(), container.clock()
-    if settings.storage == "postgres":
-        print(f"openticket: starting ({_profile(settings)})...", flush=True)
-        try:
+    try:
+        container.token_issuer()  # reads and checks the RS256 key files
+    except (ValueError, OSError) as e:
+        print(f"openticket serve: the token signing key cannot be used: {e}", file=sys.stderr)
+        return 2
+    try:
+        sock = listen(host, port)
+    except CannotListen as e:
+        print(f"openticket serve: {e}", file=sys.stderr)
+        return 1
+    with sock:
+        return await _serve(container, settings, sock, host, demo=demo)
+
+
+async def _serve(
+    container: Container, settings: Settings, sock: socket.socket, host: str, *, demo: bool
+) -> int:
+    print(f"openticket: starting ({_profile(settings)})...", flush=True)
+    try:
+        if settings.storage == "postgres":
             await apply_migrations(settings.database_url, settings.database_schema or None)
             await container.postgres_database().start()
-        except (DatabaseUnreachable, MigrationError) as e:
-            print(f"openticket: {e}", file=sys.stderr)
-            return 1
-    else:
-        print(f"openticket: starting ({_profile(settings)})...", flush=True)
-    try:
         if settings.hot_state == "redis":
             await container.redis().start()
         if settings.messaging == "nats":
             await container.nats().start()
-    except (RedisUnreachable, NatsUnreachable) as e:
+    except (DatabaseUnreachable, MigrationError, RedisUnreachable, NatsUnreachable) as e:
         print(f"openticket: {e}", file=sys.stderr)
         return 1
-    demo = await seed_demo(tickets, identity, clock, settings.demo_password)
+    tickets, identity = container.app(), container.identity()
+    seeded = demo or settings.storage == "memory"
+    session_id = None
+    if seeded:
+        off = disabled(await ensure_demo_accounts(identity, settings.demo_password))
+        made = await seed_demo(tickets, identity, container.clock(), settings.demo_password)
+        session_id = made.session_id if made else None
+        if off:
+            print(f"openticket: demo accounts disabled earlier stay so: {', '.join(off)}")
+    else:
+        retired = await retire_demo_accounts(identity, settings.demo_password)
+        if retired:
+            print(
+                f"openticket: disabled {', '.join(retired)}: their demo password is published;"
+                " serve --demo keeps demo accounts, users create makes real ones",
+                flush=True,
+            )
+    catalog = bool((await tickets.list_events(limit=1)).items)
     # the app's lifespan starts the partition actors and the sweeper, and stops them
     server = uvicorn.Server(
         uvicorn.Config(
-            container.http_app(), host=host, port=port, log_level="warning", lifespan="on"
+            container.http_app(),
+            log_level="warning",
+            lifespan="on",
+            # the app finds a client's address itself, believing X-Forwarded-For only
+            # from OPENTICKET_TRUSTED_PROXIES; uvicorn's default believes loopback
+            proxy_headers=False,
+            server_header=False,
+            ws_max_size=settings.ws_max_message_bytes,
         )
     )
-    _announce(f"http://{host}:{port}", settings, demo.session_id if demo else None)
-    await server.serve()
+    running = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        done, _ = await asyncio.wait({running}, timeout=0.02)
+        if done:
+            await running
+            return 1  # the app did not start; uvicorn said why
+    _announce(_base(host, sock), settings, seeded=seeded, session_id=session_id, catalog=catalog)
+    await running
     return 0
+
+
+def _base(host: str, sock: socket.socket) -> str:
+    port = sock.getsockname()[1]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _profile(settings: Settings) -> str:
@@ -107,7 +235,9 @@ def _saga(settings: Settings) -> str:
     return f"run by the {durable} (OPENTICKET_SAGA_INLINE=false)"
 
 
-def _announce(base: str, settings: Settings, session_id: object) -> None:
+def _announce(
+    base: str, settings: Settings, *, seeded: bool, session_id: object, catalog: bool
+) -> None:
     lines = [
         f"OpenTicket is serving on {base}",
         f"  API docs:     {base}/schema",
@@ -117,13 +247,23 @@ def _announce(base: str, settings: Settings, session_id: object) -> None:
         f"  seat locks:   {_locks(settings)}",
         *([f"  saga:         {_saga(settings)}"] if settings.actors == "workers" else []),
         f"  payments:     {_payments(base, settings)}",
-        f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
     ]
-    lines += [f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS]
+    if seeded:
+        lines += [
+            f"demo accounts, password {settings.demo_password!r} (set OPENTICKET_DEMO_PASSWORD):",
+            *(f"  {email:<28} {role.value}" for email, _, role in DEMO_ACCOUNTS),
+        ]
+    else:
+        lines += [
+            "accounts: no demo accounts here (serve --demo seeds them);"
+            f" make the first admin with: {FIRST_ADMIN}"
+        ]
     if session_id is not None:
         lines += [f"demo session on sale now: {session_id}"]
-    else:
+    elif catalog:
         lines += [f"the catalog was kept from an earlier run: curl -s {base}/api/events"]
+    else:
+        lines += ["the catalog is empty: an organizer creates venues, events and sessions"]
     lines += [
         "next:",
         f"  curl -s {base}/api/sessions/{session_id or '<session_id>'}/seats",

@@ -108,7 +108,7 @@ async def test_one_api_and_two_workers_sell_a_session_and_survive_a_killed_worke
 ) -> None:
     env = production
     partitions = int(env["OPENTICKET_PARTITIONS"])
-    with serve_process(env) as (api, _):
+    with serve_process(env, demo=True) as (api, _):
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             session_id = await _session(http)
             # the worker killed below prefers the partition of area A: its death must move it
@@ -207,7 +207,7 @@ async def test_without_redis_a_seat_held_through_a_worker_reaches_the_api_s_seat
     env = {k: v for k, v in production.items() if not k.startswith("OPENTICKET_REDIS")}
     env["OPENTICKET_LOCK_STORE"] = "memory"
     last = int(env["OPENTICKET_PARTITIONS"]) - 1
-    with serve_process(env) as (api, _), worker_process(env, f"0-{last}", "solo"):
+    with serve_process(env, demo=True) as (api, _), worker_process(env, f"0-{last}", "solo"):
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             session_id = await _session(http)
             me = await _buyer(http, "watcher")
@@ -247,7 +247,7 @@ async def test_with_the_saga_only_in_workers_their_consumers_carry_every_order_t
     env = {**production, "OPENTICKET_SAGA_INLINE": "false"}
     schema, prefix = env["OPENTICKET_DATABASE_SCHEMA"], env["OPENTICKET_NATS_PREFIX"]
     every = f"0-{int(env['OPENTICKET_PARTITIONS']) - 1}"
-    with serve_process(env) as (api, printed):
+    with serve_process(env, demo=True) as (api, printed):
         assert "OPENTICKET_SAGA_INLINE=false" in printed
         async with httpx.AsyncClient(base_url=api, timeout=15) as http:
             session_id = await _session(http)

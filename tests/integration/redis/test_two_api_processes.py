@@ -65,7 +65,10 @@ async def test_a_hold_made_in_one_process_reaches_a_seat_watcher_of_the_other(
     shared_env: dict[str, str], serve_process: ServeProcess
 ) -> None:
     """Seat feed on B, order placed on A: B's client sees the seat held, live."""
-    with serve_process(shared_env) as (a, _), serve_process(shared_env) as (b, printed_b):
+    with (
+        serve_process(shared_env, demo=True) as (a, _),
+        serve_process(shared_env, demo=True) as (b, printed_b),
+    ):
         assert "kept from an earlier run" in printed_b  # B found A's catalog in PostgreSQL
         async with httpx.AsyncClient(base_url=a, timeout=10) as http_a:
             session_id = await _session_id(http_a)
@@ -97,7 +100,7 @@ async def test_two_processes_share_one_rate_limit_exactly(
 ) -> None:
     """A limit of 20 per address over both processes: exactly 20 answers, then 429s."""
     env = {**shared_env, "OPENTICKET_RATE_LIMIT_PER_IP": "20"}
-    with serve_process(env) as (a, _), serve_process(env) as (b, _):
+    with serve_process(env, demo=True) as (a, _), serve_process(env, demo=True) as (b, _):
         async with httpx.AsyncClient(timeout=10) as http:
             answers = await asyncio.gather(
                 *(http.get(f"{(a, b)[n % 2]}/api/events") for n in range(50))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -15,6 +16,7 @@ from openticket.domain.identity import (
     MAX_PASSWORD_LENGTH,
     Role,
     User,
+    UserStatus,
     check_password_policy,
     email_to_find,
     is_typable_password,
@@ -145,3 +147,28 @@ class IdentityService:
         return await self.register(
             email=email, password=password, display_name=display_name, roles=roles
         )
+
+    async def retire_known_password(self, email: str, known: Iterable[str]) -> User | None:
+        """Disable the active account of ``email`` if one of the ``known`` passwords opens it.
+
+        For accounts whose password was published (the demo's, printed by older releases
+        on every start). The account is disabled, and its hash replaced by one of a random
+        password nobody learns, so the published password now fails like any wrong one
+        (401) instead of confirming itself with a 403. Returns the account it disabled, or
+        None: no such account, disabled already, or opened by none of ``known``.
+        """
+        async with self._uow() as uow:
+            user = await uow.users.get_by_email(normalise_email(email))
+        if user is None or user.status is not UserStatus.ACTIVE:
+            return None
+        for password in dict.fromkeys(known):
+            if await self._hasher.verify(user.password_hash, password):
+                break
+        else:
+            return None
+        user.disable()
+        user.change_password_hash(await self._hasher.hash(secrets.token_urlsafe(32)))
+        async with self._uow() as uow:
+            await uow.users.save(user)
+            await uow.commit()
+        return user
