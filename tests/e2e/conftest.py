@@ -195,7 +195,7 @@ async def served(
         env |= {f"OPENTICKET_{name.upper()}": value for name, value in stored_in.items()}
         if stored_in:  # the tests' one client makes every request: limits only slow it
             env |= {"OPENTICKET_RATE_LIMIT_PER_IP": "0", "OPENTICKET_RATE_LIMIT_PER_USER": "0"}
-        with serve(env) as (base, _):
+        with serve(env, demo=True) as (base, _):
             async with httpx.AsyncClient(base_url=base, timeout=30) as client:
                 events = (await client.get("/api/events")).json()["items"]
                 details = (await client.get(f"/api/events/{events[0]['event_id']}")).json()
