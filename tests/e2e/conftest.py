@@ -158,18 +158,35 @@ async def api(
         async with deployment(request, production_env) as remote:
             yield remote
         return
+    async with in_process(request) as local:
+        yield local
+
+
+@contextlib.asynccontextmanager
+async def in_process(
+    request: pytest.FixtureRequest, *, replacing: dict[str, Any] | None = None, **settings: Any
+) -> AsyncIterator[Api]:
+    """The platform in process on the storage under test, as the ``api`` fixture builds it.
+
+    ``settings`` go on top of the e2e ones; ``replacing`` names container providers to
+    replace (e.g. ``{"notifier": ...}``).
+    """
     clock = FakeClock()
     async with storage(request) as stored_in:
         container = build_container(
             Settings(
-                hold_ttl_seconds=120,
-                demo_password=PASSWORD,
-                sweep_interval_seconds=0.02,
-                jwt_secret=JWT_SECRET,
-                **stored_in,
+                **{
+                    "hold_ttl_seconds": 120,
+                    "demo_password": PASSWORD,
+                    "sweep_interval_seconds": 0.02,
+                    "jwt_secret": JWT_SECRET,
+                    **stored_in,
+                    **settings,
+                }
             ),
             clock=clock,
             password_hasher=MemoryPasswordHasher(),
+            **(replacing or {}),
         )
         session_id = await seeded(container, clock, PASSWORD)
         async with AsyncTestClient(app=container.http_app()) as client:

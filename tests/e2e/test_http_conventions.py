@@ -19,13 +19,10 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from openticket.adapters.memory import FakeClock, MemoryPasswordHasher
 from openticket.application.ports.errors import AdapterUnavailable
-from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
-from openticket.entrypoints.settings import Settings
 
-from .conftest import JWT_SECRET, PASSWORD, Api, seeded, storage
+from .conftest import PASSWORD, Api, in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -50,24 +47,9 @@ class Edge:
 @contextlib.asynccontextmanager
 async def edge(request: pytest.FixtureRequest, **settings: Any) -> AsyncIterator[Edge]:
     """The API on the storage under test, with ``settings`` on top of the e2e ones."""
-    clock = FakeClock()
-    async with storage(request) as stored_in:
-        container = build_container(
-            Settings(
-                hold_ttl_seconds=120,
-                demo_password=PASSWORD,
-                sweep_interval_seconds=0.02,
-                jwt_secret=JWT_SECRET,
-                **stored_in,
-                **settings,
-            ),
-            clock=clock,
-            password_hasher=MemoryPasswordHasher(),
-        )
-        session_id = await seeded(container, clock, PASSWORD)
-        app = container.http_app()
-        async with AsyncTestClient(app=app) as client:
-            yield Edge(app, client, container, session_id)
+    async with in_process(request, **settings) as api:
+        assert api.container is not None
+        yield Edge(api.container.http_app(), api.client, api.container, api.session_id)
 
 
 # --- the client's address (reliability 33) ------------------------------------------------

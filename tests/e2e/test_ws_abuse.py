@@ -13,16 +13,14 @@ from typing import Any
 import attrs
 import pytest
 from litestar.exceptions import WebSocketDisconnect
-from litestar.testing import AsyncTestClient, WebSocketTestSession
+from litestar.testing import WebSocketTestSession
 
-from openticket.adapters.memory import FakeClock, MemoryNotifier, MemoryPasswordHasher
+from openticket.adapters.memory import MemoryNotifier
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import SeatStatusChanged
 from openticket.domain.shared import SessionId
-from openticket.entrypoints.bootstrap import build_container
-from openticket.entrypoints.settings import Settings
 
-from .conftest import JWT_SECRET, PASSWORD, Api, seeded, storage
+from .conftest import Api, in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -35,17 +33,9 @@ async def platform(
     request: pytest.FixtureRequest, notifier: MemoryNotifier | None = None, **caps: int
 ) -> AsyncIterator[Api]:
     """The platform in process (as the ``api`` fixture) with the WebSocket caps given."""
-    clock = FakeClock()
-    async with storage(request) as stored_in:
-        container = build_container(
-            Settings(demo_password=PASSWORD, jwt_secret=JWT_SECRET, **stored_in, **caps),
-            clock=clock,
-            password_hasher=MemoryPasswordHasher(),
-            **({"notifier": notifier} if notifier else {}),
-        )
-        session_id = await seeded(container, clock, PASSWORD)
-        async with AsyncTestClient(app=container.http_app()) as client:
-            yield Api(client, container, clock, session_id)
+    replacing = {"notifier": notifier} if notifier else None
+    async with in_process(request, replacing=replacing, **caps) as api:
+        yield api
 
 
 def closed(ws: WebSocketTestSession) -> WebSocketDisconnect:
