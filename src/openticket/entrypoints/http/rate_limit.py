@@ -21,6 +21,7 @@ seconds until the oldest request counted leaves the sliding window.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -96,7 +97,9 @@ def _refuse(decision: RateDecision, what: str, headers: dict[str, str]) -> TooMa
     )
 
 
+@functools.lru_cache(maxsize=4096)
 def _is_loopback(address: str) -> bool:
+    # every request asks about its client; parsing the same address again is wasted work
     parsed = parse_address(address)
     return parsed is not None and parsed.is_loopback
 
