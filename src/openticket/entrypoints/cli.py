@@ -157,6 +157,28 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--display-name", default=None, help="the name shown (default: the e-mail's local part)"
     )
+    audit = commands.add_parser(
+        "audit",
+        help="check a sale's books: no seat sold twice, every payment ended as tickets or a refund",
+        description="Read the books of one session in PostgreSQL (and the parked stream when "
+        "NATS is configured) and check every promise of the platform: no seat sold twice; "
+        "live tickets only of completed orders, a ticket for each of their seats; every "
+        "captured payment ended as tickets or exactly one refund; no order still open past "
+        "its expiry, no payment still waiting after its order closed; every stored event "
+        "published; nothing parked. Exit 0 when every promise holds, 1 when one is broken "
+        "(the report names the ids), 2 for bad arguments, 3 when the books cannot be read.",
+        epilog=settings_help([Group.DATABASE, Group.NATS]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument("--session", required=True, help="the session's id")
+    audit.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=60.0,
+        help="how long a step may still be under way before it counts as a problem "
+        "(default: 60)",
+    )
+    audit.add_argument("--json", action="store_true", help="print one JSON object instead")
     return parser
 
 
@@ -217,6 +239,18 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
                 roles=roles,
                 display_name=args.display_name,
                 stdin=sys.stdin,
+            )
+        )
+    if args.command == "audit":
+        from openticket.entrypoints.audit import run_audit  # noqa: PLC0415
+
+        return run(
+            run_audit(
+                settings,
+                session=args.session,
+                grace_seconds=args.grace_seconds,
+                as_json=args.json,
+                out=sys.stdout,
             )
         )
     url = args.database_url or settings.database_url

@@ -18,18 +18,21 @@ from nats.js import JetStreamContext
 
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
+from openticket.adapters.memory.ledger import MemorySaleLedger
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
 from openticket.adapters.nats.command_path import RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
 from openticket.adapters.nats.feeds import LiveFeedFollower
 from openticket.adapters.nats.lock_store import NatsKvLockStore
+from openticket.adapters.nats.parked import NatsParkedMessages
 from openticket.adapters.nats.publisher import NatsEventPublisher
 from openticket.adapters.nats.streams import ensure_streams, stream_name
 from openticket.adapters.payments.linepay import LinePayProvider
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.payments.stripe import StripePaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
+from openticket.adapters.postgres.ledger import PostgresSaleLedger
 from openticket.adapters.redis.connection import RedisConnection
 from openticket.adapters.redis.lock_store import RedisLockStore
 from openticket.adapters.redis.notifier import RedisNotifier
@@ -37,6 +40,7 @@ from openticket.adapters.redis.rate_limit import RedisRateLimiter
 from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
 from openticket.adapters.redis.waiting_room import RedisWaitingRoomStore
 from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenerator, SystemClock
+from openticket.application.audit import SaleAuditor
 from openticket.application.catalog.service import CatalogService
 from openticket.application.facade import OpenTicket
 from openticket.application.identity.service import IdentityService
@@ -442,6 +446,22 @@ class Container(containers.DeclarativeContainer):
         live_feeds_on_bus=providers.Callable(_is, config.live_feeds, "local"),
     )
     running_app = providers.Resource(_running, app)
+
+    # --- the audit of a sale --------------------------------------------------------------
+    sale_ledger = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MemorySaleLedger, memory_database),
+        postgres=providers.Singleton(PostgresSaleLedger, postgres_database),
+    )
+    parked_messages = providers.Selector(
+        config.messaging,
+        memory=providers.Object(None),
+        nats=providers.Singleton(NatsParkedMessages, nats.provided.js, prefix=config.nats_prefix),
+    )
+    auditor = providers.Singleton(
+        SaleAuditor, ledger=sale_ledger, clock=clock, parked=parked_messages
+    )
+    """``openticket audit``: the stored books of a sale held against its promises."""
 
     # --- identity and the HTTP API --------------------------------------------------------------
     password_hasher = providers.Singleton(Argon2PasswordHasher)
