@@ -9,6 +9,7 @@ settings, 3 the books could not be read (a dependency down).
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import timedelta
 from typing import Any, TextIO
@@ -22,6 +23,7 @@ from openticket.application.audit import AuditReport
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.domain.shared import SessionId
 from openticket.entrypoints.bootstrap import build_container
+from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.settings import Settings
 
 PROG = "openticket audit"
@@ -47,6 +49,7 @@ async def run_audit(
     if grace_seconds < 0:
         print(f"{PROG}: --grace-seconds must not be negative", file=sys.stderr)
         return USAGE
+    configure_logging(level=logging.WARNING)  # on stderr: stdout is the report's
     container = build_container(settings)
     database = container.postgres_database()
     nats = container.nats() if settings.messaging == "nats" else None

@@ -1,0 +1,167 @@
+"""Fixtures of the chaos tests: servers of their own, a deployment per test, the audit.
+
+The servers (PostgreSQL, Redis, NATS) start once per test session on free loopback
+ports and stop at its end; each test gets a fresh database schema, Redis key prefix
+and NATS prefix, and its own ``serve`` and two ``worker`` processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from .deployment import Deployment
+from .sale import set_up_sale, sign_up
+from .services import PrivateNats, PrivatePostgres, PrivateRedis, free_port
+
+pytestmark = pytest.mark.chaos
+
+HOLD_TTL = 8
+"""Seconds a hold lives in the chaos sales: long enough to pay, short enough to expire."""
+PARTITIONS = 4
+DEMO_PASSWORD = "chaos-demo-password"
+
+
+def _missing(what: str, error: BaseException) -> None:
+    message = f"{what} could not be started for the chaos tests: {error!r}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@attrs.frozen
+class Servers:
+    """The chaos tests' own servers."""
+
+    postgres: PrivatePostgres
+    redis: PrivateRedis
+    nats: PrivateNats
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    # not pytest's tmp_path: PostgreSQL runs as its own user, who may not enter root's
+    root = Path(tempfile.mkdtemp(prefix="openticket-chaos-"))
+    root.chmod(0o755)
+    started: list[Any] = []
+    try:
+        postgres = PrivatePostgres(root / "postgres")
+        redis = PrivateRedis(root)
+        nats = PrivateNats(root)
+        for server in (postgres, redis, nats):
+            server.start()
+            started.append(server)
+    except (OSError, subprocess.SubprocessError, AssertionError) as e:
+        for server in started:
+            server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        _missing("PostgreSQL, Redis or NATS", e)
+    try:
+        yield Servers(postgres, redis, nats)
+    finally:
+        for server in reversed(started):
+            with contextlib.suppress(Exception):
+                server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@attrs.frozen
+class Sale:
+    """A running deployment with a session on sale and buyers signed up."""
+
+    deployment: Deployment
+    servers: Servers
+    session_id: str
+    buyers: list[dict[str, str]]
+
+    @property
+    def base(self) -> str:
+        return self.deployment.base
+
+
+@pytest.fixture
+def deployment(servers: Servers, tmp_path: Path) -> Iterator[Deployment]:
+    prefix = f"C{uuid.uuid4().hex[:8].upper()}"
+    env = {
+        "OPENTICKET_DATABASE_URL": servers.postgres.url,
+        "OPENTICKET_DATABASE_SCHEMA": prefix.lower(),
+        "OPENTICKET_REDIS_URL": servers.redis.url,
+        "OPENTICKET_REDIS_PREFIX": f"{prefix}:",
+        "OPENTICKET_NATS_URL": servers.nats.url,
+        "OPENTICKET_NATS_PREFIX": prefix,
+        "OPENTICKET_LOCK_STORE": "redis",
+        "OPENTICKET_PARTITIONS": str(PARTITIONS),
+        "OPENTICKET_HOLD_TTL_SECONDS": str(HOLD_TTL),
+        "OPENTICKET_WORKER_LEASE_SECONDS": "1.5",
+        "OPENTICKET_CONSUMER_ACK_WAIT_SECONDS": "3",
+        "OPENTICKET_DEMO_PASSWORD": DEMO_PASSWORD,
+        "OPENTICKET_JWT_SECRET": "chaos-tests-share-this-signing-secret",
+        "OPENTICKET_RATE_LIMIT_PER_IP": "0",
+        "OPENTICKET_RATE_LIMIT_PER_USER": "0",
+    }
+    migrated = subprocess.run(  # noqa: S603  # our own command
+        [sys.executable, "-m", "openticket.entrypoints.cli", "migrate"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    with Deployment(env, tmp_path, free_port(), PARTITIONS).running() as running:
+        yield running
+
+
+@pytest.fixture
+async def sale(deployment: Deployment, servers: Servers) -> AsyncIterator[Sale]:
+    async with httpx.AsyncClient(base_url=deployment.base, timeout=30) as client:
+        session_id = await set_up_sale(client, DEMO_PASSWORD)
+        buyers = await sign_up(client, 40)
+    yield Sale(deployment, servers, session_id, buyers)
+
+
+def audit(sale: Sale, *, grace: float = 0) -> tuple[int, dict[str, Any]]:
+    """``openticket audit --json`` of the sale's session: its exit code and report."""
+    done = subprocess.run(  # noqa: S603  # our own command
+        [
+            sys.executable, "-m", "openticket.entrypoints.cli", "audit",
+            "--session", sale.session_id, "--json", "--grace-seconds", str(grace),
+        ],
+        env={**os.environ, **sale.deployment.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return done.returncode, report
+
+
+async def audit_until_it_holds(sale: Sale, *, within: float) -> tuple[float, dict[str, Any]]:
+    """Audit again and again until every promise holds (or ``within`` passes).
+
+    Returns how long it took and the last report; the sweeper, the saga's consumers
+    and the reconciliation with the provider settle what the sale left in flight.
+    """
+    began = time.monotonic()
+    while True:
+        code, report = await asyncio.to_thread(audit, sale)
+        if code == 0 or time.monotonic() - began > within:
+            return time.monotonic() - began, report
+        await asyncio.sleep(1)

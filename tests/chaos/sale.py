@@ -1,0 +1,244 @@
+"""A flash sale driven over HTTP by a few hundred concurrent buyers, with a fault in it.
+
+The organizer sets up a venue of 2,000 seats and a session on sale; buyers sign up, then
+race: hold a random seat, pay with the mock (most succeed, some are declined, some pay
+only after their hold ran out — the late payers), and go again. A fault runs in a
+thread at a chosen moment. Every request is logged (when, what, status, latency), so
+the scenario can say what buyers saw before, during and after the fault and how long
+the platform took to sell again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import httpx
+
+PASSWORD = "chaos-buyer-password"
+AREAS = ("A", "B", "C", "D")
+ROWS, SEATS_PER_ROW = 20, 25  # 2,000 seats
+LATE, DECLINE = 0.05, 0.05
+"""Shares of buyers who pay after their hold expired, and whose card is declined."""
+
+
+@attrs.frozen
+class Request:
+    """One request a buyer made."""
+
+    at: float
+    """Seconds since the sale began."""
+    op: str
+    status: int
+    """HTTP status, or 0 when no answer came (connection refused, timeout)."""
+    seconds: float
+
+
+@attrs.define
+class SaleLog:
+    """Everything the buyers saw, and when the fault ran."""
+
+    requests: list[Request] = attrs.field(factory=list)
+    fault_began: float | None = None
+    fault_ended: float | None = None
+    purchases: int = 0
+    """Payments the API answered as succeeded."""
+
+    def phase(self, request: Request) -> str:
+        """``before``, ``during`` or ``after`` the fault."""
+        if self.fault_began is None or request.at < self.fault_began:
+            return "before"
+        if self.fault_ended is None or request.at <= self.fault_ended:
+            return "during"
+        return "after"
+
+    def summary(self) -> dict[str, Any]:
+        """Statuses and latency per phase, and how long selling took to resume."""
+        phases: dict[str, Any] = {}
+        for name in ("before", "during", "after"):
+            seen = [r for r in self.requests if self.phase(r) == name]
+            latencies = sorted(r.seconds for r in seen)
+            phases[name] = {
+                "requests": len(seen),
+                "statuses": dict(sorted(Counter(str(r.status) for r in seen).items())),
+                "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1)
+                if latencies
+                else None,
+            }
+        resumed = None
+        if self.fault_ended is not None:
+            held_after = [
+                r.at
+                for r in self.requests
+                if r.op == "pay" and r.status == 201 and r.at > self.fault_ended
+            ]
+            resumed = round(min(held_after) - self.fault_ended, 2) if held_after else None
+        return {
+            "purchases": self.purchases,
+            "fault_seconds": None
+            if self.fault_began is None or self.fault_ended is None
+            else round(self.fault_ended - self.fault_began, 2),
+            "selling_again_after_s": resumed,
+            **phases,
+        }
+
+
+async def set_up_sale(client: httpx.AsyncClient, organizer_password: str) -> str:
+    """A venue of 2,000 seats, an event priced per area and a session on sale now."""
+    token = (
+        await client.post(
+            "/api/auth/token",
+            json={"email": "organizer@openticket.local", "password": organizer_password},
+        )
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    venue = await client.post(
+        "/api/venues",
+        headers=auth,
+        json={
+            "name": "Chaos Arena",
+            "address": {"city": "Taipei"},
+            "seat_map": {
+                "areas": [
+                    {
+                        "area_id": area,
+                        "name": f"Area {area}",
+                        "rows": [
+                            {"row": str(r), "seats": list(range(1, SEATS_PER_ROW + 1))}
+                            for r in range(1, ROWS + 1)
+                        ],
+                    }
+                    for area in AREAS
+                ]
+            },
+        },
+    )
+    assert venue.status_code == 201, venue.text
+    event = await client.post(
+        "/api/events",
+        headers=auth,
+        json={"venue_id": venue.json()["venue_id"], "name": "Chaos Live"},
+    )
+    event_id = event.json()["event_id"]
+    priced = await client.post(
+        f"/api/events/{event_id}/price-categories",
+        headers=auth,
+        json={"name": "All", "area_ids": list(AREAS), "price": {"amount": "1000.00", "currency": "TWD"}},
+    )
+    assert priced.status_code == 201, priced.text
+    now = datetime.now(UTC)
+    session = await client.post(
+        f"/api/events/{event_id}/sessions",
+        headers=auth,
+        json={
+            "start_time": (now + timedelta(days=2)).isoformat(),
+            "end_time": (now + timedelta(days=2, hours=3)).isoformat(),
+            "sale_start_time": (now - timedelta(minutes=1)).isoformat(),
+            "sale_end_time": (now + timedelta(days=1)).isoformat(),
+            "max_seats_per_order": 4,
+        },
+    )
+    assert session.status_code == 201, session.text
+    return str(session.json()["session_id"])
+
+
+async def sign_up(client: httpx.AsyncClient, count: int) -> list[dict[str, str]]:
+    """``count`` buyer accounts (a few at a time: each costs an argon2 hash), signed in."""
+    gate = asyncio.Semaphore(4)
+
+    async def one(n: int) -> dict[str, str]:
+        async with gate:
+            email = f"buyer{n}@chaos.example.com"
+            made = await client.post(
+                "/api/auth/register",
+                json={"email": email, "password": PASSWORD, "display_name": f"Buyer {n}"},
+            )
+            assert made.status_code == 201, made.text
+            token = await client.post(
+                "/api/auth/token", json={"email": email, "password": PASSWORD}
+            )
+            return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    return list(await asyncio.gather(*(one(n) for n in range(count))))
+
+
+async def flash_sale(
+    base: str,
+    session_id: str,
+    buyers: list[dict[str, str]],
+    *,
+    concurrency: int,
+    seconds: float,
+    fault: Callable[[], None] | None = None,
+    fault_at: float = 0.0,
+    seed: int = 14,
+) -> SaleLog:
+    """Buyers race for ``seconds``; ``fault`` runs in a thread ``fault_at`` seconds in."""
+    log = SaleLog()
+    began = time.monotonic()
+    rng = random.Random(seed)
+    seats = [f"{a}-{r}-{n}" for a in AREAS for r in range(1, ROWS + 1) for n in range(1, SEATS_PER_ROW + 1)]
+    rng.shuffle(seats)
+    free = list(seats)
+
+    def run_fault() -> None:
+        assert fault is not None
+        time.sleep(fault_at)
+        log.fault_began = time.monotonic() - began
+        try:
+            fault()
+        finally:
+            log.fault_ended = time.monotonic() - began
+
+    thread = threading.Thread(target=run_fault, daemon=True) if fault else None
+    if thread is not None:
+        thread.start()
+
+    async def call(client: httpx.AsyncClient, op: str, method: str, url: str, **kw: Any) -> httpx.Response | None:
+        start = time.monotonic()
+        try:
+            answer = await client.request(method, url, **kw)
+        except httpx.HTTPError:
+            log.requests.append(Request(start - began, op, 0, time.monotonic() - start))
+            return None
+        log.requests.append(Request(start - began, op, answer.status_code, time.monotonic() - start))
+        return answer
+
+    async def buyer(n: int, client: httpx.AsyncClient) -> None:
+        who = buyers[n % len(buyers)]
+        mine = random.Random(seed * 1000 + n)
+        while time.monotonic() - began < seconds and free:
+            seat = free.pop()
+            held = await call(
+                client, "hold", "POST", "/api/orders",
+                json={"session_id": session_id, "seat_ids": [seat]}, headers=who,
+            )  # fmt: skip
+            if held is None or held.status_code != 201:
+                if held is None or held.status_code >= 500:
+                    free.insert(0, seat)  # not refused by someone else's hold: try it later
+                    wait = float(held.headers.get("retry-after", "0.3")) if held is not None else 0.3
+                    await asyncio.sleep(min(wait, 1.0))
+                continue
+            roll = mine.random()
+            outcome = "succeed_after_expiry" if roll < LATE else "decline" if roll < LATE + DECLINE else None
+            paid = await call(
+                client, "pay", "POST", f"/api/orders/{held.json()['order_id']}/payments",
+                json={"provider": "mock", **({"outcome": outcome} if outcome else {})}, headers=who,
+            )  # fmt: skip
+            if paid is not None and paid.status_code == 201 and paid.json()["status"] == "succeeded":
+                log.purchases += 1
+            await asyncio.sleep(mine.uniform(0.05, 0.2))
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
+        await asyncio.gather(*(buyer(n, client) for n in range(concurrency)))
+    if thread is not None:
+        thread.join(timeout=60)
+    return log
