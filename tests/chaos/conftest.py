@@ -165,3 +165,29 @@ async def audit_until_it_holds(sale: Sale, *, within: float) -> tuple[float, dic
         if code == 0 or time.monotonic() - began > within:
             return time.monotonic() - began, report
         await asyncio.sleep(1)
+
+
+async def parked_reasons(sale: Sale, limit: int = 500) -> dict[str, int]:
+    """Why the parked messages of the sale's deployment were parked (reason: error)."""
+    import nats
+
+    from openticket.adapters.nats.consumer import PARKED_ERROR, PARKED_REASON, parked_stream
+
+    client = await nats.connect(sale.servers.nats.url, connect_timeout=5, allow_reconnect=False)
+    reasons: dict[str, int] = {}
+    try:
+        js = client.jetstream()
+        stream = parked_stream(sale.deployment.env["OPENTICKET_NATS_PREFIX"])
+        try:
+            info = await js.stream_info(stream)
+        except Exception:  # no stream: nothing was parked
+            return reasons
+        for seq in range(info.state.first_seq, min(info.state.last_seq, info.state.first_seq + limit) + 1):
+            msg = await js.get_msg(stream, seq)
+            headers = msg.headers or {}
+            key = f"{headers.get(PARKED_REASON)}: {headers.get(PARKED_ERROR, '')[:160]}"
+            reasons[key] = reasons.get(key, 0) + 1
+    finally:
+        await client.close()
+    return reasons
+

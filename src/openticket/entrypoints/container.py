@@ -30,6 +30,7 @@ from openticket.adapters.nats.publisher import NatsEventPublisher
 from openticket.adapters.nats.streams import ensure_streams, stream_name
 from openticket.adapters.payments.linepay import LinePayProvider
 from openticket.adapters.payments.mock import MockPaymentProvider
+from openticket.adapters.payments.mock.shared import SharedMockPaymentProvider
 from openticket.adapters.payments.stripe import StripePaymentProvider
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
 from openticket.adapters.postgres.ledger import PostgresSaleLedger
@@ -154,8 +155,14 @@ def _linepay(
     )
 
 
-def _configured(**candidates: PaymentProvider | None) -> dict[str, PaymentProvider]:
-    return {name: provider for name, provider in candidates.items() if provider is not None}
+def _configured(
+    enabled: list[str], **candidates: PaymentProvider | None
+) -> dict[str, PaymentProvider]:
+    return {
+        name: provider
+        for name, provider in candidates.items()
+        if provider is not None and name in enabled
+    }
 
 
 def _with_lifetime(payment_providers: dict[str, PaymentProvider]) -> list[Any]:
@@ -278,7 +285,12 @@ class Container(containers.DeclarativeContainer):
             admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
         ),
     )
-    mock_payments = providers.Singleton(MockPaymentProvider, clock=clock)
+    mock_payments = providers.Selector(
+        config.persistence,
+        memory=providers.Singleton(MockPaymentProvider, clock=clock),
+        postgres=providers.Singleton(SharedMockPaymentProvider, postgres_database, clock),
+    )
+    """The mock provider: in this process's memory, or (several processes) in PostgreSQL."""
     stripe_payments = providers.Singleton(
         _stripe,
         config.stripe_api_key,
@@ -296,9 +308,14 @@ class Container(containers.DeclarativeContainer):
         config.payment_timeout_seconds,
     )
     payment_providers = providers.Singleton(
-        _configured, mock=mock_payments, stripe=stripe_payments, linepay=linepay_payments
+        _configured,
+        config.payment_providers,
+        mock=mock_payments,
+        stripe=stripe_payments,
+        linepay=linepay_payments,
     )
-    """The configured providers by name: mock always, Stripe and LINE Pay when set."""
+    """The configured providers by name: Stripe and LINE Pay when set, the mock until
+    one of them is (``OPENTICKET_MOCK_PAYMENTS``)."""
 
     # --- application --------------------------------------------------------------------------
     bus = providers.Singleton(MessageBus, clock=clock, logger=logger)

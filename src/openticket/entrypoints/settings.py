@@ -62,6 +62,14 @@ class LockStoreMode(StrEnum):
     NATS = "nats"
 
 
+class MockPaymentsMode(StrEnum):
+    """Whether buyers may pay with the mock provider (which takes no money)."""
+
+    AUTO = "auto"
+    ON = "on"
+    OFF = "off"
+
+
 class PersistenceMode(StrEnum):
     """Where orders, payments, tickets, users and the catalog live."""
 
@@ -106,6 +114,10 @@ def _mode(kind: type[_Mode], field: str, value: str) -> _Mode:
 
 def _lock_store(value: str) -> LockStoreMode:
     return _mode(LockStoreMode, "lock_store", value)
+
+
+def _mock_payments(value: str) -> MockPaymentsMode:
+    return _mode(MockPaymentsMode, "mock_payments", value)
 
 
 def _persistence(value: str) -> PersistenceMode:
@@ -587,6 +599,15 @@ class Settings:
         ),
     )
     # --- payments ------------------------------------------------------------------------
+    mock_payments: MockPaymentsMode = attrs.field(
+        default=MockPaymentsMode.AUTO,
+        converter=_mock_payments,
+        metadata=_about(
+            Group.PAYMENTS,
+            "whether the mock provider takes payments (it takes no money: tickets for"
+            " free): on, off, or auto (on until Stripe or LINE Pay is configured)",
+        ),
+    )
     payment_timeout_seconds: float = attrs.field(
         default=20.0,
         metadata=_about(
@@ -729,12 +750,19 @@ class Settings:
 
     @property
     def payment_providers(self) -> tuple[str, ...]:
-        """The payment providers this configuration enables (``mock`` always)."""
-        return (
-            "mock",
+        """The payment providers this configuration enables.
+
+        The mock settles without taking money, so it is there only until a real
+        provider is configured, unless ``OPENTICKET_MOCK_PAYMENTS=on`` says otherwise.
+        """
+        real = (
             *(["stripe"] if self.stripe_api_key else []),
             *(["linepay"] if self.linepay_channel_id else []),
         )
+        mock = self.mock_payments is MockPaymentsMode.ON or (
+            self.mock_payments is MockPaymentsMode.AUTO and not real
+        )
+        return (*(["mock"] if mock else []), *real)
 
     @property
     def storage(self) -> str:
@@ -810,6 +838,7 @@ class Settings:
         return {
             **attrs.asdict(self, value_serializer=_plain),
             "persistence": self.storage,
+            "payment_providers": list(self.payment_providers),
             "lock_store": self.locks,
             "hot_state": self.hot_state,
             "messaging": self.messaging,

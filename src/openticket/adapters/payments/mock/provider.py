@@ -47,6 +47,61 @@ class MockOutcome(StrEnum):
     SUCCEED_AFTER_EXPIRY = "succeed_after_expiry"
 
 
+OUTCOME_STATUS: Mapping[MockOutcome, tuple[ProviderStatus, str | None]] = {
+    MockOutcome.SUCCEED: (ProviderStatus.SUCCEEDED, None),
+    MockOutcome.DECLINE: (ProviderStatus.FAILED, "card_declined"),
+    MockOutcome.DELAY: (ProviderStatus.PENDING, None),
+    MockOutcome.SUCCEED_AFTER_EXPIRY: (ProviderStatus.PENDING, None),
+}
+"""How a new mock payment stands, by the buyer's chosen outcome."""
+
+
+def check_mock_options(options: Mapping[str, str]) -> MockOutcome:
+    """The outcome the options choose (``InvalidPaymentOptions`` for any other option)."""
+    others = sorted(set(options) - {"outcome"})
+    if others:
+        raise InvalidPaymentOptions(f"the mock provider takes no option {others[0]!r}")
+    outcome = options.get("outcome", MockOutcome.SUCCEED)
+    if outcome not in MockOutcome.__members__.values():
+        known = ", ".join(MockOutcome)
+        raise InvalidPaymentOptions(f"unknown mock outcome {outcome!r} (one of {known})")
+    return MockOutcome(outcome)
+
+
+def mock_transaction_id(idempotency_key: str) -> str:
+    """The transaction id of the payment made with ``idempotency_key``."""
+    return f"mock_{hashlib.sha256(idempotency_key.encode()).hexdigest()[:24]}"
+
+
+def late_settlement(request: PaymentRequest, clock: Clock | None) -> datetime:
+    """When a ``succeed_after_expiry`` payment succeeds: just after the hold's expiry."""
+    if request.expires_at is None or clock is None:
+        raise PaymentProviderError("succeed_after_expiry needs an expiry and a clock")
+    return request.expires_at + LATE_BY
+
+
+def signature(secret: bytes, body: bytes) -> str:
+    """The ``X-Mock-Signature`` of a webhook body: HMAC-SHA256, hex."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def read_webhook(secret: bytes, headers: Mapping[str, str], body: bytes) -> WebhookNotice:
+    """A mock webhook's notice, its signature checked (``InvalidWebhookSignature``)."""
+    given = {k.lower(): v for k, v in headers.items()}.get(SIGNATURE_HEADER, "")
+    if not hmac.compare_digest(given, signature(secret, body)):
+        raise InvalidWebhookSignature("mock webhook signature does not verify")
+    try:
+        data = json.loads(body)
+        return WebhookNotice(
+            provider_event_id=str(data["event_id"]),
+            provider_transaction_id=str(data["transaction_id"]),
+            status=ProviderStatus(data["status"]),
+            failure_reason=data.get("failure_reason"),
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise InvalidWebhookSignature("mock webhook body is not a payment notice") from e
+
+
 @attrs.define
 class _Transaction:
     transaction_id: str
@@ -83,35 +138,21 @@ class MockPaymentProvider:
 
     def check_options(self, options: Mapping[str, str]) -> None:
         """The mock takes one option, ``outcome``, one of :class:`MockOutcome`."""
-        others = sorted(set(options) - {"outcome"})
-        if others:
-            raise InvalidPaymentOptions(f"the mock provider takes no option {others[0]!r}")
-        outcome = options.get("outcome", MockOutcome.SUCCEED)
-        if outcome not in MockOutcome.__members__.values():
-            known = ", ".join(MockOutcome)
-            raise InvalidPaymentOptions(f"unknown mock outcome {outcome!r} (one of {known})")
+        check_mock_options(options)
 
     async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
         """Start (and usually settle) a payment; one transaction per idempotency key."""
-        self.check_options(request.options)
+        outcome = check_mock_options(request.options)
         self.create_calls += 1
         existing = self._by_key.get(request.idempotency_key)
         if existing is not None:
             return self._view(existing)
-        outcome = MockOutcome(request.options.get("outcome", MockOutcome.SUCCEED))
-        status, reason = {
-            MockOutcome.SUCCEED: (ProviderStatus.SUCCEEDED, None),
-            MockOutcome.DECLINE: (ProviderStatus.FAILED, "card_declined"),
-            MockOutcome.DELAY: (ProviderStatus.PENDING, None),
-            MockOutcome.SUCCEED_AFTER_EXPIRY: (ProviderStatus.PENDING, None),
-        }[outcome]
+        status, reason = OUTCOME_STATUS[outcome]
         settles_at = None
         if outcome is MockOutcome.SUCCEED_AFTER_EXPIRY:
-            if request.expires_at is None or self._clock is None:
-                raise PaymentProviderError("succeed_after_expiry needs an expiry and a clock")
-            settles_at = request.expires_at + LATE_BY
+            settles_at = late_settlement(request, self._clock)
         transaction = _Transaction(
-            transaction_id=f"mock_{hashlib.sha256(request.idempotency_key.encode()).hexdigest()[:24]}",
+            transaction_id=mock_transaction_id(request.idempotency_key),
             amount=request.amount,
             status=status,
             failure_reason=reason,
@@ -171,25 +212,13 @@ class MockPaymentProvider:
 
     async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice | None:
         """Read a mock webhook signed with HMAC-SHA256 of the raw body."""
-        signature = {k.lower(): v for k, v in headers.items()}.get(SIGNATURE_HEADER, "")
-        if not hmac.compare_digest(signature, self.sign(body)):
-            raise InvalidWebhookSignature("mock webhook signature does not verify")
-        try:
-            data = json.loads(body)
-            return WebhookNotice(
-                provider_event_id=str(data["event_id"]),
-                provider_transaction_id=str(data["transaction_id"]),
-                status=ProviderStatus(data["status"]),
-                failure_reason=data.get("failure_reason"),
-            )
-        except (ValueError, KeyError, TypeError) as e:
-            raise InvalidWebhookSignature("mock webhook body is not a payment notice") from e
+        return read_webhook(self._secret, headers, body)
 
     # --- for tests and demos -------------------------------------------------------
 
     def sign(self, body: bytes) -> str:
         """The signature header value a genuine mock webhook carries."""
-        return hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+        return signature(self._secret, body)
 
     def settle(
         self, provider_transaction_id: str, *, succeed: bool, reason: str = "declined"

@@ -1,0 +1,219 @@
+"""The mock provider with its books in PostgreSQL, for deployments of several processes.
+
+At a real provider a payment taken through one API process can be checked, cancelled
+or refunded through any other — a worker refunds a late payer, another API process
+reconciles. The in-memory mock keeps its transactions in the process that took them,
+so in the production profile a worker's refund of a mock payment found nothing and
+the money stayed taken. This mock keeps the same rules (``provider.py``) in the
+deployment's database (migration ``0003_mock_payments``); every change is one
+conditional statement, so two processes acting at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from openticket.adapters.payments.mock.provider import (
+    OUTCOME_STATUS,
+    MockOutcome,
+    check_mock_options,
+    late_settlement,
+    mock_transaction_id,
+    read_webhook,
+    signature,
+)
+from openticket.adapters.postgres.database import PostgresDatabase
+from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
+from openticket.application.ports.clock import Clock
+from openticket.application.ports.payments import (
+    PaymentProviderError,
+    PaymentRequest,
+    ProviderPayment,
+    ProviderRefund,
+    ProviderStatus,
+    WebhookNotice,
+)
+from openticket.domain.shared import Money
+
+_COLUMNS = "transaction_id, status, failure_reason, amount, currency"
+
+
+class SharedMockPaymentProvider:
+    """The mock ``PaymentProvider`` (same outcomes as ``MockPaymentProvider``), in PostgreSQL."""
+
+    def __init__(
+        self,
+        database: PostgresDatabase,
+        clock: Clock,
+        webhook_secret: str = "mock-webhook-secret",  # noqa: S107  # a test double, not a credential
+        name: str = "mock",
+    ) -> None:
+        self._db = database
+        self._clock = clock
+        self._secret = webhook_secret.encode()
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """``mock``."""
+        return self._name
+
+    def check_options(self, options: Mapping[str, str]) -> None:
+        """The mock takes one option, ``outcome``, one of :class:`MockOutcome`."""
+        check_mock_options(options)
+
+    async def create_payment(self, request: PaymentRequest) -> ProviderPayment:
+        """Start (and usually settle) a payment; one transaction per idempotency key."""
+        outcome = check_mock_options(request.options)
+        status, reason = OUTCOME_STATUS[outcome]
+        settles_at = (
+            late_settlement(request, self._clock)
+            if outcome is MockOutcome.SUCCEED_AFTER_EXPIRY
+            else None
+        )
+        await self._db.query(
+            "INSERT INTO mock_transactions (transaction_id, idempotency_key, amount, currency,"
+            " status, failure_reason, settles_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING transaction_id",
+            (
+                mock_transaction_id(request.idempotency_key),
+                request.idempotency_key,
+                request.amount.amount,
+                request.amount.currency,
+                status.value,
+                reason,
+                settles_at,
+            ),
+        )
+        return (await self._get(mock_transaction_id(request.idempotency_key)))[0]
+
+    async def confirm_payment(self, provider_transaction_id: str, amount: Money) -> ProviderPayment:
+        """Nothing to capture separately: the same as :meth:`verify_payment`."""
+        payment, taken = await self._get(provider_transaction_id)
+        if amount != taken:
+            raise PaymentProviderError("amount does not match the transaction")
+        return payment
+
+    async def verify_payment(self, provider_transaction_id: str) -> ProviderPayment:
+        """How the transaction stands now (a late payer's money arrives once its time came)."""
+        await self._db.query(
+            "UPDATE mock_transactions SET status = 'succeeded' WHERE transaction_id = %s"
+            " AND status = 'pending' AND settles_at IS NOT NULL AND settles_at <= %s"
+            " RETURNING transaction_id",
+            (provider_transaction_id, self._clock.now()),
+        )
+        return (await self._get(provider_transaction_id))[0]
+
+    async def cancel_payment(self, provider_transaction_id: str) -> ProviderPayment:
+        """A pending payment can take no more money (failed); a settled one says so."""
+        await self.verify_payment(provider_transaction_id)  # a late payer may be in already
+        await self._db.query(
+            "UPDATE mock_transactions SET status = 'failed', failure_reason = 'cancelled',"
+            " settles_at = NULL WHERE transaction_id = %s AND status = 'pending'"
+            " RETURNING transaction_id",
+            (provider_transaction_id,),
+        )
+        return (await self._get(provider_transaction_id))[0]
+
+    async def refund(
+        self, provider_transaction_id: str, amount: Money, idempotency_key: str
+    ) -> ProviderRefund:
+        """Give ``amount`` back once per idempotency key; only captured money can be refunded."""
+        conn = await self._db.take()
+        try:
+            async with conn.transaction():
+                done = await (
+                    await conn.execute(
+                        "SELECT amount, currency FROM mock_refunds WHERE idempotency_key = %s",
+                        (idempotency_key,),
+                    )
+                ).fetchone()
+                if done is not None:
+                    return _refund(idempotency_key, done[0], done[1])
+                refunded = await (
+                    await conn.execute(
+                        "UPDATE mock_transactions SET status = 'refunded', refunded_amount = %s"
+                        " WHERE transaction_id = %s AND status = 'succeeded' AND amount >= %s"
+                        " RETURNING transaction_id",
+                        (amount.amount, provider_transaction_id, amount.amount),
+                    )
+                ).fetchone()
+                if refunded is None:
+                    payment, taken = await self._get(provider_transaction_id)
+                    if payment.status is not ProviderStatus.SUCCEEDED:
+                        raise PaymentProviderError(
+                            f"cannot refund a {payment.status.value} payment"
+                        )
+                    raise PaymentProviderError(
+                        f"cannot refund more than was captured ({taken.amount})"
+                    )
+                await conn.execute(
+                    "INSERT INTO mock_refunds (idempotency_key, transaction_id, amount, currency)"
+                    " VALUES (%s, %s, %s, %s)",
+                    (idempotency_key, provider_transaction_id, amount.amount, amount.currency),
+                )
+        except DRIVER_ERRORS as e:
+            raise translate(e) from e
+        finally:
+            await self._db.give_back(conn)
+        return _refund(idempotency_key, amount.amount, amount.currency)
+
+    async def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookNotice | None:
+        """Read a mock webhook signed with HMAC-SHA256 of the raw body."""
+        return read_webhook(self._secret, headers, body)
+
+    # --- for tests and demos -------------------------------------------------------
+
+    def sign(self, body: bytes) -> str:
+        """The signature header value a genuine mock webhook carries."""
+        return signature(self._secret, body)
+
+    async def settle(
+        self, provider_transaction_id: str, *, succeed: bool, reason: str = "declined"
+    ) -> None:
+        """End a delayed payment: captured or failed."""
+        ended = await self._db.query(
+            "UPDATE mock_transactions SET status = %s, failure_reason = %s"
+            " WHERE transaction_id = %s AND status = 'pending' RETURNING transaction_id",
+            (
+                ProviderStatus.SUCCEEDED.value if succeed else ProviderStatus.FAILED.value,
+                None if succeed else reason,
+                provider_transaction_id,
+            ),
+        )
+        if not ended:
+            payment, _ = await self._get(provider_transaction_id)
+            raise PaymentProviderError(f"payment is {payment.status.value}, not pending")
+
+    async def refunded(self, provider_transaction_id: str) -> Money | None:
+        """What was refunded of a transaction (None: nothing)."""
+        rows = await self._db.query(
+            "SELECT amount, currency FROM mock_refunds WHERE transaction_id = %s",
+            (provider_transaction_id,),
+        )
+        return Money(rows[0][0], rows[0][1].strip()) if rows else None
+
+    async def _get(self, provider_transaction_id: str) -> tuple[ProviderPayment, Money]:
+        rows = await self._db.query(
+            f"SELECT {_COLUMNS} FROM mock_transactions WHERE transaction_id = %s",  # noqa: S608  # our own column list
+            (provider_transaction_id,),
+        )
+        if not rows:
+            raise PaymentProviderError(f"no mock transaction {provider_transaction_id!r}")
+        transaction_id, status, reason, amount, currency = rows[0]
+        return (
+            ProviderPayment(
+                provider_transaction_id=transaction_id,
+                status=ProviderStatus(status),
+                failure_reason=reason,
+            ),
+            Money(amount, currency.strip()),
+        )
+
+
+def _refund(idempotency_key: str, amount: Decimal, currency: str) -> ProviderRefund:
+    return ProviderRefund(
+        provider_refund_id=f"re_{idempotency_key}", amount=Money(amount, currency.strip())
+    )
+
