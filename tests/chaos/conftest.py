@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +114,7 @@ def deployment(servers: Servers, tmp_path: Path) -> Iterator[Deployment]:
         "OPENTICKET_RATE_LIMIT_PER_IP": "0",
         "OPENTICKET_RATE_LIMIT_PER_USER": "0",
     }
-    migrated = subprocess.run(  # noqa: S603  # our own command
+    migrated = subprocess.run(  # our own command
         [sys.executable, "-m", "openticket.entrypoints.cli", "migrate"],
         env={**os.environ, **env},
         capture_output=True,
@@ -128,11 +128,11 @@ def deployment(servers: Servers, tmp_path: Path) -> Iterator[Deployment]:
 
 
 @pytest.fixture
-async def sale(deployment: Deployment, servers: Servers) -> AsyncIterator[Sale]:
+async def sale(deployment: Deployment, servers: Servers) -> Sale:
     async with httpx.AsyncClient(base_url=deployment.base, timeout=30) as client:
         session_id = await set_up_sale(client, DEMO_PASSWORD)
         buyers = await sign_up(client, 40)
-    yield Sale(deployment, servers, session_id, buyers)
+    return Sale(deployment, servers, session_id, buyers)
 
 
 def audit(sale: Sale, *, grace: float = 0) -> tuple[int, dict[str, Any]]:
@@ -182,7 +182,9 @@ async def parked_reasons(sale: Sale, limit: int = 500) -> dict[str, int]:
             info = await js.stream_info(stream)
         except Exception:  # no stream: nothing was parked
             return reasons
-        for seq in range(info.state.first_seq, min(info.state.last_seq, info.state.first_seq + limit) + 1):
+        for seq in range(
+            info.state.first_seq, min(info.state.last_seq, info.state.first_seq + limit) + 1
+        ):
             msg = await js.get_msg(stream, seq)
             headers = msg.headers or {}
             key = f"{headers.get(PARKED_REASON)}: {headers.get(PARKED_ERROR, '')[:160]}"
@@ -190,4 +192,3 @@ async def parked_reasons(sale: Sale, limit: int = 500) -> dict[str, int]:
     finally:
         await client.close()
     return reasons
-

@@ -82,7 +82,10 @@ class Deployment:
         self.workers = [
             Process("worker-1", ["worker", "--partitions", f"0-{half}", "--id", "w1"], env, logs),
             Process(
-                "worker-2", ["worker", "--partitions", f"{half + 1}-{last}", "--id", "w2"], env, logs
+                "worker-2",
+                ["worker", "--partitions", f"{half + 1}-{last}", "--id", "w2"],
+                env,
+                logs,
             ),
         ]
         self.api = Process("serve", ["serve", "--port", str(port), "--demo"], env, logs)
@@ -107,6 +110,4 @@ class Deployment:
 
     def tails(self) -> str:
         """The end of every process's log, for a failure's message."""
-        return "\n".join(
-            f"--- {p.name} ---\n{p.tail()}" for p in (self.api, *self.workers)
-        )
+        return "\n".join(f"--- {p.name} ---\n{p.tail()}" for p in (self.api, *self.workers))

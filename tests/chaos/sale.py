@@ -130,7 +130,11 @@ async def set_up_sale(client: httpx.AsyncClient, organizer_password: str) -> str
     priced = await client.post(
         f"/api/events/{event_id}/price-categories",
         headers=auth,
-        json={"name": "All", "area_ids": list(AREAS), "price": {"amount": "1000.00", "currency": "TWD"}},
+        json={
+            "name": "All",
+            "area_ids": list(AREAS),
+            "price": {"amount": "1000.00", "currency": "TWD"},
+        },
     )
     assert priced.status_code == 201, priced.text
     now = datetime.now(UTC)
@@ -184,7 +188,12 @@ async def flash_sale(
     log = SaleLog()
     began = time.monotonic()
     rng = random.Random(seed)
-    seats = [f"{a}-{r}-{n}" for a in AREAS for r in range(1, ROWS + 1) for n in range(1, SEATS_PER_ROW + 1)]
+    seats = [
+        f"{a}-{r}-{n}"
+        for a in AREAS
+        for r in range(1, ROWS + 1)
+        for n in range(1, SEATS_PER_ROW + 1)
+    ]
     rng.shuffle(seats)
     free = list(seats)
 
@@ -201,14 +210,18 @@ async def flash_sale(
     if thread is not None:
         thread.start()
 
-    async def call(client: httpx.AsyncClient, op: str, method: str, url: str, **kw: Any) -> httpx.Response | None:
+    async def call(
+        client: httpx.AsyncClient, op: str, method: str, url: str, **kw: Any
+    ) -> httpx.Response | None:
         start = time.monotonic()
         try:
             answer = await client.request(method, url, **kw)
         except httpx.HTTPError:
             log.requests.append(Request(start - began, op, 0, time.monotonic() - start))
             return None
-        log.requests.append(Request(start - began, op, answer.status_code, time.monotonic() - start))
+        log.requests.append(
+            Request(start - began, op, answer.status_code, time.monotonic() - start)
+        )
         return answer
 
     async def buyer(n: int, client: httpx.AsyncClient) -> None:
@@ -223,16 +236,28 @@ async def flash_sale(
             if held is None or held.status_code != 201:
                 if held is None or held.status_code >= 500:
                     free.insert(0, seat)  # not refused by someone else's hold: try it later
-                    wait = float(held.headers.get("retry-after", "0.3")) if held is not None else 0.3
+                    wait = (
+                        float(held.headers.get("retry-after", "0.3")) if held is not None else 0.3
+                    )
                     await asyncio.sleep(min(wait, 1.0))
                 continue
             roll = mine.random()
-            outcome = "succeed_after_expiry" if roll < LATE else "decline" if roll < LATE + DECLINE else None
+            outcome = (
+                "succeed_after_expiry"
+                if roll < LATE
+                else "decline"
+                if roll < LATE + DECLINE
+                else None
+            )
             paid = await call(
                 client, "pay", "POST", f"/api/orders/{held.json()['order_id']}/payments",
                 json={"provider": "mock", **({"outcome": outcome} if outcome else {})}, headers=who,
             )  # fmt: skip
-            if paid is not None and paid.status_code == 201 and paid.json()["status"] == "succeeded":
+            if (
+                paid is not None
+                and paid.status_code == 201
+                and paid.json()["status"] == "succeeded"
+            ):
                 log.purchases += 1
             await asyncio.sleep(mine.uniform(0.05, 0.2))
 

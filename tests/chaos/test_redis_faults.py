@@ -23,7 +23,9 @@ async def test_redis_restarted_without_persistence_mid_sale_loses_nothing(sale: 
         fault_at=5,
     )
     settled_in, report = await audit_until_it_holds(sale, within=HOLD_TTL + 60)
-    print(json.dumps({"sale": log.summary(), "settled_in_s": round(settled_in, 1), "audit": report}))
+    print(
+        json.dumps({"sale": log.summary(), "settled_in_s": round(settled_in, 1), "audit": report})
+    )
     assert report["holds"], json.dumps(
         {"findings": report["findings"][:10], "parked": await parked_reasons(sale)}, indent=1
     )
