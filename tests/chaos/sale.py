@@ -39,6 +39,8 @@ class Request:
     status: int
     """HTTP status, or 0 when no answer came (connection refused, timeout)."""
     seconds: float
+    code: str = ""
+    """The problem's ``code`` of an error answer."""
 
 
 @attrs.define
@@ -67,7 +69,9 @@ class SaleLog:
             latencies = sorted(r.seconds for r in seen)
             phases[name] = {
                 "requests": len(seen),
-                "statuses": dict(sorted(Counter(str(r.status) for r in seen).items())),
+                "statuses": dict(
+                    sorted(Counter(f"{r.status} {r.code}".strip() for r in seen).items())
+                ),
                 "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))] * 1000, 1)
                 if latencies
                 else None,
@@ -173,6 +177,53 @@ async def sign_up(client: httpx.AsyncClient, count: int) -> list[dict[str, str]]
     return list(await asyncio.gather(*(one(n) for n in range(count))))
 
 
+def _outcome(roll: float) -> dict[str, str]:
+    """The mock outcome a buyer picks: mostly none (paid at once), some late, some declined."""
+    if roll < LATE:
+        return {"outcome": "succeed_after_expiry"}
+    if roll < LATE + DECLINE:
+        return {"outcome": "decline"}
+    return {}
+
+
+@attrs.define
+class _Clerk:
+    """Sends a buyer's requests and writes each into the log."""
+
+    log: SaleLog
+    began: float
+
+    async def call(
+        self, client: httpx.AsyncClient, op: str, method: str, url: str, **kw: Any
+    ) -> httpx.Response | None:
+        start = time.monotonic()
+        try:
+            answer = await client.request(method, url, **kw)
+        except httpx.HTTPError:
+            self.log.requests.append(Request(start - self.began, op, 0, time.monotonic() - start))
+            return None
+        code = ""
+        if answer.status_code >= 400 and "problem" in answer.headers.get("content-type", ""):
+            code = str(answer.json().get("code", ""))
+        self.log.requests.append(
+            Request(start - self.began, op, answer.status_code, time.monotonic() - start, code)
+        )
+        return answer
+
+    def fault_in_a_thread(self, fault: Callable[[], None], at: float) -> threading.Thread:
+        def run() -> None:
+            time.sleep(at)
+            self.log.fault_began = time.monotonic() - self.began
+            try:
+                fault()
+            finally:
+                self.log.fault_ended = time.monotonic() - self.began
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
+
+
 async def flash_sale(
     base: str,
     session_id: str,
@@ -186,72 +237,35 @@ async def flash_sale(
 ) -> SaleLog:
     """Buyers race for ``seconds``; ``fault`` runs in a thread ``fault_at`` seconds in."""
     log = SaleLog()
-    began = time.monotonic()
-    rng = random.Random(seed)
+    clerk = _Clerk(log, time.monotonic())
     seats = [
         f"{a}-{r}-{n}"
         for a in AREAS
         for r in range(1, ROWS + 1)
         for n in range(1, SEATS_PER_ROW + 1)
     ]
-    rng.shuffle(seats)
+    random.Random(seed).shuffle(seats)
     free = list(seats)
-
-    def run_fault() -> None:
-        assert fault is not None
-        time.sleep(fault_at)
-        log.fault_began = time.monotonic() - began
-        try:
-            fault()
-        finally:
-            log.fault_ended = time.monotonic() - began
-
-    thread = threading.Thread(target=run_fault, daemon=True) if fault else None
-    if thread is not None:
-        thread.start()
-
-    async def call(
-        client: httpx.AsyncClient, op: str, method: str, url: str, **kw: Any
-    ) -> httpx.Response | None:
-        start = time.monotonic()
-        try:
-            answer = await client.request(method, url, **kw)
-        except httpx.HTTPError:
-            log.requests.append(Request(start - began, op, 0, time.monotonic() - start))
-            return None
-        log.requests.append(
-            Request(start - began, op, answer.status_code, time.monotonic() - start)
-        )
-        return answer
+    thread = clerk.fault_in_a_thread(fault, fault_at) if fault else None
 
     async def buyer(n: int, client: httpx.AsyncClient) -> None:
         who = buyers[n % len(buyers)]
         mine = random.Random(seed * 1000 + n)
-        while time.monotonic() - began < seconds and free:
+        while time.monotonic() - clerk.began < seconds and free:
             seat = free.pop()
-            held = await call(
+            held = await clerk.call(
                 client, "hold", "POST", "/api/orders",
                 json={"session_id": session_id, "seat_ids": [seat]}, headers=who,
             )  # fmt: skip
             if held is None or held.status_code != 201:
                 if held is None or held.status_code >= 500:
                     free.insert(0, seat)  # not refused by someone else's hold: try it later
-                    wait = (
-                        float(held.headers.get("retry-after", "0.3")) if held is not None else 0.3
-                    )
+                    wait = 0.3 if held is None else float(held.headers.get("retry-after", "0.3"))
                     await asyncio.sleep(min(wait, 1.0))
                 continue
-            roll = mine.random()
-            outcome = (
-                "succeed_after_expiry"
-                if roll < LATE
-                else "decline"
-                if roll < LATE + DECLINE
-                else None
-            )
-            paid = await call(
+            paid = await clerk.call(
                 client, "pay", "POST", f"/api/orders/{held.json()['order_id']}/payments",
-                json={"provider": "mock", **({"outcome": outcome} if outcome else {})}, headers=who,
+                json={"provider": "mock", **_outcome(mine.random())}, headers=who,
             )  # fmt: skip
             if (
                 paid is not None

@@ -52,6 +52,24 @@ async def test_a_thousand_buyers_racing_for_one_seat_get_it_once(world: World) -
     assert await race_for_one_seat(world, "A-1-1", 1000) == 1
 
 
+async def test_after_redis_lost_every_key_paid_holds_sell_and_new_holds_are_granted(
+    container: Container, world: World, redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    """Reliability 28 on one process: the deployment's keys deleted mid-sale, as a Redis
+    restarted without persistence (or flushed) would lose them."""
+    from tests.conftest import delete_prefixed
+
+    app: OpenTicket = container.app()
+    paying = await app.place_order(world.buyer(1), world.session_id, ["A-1-1"])
+    held = await app.place_order(world.buyer(2), world.session_id, ["A-1-2"])
+    assert await delete_prefixed(redis_client, key_prefix) > 0
+    await app.pay(world.buyer(1), paying.order_id)
+    assert (await app.get_order(world.admin, paying.order_id)).status.value == "completed"
+    fresh = await app.place_order(world.buyer(3), world.session_id, ["A-1-3"])
+    assert fresh.fencing_token > held.fencing_token
+    assert fresh.status.value == "created"
+
+
 async def test_readiness_reports_redis_and_the_seat_map_comes_from_the_shared_cache(
     container: Container, world: World, redis_client: aioredis.Redis, key_prefix: str
 ) -> None:

@@ -30,6 +30,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
@@ -83,7 +84,8 @@ class RecordingLockStore:
             )
             if taken:
                 return Refused(taken)
-            self.last_token = next(self.tokens)
+            self.last_token = max(next(self.tokens), op.after_token + 1)
+            self.tokens = itertools.count(self.last_token + 1)
             hold = SeatHold(
                 hold_id=op.hold_id,
                 session_id=op.session_id,
@@ -100,6 +102,22 @@ class RecordingLockStore:
         if isinstance(op, ReleaseSold):
             freed = tuple(s for s in op.seat_ids if self.sold.pop((op.session_id, s), None))
             return Done(freed)
+        if isinstance(op, RestoreHold):
+            hold = op.hold
+            in_way = tuple(
+                s
+                for s in hold.seat_ids
+                if (hold.session_id, s) in self.sold
+                or ((live := self._live(hold.session_id, s)) is not None and live != hold)
+            )
+            if in_way:
+                return Refused(in_way)
+            for seat in hold.seat_ids:
+                self.locks[(hold.session_id, seat)] = hold
+            if hold.fencing_token >= self.last_token:
+                self.last_token = hold.fencing_token
+                self.tokens = itertools.count(self.last_token + 1)
+            return Done(hold.seat_ids)
         mine = [self._live(op.session_id, s) for s in op.seat_ids]
         if isinstance(op, ReleaseHold):
             freed = tuple(
@@ -185,6 +203,45 @@ async def test_the_same_actors_run_unchanged_on_any_lock_store(lock_store_kind: 
             holds = [op for batch in store.batches for op in batch if isinstance(op, AcquireHold)]
             assert len(holds) == 3  # the seven refusals were decided in memory
             assert len(store.batches) < len(holds) + 6  # the eight racing orders shared batches
+    finally:
+        await app.stop()
+
+
+@pytest.mark.parametrize("lock_store_kind", ["memory", "recording"])
+async def test_a_store_that_forgot_everything_still_sells_what_buyers_pay_for(
+    lock_store_kind: str,
+) -> None:
+    """Reliability 11/28: the lock store restarted empty mid-sale (Redis without persistence).
+
+    The actor still knows the holds it granted: a buyer who pays for one gets it (the
+    actor restores it in the store, then sells), new holds get tokens above every token
+    the actor saw (not refused as stale), and held or sold seats stay refused.
+    """
+    world, _, store = await started_world(lock_store_kind)
+    app = world.app
+    try:
+        paying = await app.place_order(world.buyer(1), world.session_id, ["A-1-1", "A-1-2"])
+        waiting = await app.place_order(world.buyer(2), world.session_id, ["A-1-3"])
+        if isinstance(store, MemoryLockStore):
+            store.forget_everything()
+        else:
+            assert isinstance(store, RecordingLockStore)
+            store.locks.clear()
+            store.sold.clear()
+            store.tokens = itertools.count(1)
+            store.last_token = 0
+        await app.pay(world.buyer(1), paying.order_id)
+        done = await app.get_order(world.admin, paying.order_id)
+        assert done.status is OrderStatus.COMPLETED
+        tickets = (await app.list_tickets(world.buyer(1))).items
+        assert sorted(t.seat_id for t in tickets) == ["A-1-1", "A-1-2"]
+
+        fresh = await app.place_order(world.buyer(3), world.session_id, ["A-1-4"])
+        assert fresh.status is OrderStatus.CREATED
+        assert fresh.fencing_token > waiting.fencing_token > paying.fencing_token
+        for taken in ("A-1-1", "A-1-3"):  # sold; held by a buyer the store forgot
+            with pytest.raises(SeatsUnavailable):
+                await app.place_order(world.buyer(4), world.session_id, [taken])
     finally:
         await app.stop()
 

@@ -20,6 +20,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId
@@ -58,6 +59,8 @@ class MemoryLockStore:
                 append(self._mark_sold(op, now))
             elif type(op) is ReleaseSold:
                 append(self._release_sold(op))
+            elif type(op) is RestoreHold:
+                append(self._restore(op.hold, now))
             else:
                 raise TypeError(f"not a lock operation: {op!r}")
         return results
@@ -78,6 +81,14 @@ class MemoryLockStore:
             holds=tuple(holds.values()), sold=sold, last_fencing_token=self._token
         )
 
+    def forget_everything(self) -> None:
+        """Lose every lock, sale and the token counter, as a restarted Redis without
+        persistence would (tests and simulations of that fault)."""
+        self._locks.clear()
+        self._sold.clear()
+        self._expiry.clear()
+        self._token = 0
+
     # --- one operation each ----------------------------------------------------------
 
     def _acquire(self, op: AcquireHold, now: datetime) -> LockResult:
@@ -93,7 +104,7 @@ class MemoryLockStore:
         )
         if taken:
             return Refused(taken)
-        self._token += 1
+        self._token = max(self._token, op.after_token) + 1
         hold = SeatHold(
             hold_id=op.hold_id,
             session_id=session,
@@ -157,6 +168,31 @@ class MemoryLockStore:
         for seat in op.seat_ids:
             sold[seat] = locks.pop(seat).order_id
         return Done(op.seat_ids)
+
+    def _restore(self, hold: SeatHold, now: datetime) -> LockResult:
+        session = hold.session_id
+        sold = self._sold.get(session, ())
+        locks = self._locks.setdefault(session, {})
+        in_way = tuple(
+            s
+            for s in hold.seat_ids
+            if s in sold
+            or (
+                (h := locks.get(s)) is not None
+                and now < h.expires_at
+                and (h.hold_id != hold.hold_id or h.fencing_token != hold.fencing_token)
+            )
+        )
+        if in_way:
+            return Refused(in_way)
+        self._token = max(self._token, hold.fencing_token)
+        if now < hold.expires_at:
+            for seat in hold.seat_ids:
+                locks[seat] = hold
+            heapq.heappush(
+                self._expiry, (hold.expires_at, hold.fencing_token, session, hold.seat_ids)
+            )
+        return Done(hold.seat_ids)
 
     def _release_sold(self, op: ReleaseSold) -> LockResult:
         sold = self._sold.get(op.session_id, {})

@@ -94,6 +94,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
@@ -110,7 +111,9 @@ _STREAM_IN_USE: Final = 10058
 
 _T = TypeVar("_T")
 
-_OP_TYPES: Final = frozenset((AcquireHold, ReleaseHold, ExtendHold, MarkSold, ReleaseSold))
+_OP_TYPES: Final = frozenset(
+    (AcquireHold, ReleaseHold, ExtendHold, MarkSold, ReleaseSold, RestoreHold)
+)
 
 _MAX_SUBJECTS: Final = 100_000
 """Subjects a stream info answer lists at most (a page; nats-py cannot ask for the next)."""
@@ -415,6 +418,11 @@ class NatsKvLockStore:
             return await self._rewrite(op, op.hold_id.hex, now, sell=True)
         if type(op) is ReleaseSold:
             return await self._release(op.session_id, op.seat_ids, None, now)
+        if type(op) is RestoreHold:
+            # a hold's token here is the revision the bucket gave its write: no write can
+            # bring an old one back. JetStream keeps the bucket on disk, so a restarted
+            # server has not lost it; a purged bucket leaves the database as the fence.
+            return Refused(op.seat_ids)
         raise TypeError(f"not a lock operation: {op!r}")
 
     # --- acquiring ---------------------------------------------------------------------

@@ -6,16 +6,17 @@
 -- ARGV[2]  {prefix}seat:holds:{<session>}:         + area id  -> hash hold id -> hold record
 -- ARGV[3]  {prefix}seat:sold:{<session>}:          + area id  -> hash seat id -> order id
 -- ARGV[4]  JSON [now_ms, op, op, ...], each op one of
---            [1, [seat, ...], hold, area, holder, order, "expires_ms"] acquire
+--            [1, [seat, ...], hold, area, holder, order, "expires_ms", after] acquire
 --            [2, [seat, ...], hold]                                    release
 --            [3, [seat, ...], hold, "expires_ms"]                      extend
 --            [4, [seat, ...], hold, token]                             mark sold
 --            [5, [seat, ...]]                                          release sold
+--            [6, [seat, ...], hold, area, holder, order, "expires_ms", token] restore
 --            [0, area]                                                 load (alone in its call)
 -- Returns  JSON, one answer per op:
 --            acquire       the new token, or the seats that stood in the way
 --            release       the seats it unlocked (release sold: the seats it freed)
---            extend, sell  true (every listed seat), or the seats that stood in the way
+--            extend, sell, restore  true (every listed seat), or the seats in the way
 --            load          [last_token, [hold, record, ...], [seat, order, ...]]
 --          (cjson writes an empty list as {}.)
 --
@@ -28,8 +29,12 @@
 -- A lock whose <expires> is not after now counts as gone even if Redis still has the key:
 -- expiry follows the store's clock; the keys' TTLs collect the garbage.
 --
+-- Tokens never go back: an acquire names the newest token its caller saw (`after`) and
+-- gets a larger one, and a restore raises the counter to its hold's token, so a Redis
+-- that lost its keys (restarted without persistence, flushed) keeps counting upwards.
+--
 -- The script reads every listed seat with one MGET, keeps what it writes in `value`,
--- takes tokens from one GET and one INCRBY, and writes the index hashes once per batch:
+-- takes tokens from one GET and one SET, and writes the index hashes once per batch:
 -- one SET per locked seat is most of what an acquire costs. Times come as strings and a
 -- token is formatted once: Lua formats a number into a string slowly (sprintf).
 
@@ -101,16 +106,29 @@ local function del(seat)
   value[seat] = false
 end
 
--- --- tokens: one GET and one INCRBY per batch ----------------------------------------------
+-- --- tokens: one GET and one SET per batch -------------------------------------------------
 
-local last_token, issued = nil, 0
+local last_token, moved = nil, false
 
-local function next_token()
+local function current_token()
   if not last_token then
     last_token = tonumber(call('GET', token_key) or 0)
   end
-  last_token = last_token + 1
-  issued = issued + 1
+  return last_token
+end
+
+-- At least `floor`: a counter that forgot what it had issued catches up with its callers.
+local function lift_token(floor)
+  if floor and floor > current_token() then
+    last_token = floor
+    moved = true
+  end
+end
+
+local function next_token(after)
+  lift_token(after)
+  last_token = current_token() + 1
+  moved = true
   return last_token
 end
 
@@ -147,8 +165,8 @@ local function outlive(key, px)
 end
 
 local function flush()
-  if issued > 0 then
-    call('INCRBY', token_key, issued)
+  if moved then -- the script runs alone: what it read is still the counter
+    call('SET', token_key, last_token)
   end
   for key, fields in pairs(hashes) do
     local sets, dels, n, m = {}, {}, 0, 0
@@ -207,6 +225,7 @@ end
 
 local function acquire(op)
   local seats, hold, area, holder, order, expires = op[2], op[3], op[4], op[5], op[6], op[7]
+  local after = op[8]
   local taken, n = {}, 0
   local replayed = #seats > 0 -- every seat already locked live by this very hold (a retry)
   local own_token
@@ -241,7 +260,7 @@ local function acquire(op)
   if replayed and own_token then
     return tonumber(own_token)
   end
-  local token = next_token()
+  local token = next_token(after)
   local px = expires - now
   if px > 0 then
     local t, ttl = tostring(token), tostring(px)
@@ -403,6 +422,47 @@ local function release_sold(op)
   return freed
 end
 
+-- Lock a hold's seats again as they were (same hold, token, expiry) where Redis has nothing
+-- in the way: it lost them (a restart, a flush). Seats locked live by another hold or token,
+-- or sold, refuse the whole restore; seats this very hold still locks are already restored.
+local function restore(op)
+  local seats, hold, area, holder, order, expires, token =
+    op[2], op[3], op[4], op[5], op[6], op[7], op[8]
+  local taken, n = {}, 0
+  for i = 1, #seats do
+    local seat = seats[i]
+    local v = value[seat]
+    if v then
+      if byte(v, 1) == SOLD then
+        n = n + 1
+        taken[n] = seat
+      else
+        local e, t, h = match(v, '^(%d+)|(%d+)|(%x+)|')
+        if tonumber(e) > now and (h ~= hold or tonumber(t) ~= token) then
+          n = n + 1
+          taken[n] = seat
+        end
+      end
+    end
+  end
+  if n > 0 then
+    return taken
+  end
+  lift_token(token)
+  local px = expires - now
+  if px > 0 then
+    local t, ttl = tostring(token), tostring(px)
+    local v = expires .. '|' .. t .. '|' .. hold .. '|' .. holder .. '|' .. order .. '|' .. area
+    for i = 1, #seats do
+      set(seats[i], v, ttl)
+    end
+    local key = holds_base .. area
+    hput(key, hold, expires .. '|' .. t .. '|' .. holder .. '|' .. order .. '|' .. concat(seats, ','))
+    outlive(key, px)
+  end
+  return true
+end
+
 -- The partition's live holds (expired ones are pruned from the index), sold seats, token.
 local function load(op)
   local key = holds_base .. op[2]
@@ -417,11 +477,10 @@ local function load(op)
       hput(key, all[i], false)
     end
   end
-  local token = last_token or tonumber(call('GET', token_key) or 0)
-  return { token, live, call('HGETALL', sold_base .. op[2]) }
+  return { current_token(), live, call('HGETALL', sold_base .. op[2]) }
 end
 
-local handlers = { [0] = load, acquire, release, extend, mark_sold, release_sold }
+local handlers = { [0] = load, acquire, release, extend, mark_sold, release_sold, restore }
 local results = {}
 for i = 2, #batch do
   local op = batch[i]

@@ -6,8 +6,9 @@ hash tag, so every key of a session lives in one slot and one script may touch t
 - ``{prefix}seat:lock:{session}:<seat>``: a seat's live lock
   (``<expires>|<token>|<hold>|<holder>|<order>|<area>``, with a ``PX`` TTL until the
   expiry) or its permanent sold mark (``S|<hold>|<token>|<order>|<area>``, no TTL);
-- ``{prefix}seat:token:{session}``: the session's fencing-token counter (one ``INCRBY`` per batch
-  for the holds it grants, numbered in op order);
+- ``{prefix}seat:token:{session}``: the session's fencing-token counter (one ``SET`` per batch
+  for the holds it grants, numbered in op order; never below the newest token the caller
+  saw, so a Redis that lost its keys keeps counting upwards);
 - ``{prefix}seat:holds:{session}:<area>``: the partition's index of holds, hold id ->
   ``<expires>|<token>|<holder>|<order>|<seat>,<seat>,...``, for :meth:`RedisLockStore.load`
   (no ``KEYS``/``SCAN``); expired entries are pruned when a script meets them and at load,
@@ -67,6 +68,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
@@ -75,7 +77,7 @@ _SCRIPT: Final = files(__package__).joinpath("lock_store.lua").read_text(encodin
 _SHA: Final = hashlib.sha1(_SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
-_ACQUIRE, _RELEASE, _EXTEND, _MARK_SOLD, _RELEASE_SOLD, _LOAD = 1, 2, 3, 4, 5, 0
+_ACQUIRE, _RELEASE, _EXTEND, _MARK_SOLD, _RELEASE_SOLD, _RESTORE, _LOAD = 1, 2, 3, 4, 5, 6, 0
 
 _encode = msgspec.json.Encoder(uuid_format="hex").encode
 _decode = msgspec.json.Decoder().decode
@@ -346,6 +348,19 @@ def _entry(op: LockOp, moments: _Moments) -> tuple[Any, ...]:
             op.holder_id,
             op.order_id,
             moments.text(op.expires_at),
+            op.after_token,
+        )
+    if type(op) is RestoreHold:
+        hold = op.hold
+        return (
+            _RESTORE,
+            hold.seat_ids,
+            hold.hold_id,
+            hold.area_id,
+            hold.holder_id,
+            hold.order_id,
+            moments.text(hold.expires_at),
+            hold.fencing_token,
         )
     if type(op) is ReleaseHold:
         return (_RELEASE, op.seat_ids, op.hold_id)
@@ -383,7 +398,7 @@ def _results(ops: Sequence[LockOp], answers: list[Any], moments: _Moments) -> li
                 append(Refused(tuple(answer)))
         elif answer is True:
             append(Done(op.seat_ids))
-        elif type(op) is ExtendHold or type(op) is MarkSold:
+        elif type(op) is ExtendHold or type(op) is MarkSold or type(op) is RestoreHold:
             append(Refused(tuple(answer)))
         else:  # releases: the seats freed ({} from cjson when none)
             append(Done(tuple(answer)))

@@ -29,6 +29,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.application.ports.messaging import (
     EventPublisher,
@@ -105,6 +106,7 @@ __all__ = [
     "Refused",
     "ReleaseHold",
     "ReleaseSold",
+    "RestoreHold",
     "SeatAlreadyTicketed",
     "SeatStatusChanged",
     "SessionRepository",

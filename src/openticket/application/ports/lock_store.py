@@ -21,7 +21,13 @@ from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId,
 
 @attrs.frozen(kw_only=True)
 class AcquireHold:
-    """Lock every seat of ``seat_ids`` for this hold until ``expires_at``, or none."""
+    """Lock every seat of ``seat_ids`` for this hold until ``expires_at``, or none.
+
+    ``after_token`` is the newest token the caller has seen from this store for the
+    session: the token granted is greater. A store that lost its state (a Redis
+    restarted without persistence) starts counting again from there instead of from
+    one, so its tokens keep growing for everyone who saw the old ones.
+    """
 
     hold_id: HoldId
     session_id: SessionId
@@ -30,6 +36,7 @@ class AcquireHold:
     order_id: OrderId
     seat_ids: tuple[SeatId, ...]
     expires_at: datetime
+    after_token: int = 0
 
 
 @attrs.frozen(kw_only=True)
@@ -69,7 +76,32 @@ class ReleaseSold:
     seat_ids: tuple[SeatId, ...]
 
 
-LockOp = AcquireHold | ReleaseHold | ExtendHold | MarkSold | ReleaseSold
+@attrs.frozen(kw_only=True)
+class RestoreHold:
+    """Lock the seats of a hold the store lost, as they were: same hold, token, expiry.
+
+    The partition's owner knows the hold is live (it granted it, the buyer holds it);
+    the store forgot it (a restart without persistence, a flush). Applied only where the
+    store has nothing in the way: a seat locked live by another hold or token, or sold,
+    refuses the whole restore and nothing changes. Seats this very hold already locks
+    count as restored (a retry). The store's token counter is raised to at least the
+    hold's token, so later holds still get larger ones.
+    """
+
+    hold: SeatHold
+
+    @property
+    def session_id(self) -> SessionId:
+        """The hold's session (every op names its session)."""
+        return self.hold.session_id
+
+    @property
+    def seat_ids(self) -> tuple[SeatId, ...]:
+        """The hold's seats."""
+        return self.hold.seat_ids
+
+
+LockOp = AcquireHold | ReleaseHold | ExtendHold | MarkSold | ReleaseSold | RestoreHold
 """One step of a batch sent to the lock store."""
 
 
@@ -95,7 +127,8 @@ class Done:
 
 
 LockResult = Granted | Refused | Done
-"""The answer to one ``LockOp``; an ``AcquireHold`` gets ``Granted`` or ``Refused``."""
+"""The answer to one ``LockOp``; an ``AcquireHold`` gets ``Granted`` or ``Refused``, a
+``RestoreHold`` ``Done`` or ``Refused``."""
 
 
 @runtime_checkable
@@ -107,7 +140,8 @@ class LockStore(Protocol):
     - ``execute`` applies ``ops`` in order and answers one result per op; each op is
       atomic and sees the effect of the ops before it in the same batch.
     - A seat has at most one live lock. A lock past its ``expires_at`` is gone.
-    - Fencing tokens of granted holds strictly increase, across batches and processes.
+    - Fencing tokens of granted holds strictly increase, across batches and processes,
+      and exceed the ``after_token`` of the acquire and the token of every restored hold.
     - Only the matching hold id releases, extends or sells a lock; a stale or expired
       holder's call changes nothing of the next holder's lock.
     - A sold seat is never acquired again until ``ReleaseSold``.

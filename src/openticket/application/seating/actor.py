@@ -22,12 +22,14 @@ from typing import Any, NamedTuple
 from uuid import UUID
 
 import attrs
+import structlog
 
 from openticket.application.correlation import correlation_id
 from openticket.application.errors import SeatingUnavailable
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.lock_store import (
     AcquireHold,
+    Done,
     ExtendHold,
     Granted,
     LockOp,
@@ -37,6 +39,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.application.seating.router import PartitionKey
 from openticket.domain.seating import (
@@ -76,6 +79,8 @@ class PartitionLoaded(DomainEvent):
     sold: tuple[SeatId, ...]
     available: tuple[SeatId, ...]
 
+
+_log = structlog.get_logger("openticket.seating")
 
 SeatLayout = Callable[[SessionId, AreaId], Awaitable[frozenset[SeatId]]]
 """The seats of a session's area (from the catalog). Raises ``NotFound`` for neither."""
@@ -162,6 +167,7 @@ class _Plan:
         "correlation",
         "error",
         "events",
+        "hold",
         "inventory",
         "op_index",
         "reply",
@@ -182,6 +188,8 @@ class _Plan:
         self.op_index: int | None = None
         self.error: BaseException | None = None
         self.result: Any = None
+        self.hold: SeatHold | None = None
+        """The live hold a sale is of, as this actor knows it."""
 
 
 class _Batch:
@@ -367,6 +375,7 @@ class PartitionActor:
         if ops:
             try:
                 results = await self._store.execute(ops)
+                results = await self._restore_forgotten(plans, ops, results)
             except Exception as e:  # the store's answer is unknown: nothing is applied
                 for plan in plans:
                     if plan.op_index is not None:
@@ -375,6 +384,40 @@ class PartitionActor:
         self._apply(plans, results, now, events)
         if events:
             self._emit(events, _correlations(plans, events) if self._correlated(plans) else {})
+
+    async def _restore_forgotten(
+        self, plans: list[_Plan], ops: list[LockOp], results: Sequence[LockResult]
+    ) -> Sequence[LockResult]:
+        """Sales the store refused of holds this actor knows live: restore them, sell again.
+
+        A lock store that lost its state (Redis restarted without persistence, flushed)
+        no longer has a hold the buyer is paying for. The actor granted it, keeps it and
+        owns the partition: it locks the hold's seats again as they were and sells
+        them, all in one more call. Where the store has someone else's lock or sale on a
+        seat, the restore is refused and the sale stays refused.
+        """
+        forgotten = [
+            (plan.op_index, plan.hold)
+            for plan in plans
+            if plan.hold is not None
+            and plan.op_index is not None
+            and isinstance(results[plan.op_index], Refused)
+        ]
+        if not forgotten:
+            return results
+        again: list[LockOp] = []
+        for index, hold in forgotten:
+            again += [RestoreHold(hold=hold), ops[index]]
+        answers = await self._store.execute(again)
+        mended = list(results)
+        for n, (index, hold) in enumerate(forgotten):
+            sold = answers[2 * n + 1]
+            if isinstance(sold, Done):
+                mended[index] = sold
+                _log.warning(
+                    "lock_store_forgot_a_hold", partition=self.partition, hold_id=str(hold.hold_id)
+                )
+        return mended
 
     # --- first pass: decide in memory, collect the store operations -------------------
 
@@ -454,6 +497,7 @@ class PartitionActor:
             order_id=command.order_id,
             seat_ids=command.seat_ids,
             expires_at=batch.expires_at,
+            after_token=inventory.last_fencing_token,
         )
 
     def _plan_sale(
@@ -468,6 +512,7 @@ class PartitionActor:
                 f"hold {hold.hold_id} has token {hold.fencing_token}, not {command.fencing_token}"
             )
         batch.touched.add(hold.hold_id)
+        plan.hold = hold
         return MarkSold(
             session_id=command.key.session_id,
             hold_id=hold.hold_id,

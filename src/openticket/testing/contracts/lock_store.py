@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from uuid import uuid4
 
+import attrs
+
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.lock_store import (
     AcquireHold,
@@ -21,6 +23,7 @@ from openticket.application.ports.lock_store import (
     Refused,
     ReleaseHold,
     ReleaseSold,
+    RestoreHold,
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
@@ -43,6 +46,16 @@ class LockStoreContract(ClockedContract):
 
     concurrent_buyers: int = 1000
     """How many buyers race for one seat in the contention test."""
+
+    counts_its_tokens: bool = True
+    """Whether tokens come from a counter the store keeps, which an acquire's
+    ``after_token`` raises and a ``RestoreHold`` sets — so the store can lose its state
+    and catch up with what its callers saw.
+
+    A store whose tokens are its own write revisions (NATS KV) can do neither: it ignores
+    ``after_token``, refuses every restore, and the database's fence carries a sale
+    whose locks it lost. It keeps its state on disk instead.
+    """
 
     # --- helpers ---------------------------------------------------------------------
 
@@ -407,6 +420,86 @@ class LockStoreContract(ClockedContract):
         assert self._hold_in(snapshot, other.hold_id) == other
 
     # --- selling -----------------------------------------------------------------------
+
+    async def test_tokens_exceed_the_newest_one_the_caller_saw(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """A store that forgot its counter does not hand out an old token again."""
+        if not self.counts_its_tokens:
+            return
+        session = self._session()
+        seen = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 1),)))
+        floor = seen.fencing_token + 1000
+        lifted = await self._grant(
+            lock_store,
+            attrs.evolve(self._acquire(clock, session, (seat("A", 1, 2),)), after_token=floor),
+        )
+        assert lifted.fencing_token > floor
+        after = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 3),)))
+        assert after.fencing_token > lifted.fencing_token
+
+    # --- restoring a hold the store lost ------------------------------------------------
+
+    def _lost_hold(self, clock: Clock, session: SessionId, *s: SeatId, token: int) -> SeatHold:
+        """A hold as its owner remembers it, which this store never saw (it lost it)."""
+        return SeatHold(
+            hold_id=HoldId(uuid4()),
+            session_id=session,
+            area_id=AreaId("A"),
+            holder_id=UserId(uuid4()),
+            order_id=OrderId(uuid4()),
+            seat_ids=s,
+            fencing_token=token,
+            expires_at=self._expiry(clock, 1.0),
+        )
+
+    async def test_a_restored_hold_sells_with_its_own_token(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The owner locks a lost hold again as it was; the buyer's payment then sells it."""
+        if not self.counts_its_tokens:
+            return
+        session = self._session()
+        s = (seat("A", 1, 1), seat("A", 1, 2))
+        lost = self._lost_hold(clock, session, *s, token=500)
+        (restored,) = await self._run(lock_store, RestoreHold(hold=lost))
+        assert isinstance(restored, Done)
+        (again,) = await self._run(lock_store, RestoreHold(hold=lost))
+        assert isinstance(again, Done)  # a retry
+        assert await self._refused_by(lock_store, clock, session, *s) == set(s)
+        (sold,) = await self._run(
+            lock_store,
+            MarkSold(session_id=session, hold_id=lost.hold_id, seat_ids=s, fencing_token=500),
+        )
+        assert isinstance(sold, Done)
+        later = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 3),)))
+        assert later.fencing_token > 500  # the counter caught up with the restored token
+
+    async def test_a_restore_never_takes_a_seat_someone_else_holds_or_bought(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The store's live locks and sales win: a restore over them changes nothing."""
+        session = self._session()
+        held = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 1),)))
+        bought = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 2),)))
+        await self._run(
+            lock_store,
+            MarkSold(
+                session_id=session,
+                hold_id=bought.hold_id,
+                seat_ids=bought.seat_ids,
+                fencing_token=bought.fencing_token,
+            ),
+        )
+        for taken in (seat("A", 1, 1), seat("A", 1, 2)):
+            lost = self._lost_hold(clock, session, taken, seat("A", 1, 3), token=1)
+            (result,) = await self._run(lock_store, RestoreHold(hold=lost))
+            assert isinstance(result, Refused)
+            if self.counts_its_tokens:
+                assert result.seat_ids == (taken,)
+        await self._assert_free(lock_store, clock, session, seat("A", 1, 3))
+        snapshot = await lock_store.load(session, AreaId("A"))
+        assert self._hold_in(snapshot, held.hold_id) == held
 
     async def test_mark_sold_with_the_holds_token_sells_for_good(
         self, lock_store: LockStore, clock: Clock
