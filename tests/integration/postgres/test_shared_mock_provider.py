@@ -107,3 +107,25 @@ async def test_a_late_payer_is_found_by_any_process_once_its_time_came(
     assert (
         await worker.verify_payment(late.provider_transaction_id)
     ).status is ProviderStatus.SUCCEEDED
+
+
+async def test_two_processes_refunding_at_once_make_one_refund(
+    pg_database: PostgresDatabase, other_database: PostgresDatabase
+) -> None:
+    """The API process and a worker refund the same late payment at the same moment."""
+    import asyncio
+
+    api = SharedMockPaymentProvider(pg_database, FakeClock())
+    worker = SharedMockPaymentProvider(other_database, FakeClock())
+    for _ in range(20):
+        taken = await api.create_payment(request("succeed"))
+        first, second = await asyncio.gather(
+            api.refund(
+                taken.provider_transaction_id, PRICE, f"refund-{taken.provider_transaction_id}"
+            ),
+            worker.refund(
+                taken.provider_transaction_id, PRICE, f"refund-{taken.provider_transaction_id}"
+            ),
+        )
+        assert first == second
+        assert await api.refunded(taken.provider_transaction_id) == PRICE

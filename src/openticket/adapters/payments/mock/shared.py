@@ -123,6 +123,12 @@ class SharedMockPaymentProvider:
         conn = await self._db.take()
         try:
             async with conn.transaction():
+                # one refund at a time per transaction: a second caller waits here, then
+                # finds the first one's refund by its key (as a real provider answers)
+                await conn.execute(
+                    "SELECT 1 FROM mock_transactions WHERE transaction_id = %s FOR UPDATE",
+                    (provider_transaction_id,),
+                )
                 done = await (
                     await conn.execute(
                         "SELECT amount, currency FROM mock_refunds WHERE idempotency_key = %s",
