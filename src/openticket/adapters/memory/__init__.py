@@ -5,6 +5,7 @@ from openticket.adapters.memory.database import MemoryDatabase, MemoryUnitOfWork
 from openticket.adapters.memory.identity import MemoryPasswordHasher, MemoryTokenIssuer
 from openticket.adapters.memory.lock_store import MemoryLockStore
 from openticket.adapters.memory.messaging import MemoryEventPublisher, MemoryNotifier
+from openticket.adapters.memory.outbox import MemoryOutboxRelay
 
 __all__ = [
     "FakeClock",
@@ -12,6 +13,7 @@ __all__ = [
     "MemoryEventPublisher",
     "MemoryLockStore",
     "MemoryNotifier",
+    "MemoryOutboxRelay",
     "MemoryPasswordHasher",
     "MemoryTokenIssuer",
     "MemoryUnitOfWork",

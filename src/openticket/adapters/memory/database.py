@@ -267,7 +267,8 @@ class MemoryDatabase:
     """Committed state shared by every ``MemoryUnitOfWork`` made from it.
 
     ``unit_of_work`` is a ``UnitOfWorkFactory``; ``committed_events`` is the log of
-    every event committed, in commit order (the in-memory outbox).
+    every event committed, in commit order (the in-memory outbox), and
+    ``on_outbox_written`` tells a relay of each commit that stored some.
     """
 
     def __init__(self) -> None:
@@ -321,7 +322,17 @@ class MemoryDatabase:
         )
         self.processed_events: set[tuple[str, UUID]] = set()
         self.committed_events: list[DomainEvent] = []
+        self._outbox_listeners: list[Callable[[Sequence[DomainEvent]], None]] = []
         self._positions = itertools.count(1)
+
+    def on_outbox_written(self, listener: Callable[[Sequence[DomainEvent]], None]) -> None:
+        """Call ``listener`` with the events of every commit that stored some."""
+        self._outbox_listeners.append(listener)
+
+    def outbox_written(self, events: Sequence[DomainEvent]) -> None:
+        """Tell the listeners that a commit stored ``events``."""
+        for listener in self._outbox_listeners:
+            listener(events)
 
     def next_position(self) -> int:
         """A new insertion position (lists are ordered by it)."""
@@ -602,6 +613,8 @@ class MemoryUnitOfWork:
             table.apply()
         db.processed_events.update(processed)
         db.committed_events.extend(self._pending_events)
+        if self._pending_events:
+            db.outbox_written(self._pending_events)
         self._new_events.extend(self._pending_events)
         self._reset()
 
