@@ -82,8 +82,10 @@ class MemoryLockStore:
         )
 
     def forget_everything(self) -> None:
-        """Lose every lock, sale and the token counter, as a restarted Redis without
-        persistence would (tests and simulations of that fault)."""
+        """Lose every lock, sale and the token counter.
+
+        As a Redis restarted without persistence would: for tests and simulations of it.
+        """
         self._locks.clear()
         self._sold.clear()
         self._expiry.clear()
