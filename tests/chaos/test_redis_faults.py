@@ -1,31 +1,28 @@
-"""Reliability 11 and 28: Redis restarted without persistence, or flushed, mid-sale."""
+"""Reliability 11 and 28: Redis restarted without persistence, or flushed, mid-sale.
+
+Every seat lock, the fencing counters, the seat-status cache and the rate-limit windows
+go. The partition actors still know what they granted: they keep tokens growing and
+restore a paid hold before selling it; the database fences the rest. Afterwards every
+paying buyer has tickets or exactly one refund, and the audit holds.
+"""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from .conftest import HOLD_TTL, Sale, audit_until_it_holds, parked_reasons
-from .sale import flash_sale
+from .conftest import Sale, sale_through
 
 pytestmark = pytest.mark.chaos
 
 
-async def test_redis_restarted_without_persistence_mid_sale_loses_nothing(sale: Sale) -> None:
-    log = await flash_sale(
-        sale.base,
-        sale.session_id,
-        sale.buyers,
-        concurrency=100,
-        seconds=14,
-        fault=lambda: sale.servers.redis.restart(down_for=2),
-        fault_at=5,
+async def test_redis_restarted_without_persistence_mid_sale(sale: Sale) -> None:
+    summary = await sale_through(
+        sale, "redis restarted empty", lambda: sale.servers.redis.restart(down_for=2)
     )
-    settled_in, report = await audit_until_it_holds(sale, within=HOLD_TTL + 60)
-    print(
-        json.dumps({"sale": log.summary(), "settled_in_s": round(settled_in, 1), "audit": report})
-    )
-    assert report["holds"], json.dumps(
-        {"findings": report["findings"][:10], "parked": await parked_reasons(sale)}, indent=1
-    )
+    after = summary["sale"]["after"]["statuses"]
+    assert not any(code.startswith("409") for code in after), after  # nobody else's seats
+
+
+async def test_redis_flushed_with_payments_in_flight(sale: Sale) -> None:
+    summary = await sale_through(sale, "redis flushed", sale.servers.redis.flush)
+    assert summary["audit"]["purchases"] > 0
