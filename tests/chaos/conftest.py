@@ -185,7 +185,13 @@ async def parked_reasons(sale: Sale, limit: int = 500) -> dict[str, int]:
         for seq in range(
             info.state.first_seq, min(info.state.last_seq, info.state.first_seq + limit) + 1
         ):
-            msg = await js.get_msg(stream, seq)
+            try:
+                msg = await js.get_msg(stream, seq)
+            except Exception as e:  # a gap in the stream, or a server that says no
+                reasons[f"unreadable: {type(e).__name__}"] = (
+                    reasons.get(f"unreadable: {type(e).__name__}", 0) + 1
+                )
+                continue
             headers = msg.headers or {}
             key = f"{headers.get(PARKED_REASON)}: {headers.get(PARKED_ERROR, '')[:160]}"
             reasons[key] = reasons.get(key, 0) + 1

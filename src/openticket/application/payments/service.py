@@ -320,14 +320,46 @@ class PaymentService:
             unsettled = await uow.payments.list_unsettled(limit=limit)
         moved = 0
         for payment in unsettled:
-            if payment.provider_transaction_id is None:
-                continue
             try:
-                after = await self.reconcile(payment.payment_id)
+                if payment.provider_transaction_id is None:
+                    after = await self._ask_again(payment)
+                else:
+                    after = await self.reconcile(payment.payment_id)
             except (PaymentProviderUnavailable, PaymentProviderError, UnknownPaymentProvider):
                 continue  # asked again at the next sweep
-            moved += after.status is not payment.status
+            moved += after is not None and after.status is not payment.status
         return moved
+
+    async def _ask_again(self, payment: Payment) -> Payment | None:
+        """A payment whose start the provider never answered us, for an order that ended.
+
+        The call may have reached the provider (a database or the network failed before
+        the answer was recorded). Asked again with the same idempotency key, the provider
+        answers the payment it made — or makes one the buyer never saw, which takes no
+        money — and the payment is then settled as any other: cancelled at the provider,
+        or refunded if money came in. An order still open is left to its buyer, whose
+        next try asks the provider again the same way.
+        """
+        async with self._uow() as uow:
+            order = await uow.orders.get(payment.order_id)
+        if order is None or (order.is_open and not order.is_due(self._clock.now())):
+            return None
+        provider = self.provider(payment.provider)
+        request = PaymentRequest(
+            payment_id=payment.payment_id,
+            order_id=order.order_id,
+            user_id=order.user_id,
+            amount=payment.amount,
+            idempotency_key=payment.idempotency_key,
+            description=f"OpenTicket order {order.order_id}",
+            expires_at=order.expires_at,
+            items=tuple((f"Seat {item.seat_id}", item.price) for item in order.items),
+        )
+        answer = await self._call_provider(lambda: provider.create_payment(request))
+        recorded = await self.record(payment.payment_id, answer)
+        if recorded.status in WAITING and recorded.provider_transaction_id is not None:
+            return await self.reconcile(payment.payment_id)
+        return recorded
 
     def role(self) -> EventRole:
         """The ``payments`` role: an order that ended unpaid has its payments settled."""
