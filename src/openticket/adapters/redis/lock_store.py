@@ -40,13 +40,11 @@ from typing import Any, Final, cast
 from uuid import UUID
 
 import msgspec
-import redis.asyncio as aioredis
 from redis.exceptions import (
     ClusterDownError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
-    RedisError,
     ResponseError,
     TryAgainError,
 )
@@ -54,6 +52,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
+from openticket.adapters.redis.connection import CLUSTER_UNAVAILABLE, REDIS_FAILURES, RedisClient
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -89,11 +88,12 @@ _UNAVAILABLE: Final = (
     ReadOnlyError,  # a replica promoted away from us (failover)
     ClusterDownError,  # also MASTERDOWN
     TryAgainError,
+    *CLUSTER_UNAVAILABLE,
 )
 _BUSY_PREFIXES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
 """Error replies that mean 'not now' (Redis is busy, full or failing over), not 'wrong call'."""
 
-_Call = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
+_Call = tuple[str, bytes, bytes, bytes, bytes, bytes, bytes]
 """A session's call up to the payload: ``EVALSHA``, sha, 1 key (its token counter), bases."""
 
 _Queued = tuple[tuple[Any, ...], bytes, "asyncio.Future[Any]"]
@@ -144,7 +144,7 @@ class RedisLockStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         prefix: str = "openticket:",
@@ -180,7 +180,7 @@ class RedisLockStore:
             append(_entry(op, moments))
         try:
             answer = await self._submit(self._args(session), _encode(entries))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             if _unavailable(e):
                 raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
             raise
@@ -195,7 +195,7 @@ class RedisLockStore:
         now = millis(self._clock.now())
         try:
             answer = await self._submit(self._args(session_id), _encode([now, (_LOAD, area_id)]))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             if _unavailable(e):
                 raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
             raise
@@ -223,8 +223,10 @@ class RedisLockStore:
             if len(self._keys) >= _MAX_SESSIONS:
                 self._keys.clear()
             tag, prefix = f"{{{session}}}", self._prefix
-            args = self._keys[session] = (  # bytes: redis-py sends them as they are
-                b"EVALSHA",
+            # bytes: redis-py sends them as they are; the command's name stays text,
+            # which the cluster client needs to route the call by its key
+            args = self._keys[session] = (
+                "EVALSHA",
                 _SHA.encode(),
                 b"1",
                 f"{prefix}seat:token:{tag}".encode(),
@@ -320,7 +322,7 @@ class RedisLockStore:
         ]
         try:
             answers = [await reply for reply in replies]
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             if _unavailable(e):
                 raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
             raise
@@ -404,7 +406,7 @@ def _hold_from_record(session: SessionId, area: AreaId, hold: str, record: str) 
     )
 
 
-def _unavailable(error: Exception) -> bool:
+def _unavailable(error: BaseException) -> bool:
     """Whether ``error`` means Redis cannot serve now (rather than a wrong call)."""
     return isinstance(error, _UNAVAILABLE) or (
         isinstance(error, ResponseError) and str(error).startswith(_BUSY_PREFIXES)

@@ -13,10 +13,8 @@ import itertools
 import secrets
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from openticket.adapters.millis import MILLISECOND, millis
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.rate_limit import RateDecision, RateLimit
@@ -56,9 +54,7 @@ class RedisRateLimiter:
     retries may resend a request whose answer was lost, which at worst counts it twice.
     """
 
-    def __init__(
-        self, client: aioredis.Redis, clock: Clock, *, prefix: str = "openticket:"
-    ) -> None:
+    def __init__(self, client: RedisClient, clock: Clock, *, prefix: str = "openticket:") -> None:
         self._client = client
         self._clock = clock
         self._prefix = f"{prefix}ratelimit:"
@@ -76,7 +72,7 @@ class RedisRateLimiter:
             reply: Any = await self._script(
                 keys=[self._prefix + key], args=[now, window, limit.limit, member]
             )
-        except (RedisError, OSError) as e:  # OSError: a socket error redis-py did not wrap
+        except REDIS_FAILURES as e:
             raise AdapterUnavailable(f"the Redis rate limiter failed: {e}") from e
         allowed, remaining, retry_after_ms, reset_after_ms = (int(value) for value in reply)
         return RateDecision(
