@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -83,6 +84,7 @@ class LocalCluster:
                     "--save", "",
                     "--maxmemory-policy", "noeviction",
                     "--repl-diskless-sync-delay", "0",  # replicas in sync at once
+                    "--cluster-require-full-coverage", "no",
                     "--dir", str(self.root),
                     "--logfile", f"node-{port}.log",
                 ],
@@ -114,6 +116,7 @@ class LocalCluster:
         """Stop every node still running (SIGTERM, then SIGKILL for a node that hangs)."""
         for proc in self._procs.values():
             if proc.poll() is None:
+                proc.send_signal(signal.SIGCONT)  # a paused node would not hear SIGTERM
                 proc.terminate()
         for proc in self._procs.values():
             try:
@@ -129,6 +132,14 @@ class LocalCluster:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
 
+    def pause(self, port: int) -> None:
+        """Stop one node (SIGSTOP): it neither answers nor reconnects until resumed."""
+        self._procs[port].send_signal(signal.SIGSTOP)
+
+    def resume(self, port: int) -> None:
+        """Let a paused node go on (SIGCONT)."""
+        self._procs[port].send_signal(signal.SIGCONT)
+
     # --- what the cluster says ---------------------------------------------------------
 
     @property
@@ -141,16 +152,25 @@ class LocalCluster:
         """A URL naming one live node: what ``OPENTICKET_REDIS_URL`` would be set to."""
         return f"redis://127.0.0.1:{self.live_ports[0]}/0"
 
-    def info(self, port: int, section: str) -> dict[str, str]:
-        """``CLUSTER INFO`` (section ``cluster``) or ``INFO <section>`` of one node."""
+    def info(self, port: int, section: str) -> dict[str, Any]:
+        """``CLUSTER INFO`` (section ``cluster``) or ``INFO <section>`` of one node, parsed."""
         client = redis.Redis(port=port, socket_timeout=2, socket_connect_timeout=2)
         try:
             if section == "cluster":
-                found = client.execute_command("CLUSTER INFO")  # parsed by redis-py
-                return {str(key): str(value) for key, value in found.items()}
-            return {key: str(value) for key, value in client.info(section).items()}
+                found: dict[str, Any] = client.execute_command("CLUSTER INFO")
+                return found
+            return dict(client.info(section))
         finally:
             client.close()
+
+    def replicas(self, master_port: int) -> dict[int, int]:
+        """The master's replicas (by port) and the replication offset each acknowledged."""
+        info = self.info(master_port, "replication")
+        return {
+            int(value["port"]): int(value["offset"])
+            for key, value in info.items()
+            if key.startswith("slave") and isinstance(value, dict)
+        }
 
     def master_of(self, key: str) -> int:
         """The port of the master that serves ``key``'s slot now (asked of a live node)."""
@@ -168,15 +188,6 @@ class LocalCluster:
                 if int(start) <= slot <= int(end):
                     return int(master[1])
         raise AssertionError(f"no live node knows who serves slot {slot}")
-
-    def replicas_of(self, master_port: int) -> list[int]:
-        """The ports of the master's replicas, as the master says."""
-        info = self.info(master_port, "replication")
-        return [
-            int(value.split("port=")[1].split(",")[0])
-            for key, value in info.items()
-            if key.startswith("slave") and "port=" in value
-        ]
 
     def wait_ok(self, deadline: float) -> None:
         """Until every live node says ``cluster_state:ok`` and every replica is in sync."""

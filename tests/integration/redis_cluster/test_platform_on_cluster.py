@@ -4,6 +4,7 @@ process: configured with one node's URL and ``redis_cluster``, as an operator wo
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,7 +18,7 @@ from openticket.domain.seating import SeatStatus
 from openticket.domain.shared import AreaId, SessionId
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
-from openticket.entrypoints.settings import Settings
+from openticket.entrypoints.settings import Settings, SettingsError
 from openticket.testing.world import World, build_world, race_for_one_seat
 
 from .conftest import MASTERS, LocalCluster
@@ -49,6 +50,19 @@ async def container(redis_cluster: LocalCluster, key_prefix: str) -> AsyncIterat
 async def world(container: Container) -> World:
     """A session on sale."""
     return await build_world(container.app(), container.clock())
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "OPENTICKET_REDIS_CLUSTER=true: needs OPENTICKET_REDIS_URL (any node of the cluster)"),
+        ("redis://10.0.0.5:6379/2", "has only database 0"),
+        ("unix:///run/redis.sock", "is reached over TCP"),
+    ],
+)
+def test_the_cluster_setting_needs_a_nodes_tcp_url_on_database_0(url: str, problem: str) -> None:
+    with pytest.raises(SettingsError, match=re.escape(problem)):
+        Settings.from_env({"OPENTICKET_REDIS_CLUSTER": "true", "OPENTICKET_REDIS_URL": url})
 
 
 async def test_the_platform_uses_the_cluster_and_is_ready(container: Container) -> None:

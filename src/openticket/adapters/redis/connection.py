@@ -16,7 +16,10 @@ from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis._parsers import AsyncCommandsParser
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ClusterError, RedisClusterException, RedisError
 
 from openticket.application.ports.errors import AdapterUnavailable
@@ -40,6 +43,22 @@ The cluster client has no blocking pool: a call that finds every connection of a
 busy fails at once (``MaxConnectionsError``) instead of waiting. So the cap is set well
 above what one process has in flight, and only guards against a leak.
 """
+
+
+class _CommandTable(AsyncCommandsParser):
+    """The cluster client's table of Redis commands, asked of the cluster only once.
+
+    redis-py asks it again of the cluster's first master whenever it learns the slot map
+    anew, and fails if that master does not answer: after that master died every call
+    of the client failed until its replica took over. The table never changes.
+    """
+
+    async def initialize(self, node: ClusterNode | None = None) -> None:
+        """Learn the table from ``node`` unless it is known already."""
+        if node is not None:
+            self.node = node
+        if not self.commands:
+            await super().initialize()
 
 
 class RedisUnreachable(AdapterUnavailable):
@@ -83,7 +102,15 @@ class RedisConnection:
                 socket_connect_timeout=timeout,
                 socket_timeout=timeout,
                 health_check_interval=30,
+                # redis-py retries a failed call by closing every connection of the
+                # client, other calls' busy ones too, which then fail as well: one dead
+                # master would fail the calls of every master. The callers retry instead
+                # (the partition actors' callers, the saga), and a call that failed makes
+                # the client learn the slot map again before its next call.
+                retry=Retry(NoBackoff(), 0),
             )
+            # the table of Redis commands is learned once, not at each new slot map
+            self.client.commands_parser = _CommandTable()
         else:
             # a blocking pool: more calls in flight than connections wait for one (up
             # to ``timeout``) instead of failing with "too many connections"

@@ -27,6 +27,11 @@ Calls made at the same time (every partition actor of a worker has its own batch
 flight) are queued and leave together as one pipeline, with at most ``max_in_flight``
 pipelines (connections) at once: a thousand concurrent callers neither open a thousand
 connections nor exhaust redis-py's pool, and Redis reads fewer, larger writes.
+
+On a Redis Cluster each session's script runs on the master of its hash tag's slot.
+Calls queued together then leave as one pipeline per master, all at once: a master that
+fails (or fails over) fails only the calls of its own sessions.
+A failover loses what the failed master had not yet replicated (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from typing import Any, Final, cast
 from uuid import UUID
 
 import msgspec
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import (
     ClusterDownError,
     NoScriptError,
@@ -152,6 +158,7 @@ class RedisLockStore:
     ) -> None:
         self._client = client
         self._command = cast(Callable[..., Awaitable[Any]], client.execute_command)
+        self._cluster = isinstance(client, RedisCluster)
         self._clock = clock
         self._prefix = prefix
         self._keys: dict[SessionId, _Call] = {}
@@ -294,17 +301,54 @@ class RedisLockStore:
         return answers
 
     async def _pipeline(self, calls: list[_Queued]) -> list[Any]:
-        """The answers (or errors) of ``calls``, sent in one write."""
+        """The answers (or errors) of ``calls``, sent in one write (on a cluster, see below)."""
         if len(calls) == 1:
             args, payload, _ = calls[0]
             try:
                 return [await self._command(*args, payload)]
             except NoScriptError as e:
                 return [e]
+        if self._cluster:
+            return await self._per_master(calls)
+        return await self._one_pipeline(calls)
+
+    async def _one_pipeline(self, calls: list[_Queued]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for args, payload, _ in calls:
             pipe.execute_command(*args, payload)
         return list(await pipe.execute(raise_on_error=False))
+
+    async def _per_master(self, calls: list[_Queued]) -> list[Any]:
+        """On a cluster: one pipeline per master, sent at once; each answers for itself.
+
+        redis-py's cluster pipeline fails every call when one node does not answer, so
+        one pipeline for all would let a master that died fail the other masters' calls.
+        """
+        groups: dict[str | None, list[int]] = {}
+        for i, (args, _, _) in enumerate(calls):
+            groups.setdefault(self._master_of(args[3]), []).append(i)
+        if len(groups) == 1:
+            return await self._one_pipeline(calls)
+        sent = await asyncio.gather(
+            *(self._one_pipeline([calls[i] for i in group]) for group in groups.values()),
+            return_exceptions=True,
+        )
+        answers: list[Any] = [None] * len(calls)
+        for group, got in zip(groups.values(), sent, strict=True):
+            if isinstance(got, BaseException) and not isinstance(got, Exception):
+                raise got  # cancelled
+            for n, i in enumerate(group):
+                answers[i] = got if isinstance(got, Exception) else got[n]
+        return answers
+
+    def _master_of(self, key: bytes) -> str | None:
+        """The cluster node that serves ``key`` now, as the client knows; None if unknown."""
+        client = cast(RedisCluster, self._client)
+        try:
+            node = client.get_node_from_key(key.decode())
+        except REDIS_FAILURES:  # the client is learning the slot map: let it route
+            return None
+        return None if node is None else node.name
 
     async def _execute_mixed(self, ops: Sequence[LockOp], now: int) -> list[LockResult]:
         """Ops of several sessions: one script call per session, sent together."""
@@ -320,12 +364,13 @@ class RedisLockStore:
             self._submit(self._args(session), _encode(entries))
             for session, (_, entries) in groups.items()
         ]
-        try:
-            answers = [await reply for reply in replies]
-        except REDIS_FAILURES as e:
-            if _unavailable(e):
-                raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
-            raise
+        # every reply is awaited, so that none is left with an error nobody read
+        answers: list[Any] = await asyncio.gather(*replies, return_exceptions=True)
+        for failed in answers:
+            if isinstance(failed, REDIS_FAILURES) and _unavailable(failed):
+                raise AdapterUnavailable(f"Redis lock store unavailable: {failed!r}") from failed
+            if isinstance(failed, BaseException):
+                raise failed
         results: list[LockResult | None] = [None] * len(ops)
         for (indexes, _), answer in zip(groups.values(), answers, strict=True):
             group_results = _results([ops[i] for i in indexes], _decode(answer), self._moments)

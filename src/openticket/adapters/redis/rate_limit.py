@@ -28,18 +28,23 @@ local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+-- Milliseconds until a counted request leaves the window, at most one window: a request
+-- whose moment was taken a little later than ours may have reached Redis first.
+local function left(member)
+  return math.min(tonumber(member[2]) + window - now, window)
+end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 if count < limit then
     redis.call('ZADD', key, ARGV[1], ARGV[4])
     redis.call('PEXPIRE', key, window)
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {1, limit - count - 1, 0, tonumber(oldest[2]) + window - now}
+    return {1, limit - count - 1, 0, left(oldest)}
 end
 -- Allowed again once only limit - 1 of the counted requests are left.
 local blocker = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return {0, 0, tonumber(blocker[2]) + window - now, tonumber(oldest[2]) + window - now}
+return {0, 0, left(blocker), left(oldest)}
 """
 
 
@@ -50,8 +55,10 @@ class RedisRateLimiter:
     request, so processes whose clocks disagree by ``d`` may let a key's request age
     out up to ``d`` early; keep the hosts' clocks in sync (NTP). A refused request
     writes nothing, so a key holds at most ``limit`` members however hard it is
-    flooded. Redis errors are raised as ``AdapterUnavailable``; the client's own
-    retries may resend a request whose answer was lost, which at worst counts it twice.
+    flooded. ``retry_after`` and ``reset_after`` are at most one window, even for a
+    request that reached Redis after one whose moment was taken later. Redis errors are
+    raised as ``AdapterUnavailable``; the client's own retries may resend a request whose
+    answer was lost, which at worst counts it twice.
     """
 
     def __init__(self, client: RedisClient, clock: Clock, *, prefix: str = "openticket:") -> None:
