@@ -1,4 +1,5 @@
 """A master of the cluster killed (SIGKILL) in the middle of a sale; its replica promoted.
+And the node a live feed listens on killed.
 
 Redis replicates asynchronously: a master answers a write before its replica has it.
 What the lock store guarantees through a failover, shown here on a cluster of the test's
@@ -26,7 +27,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
@@ -35,15 +36,19 @@ from psycopg import sql
 
 from openticket.adapters.memory import MemoryPasswordHasher
 from openticket.adapters.postgres import migrate
+from openticket.adapters.redis.connection import RedisConnection
+from openticket.adapters.redis.notifier import RedisNotifier
 from openticket.adapters.system import SystemClock
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.messaging import SeatStatusChanged
 from openticket.domain.ordering import Order, OrderStatus
-from openticket.domain.seating import SeatsUnavailable, StaleFencingToken
+from openticket.domain.seating import SeatStatus, SeatsUnavailable, StaleFencingToken
 from openticket.domain.shared import AreaId, DomainError, SessionId
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
 from openticket.entrypoints.settings import Settings
+from openticket.testing.contracts._builders import T0, seat
 from openticket.testing.world import World, build_world, grid_seat_map
 
 from .conftest import MASTERS, LocalCluster, StartCluster
@@ -295,6 +300,29 @@ async def settle(deployment: Deployment, within: float = 30.0) -> list[str]:
         await asyncio.sleep(0.2)
 
 
+def cut_off(cluster: LocalCluster, master: int, replica: int) -> None:
+    """Close the replica's link to its master and pause the replica before it reconnects.
+
+    It reconnects at its next replication tick (once a second): if that came first, the
+    master still lists it, and the cut is made again.
+    """
+    for _ in range(10):
+        node = redis.Redis(port=replica)
+        try:
+            node.execute_command("CLIENT KILL TYPE master")
+        finally:
+            node.close()
+        cluster.pause(replica)
+        deadline = time.monotonic() + 1
+        while cluster.replicas(master) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not cluster.replicas(master):
+            return
+        cluster.resume(replica)
+        time.sleep(0.2)
+    raise AssertionError(f"the replica {replica} could not be cut off from {master}")
+
+
 # --- the tests ---------------------------------------------------------------------------------
 
 
@@ -388,12 +416,7 @@ async def test_a_hold_not_yet_replicated_vanishes_with_its_master_and_its_buyer_
 
     # cut the replica's link to its master and keep it from reconnecting: what the
     # master writes now waits in its backlog, which dies with it
-    node = redis.Redis(port=replica)
-    try:
-        node.execute_command("CLIENT KILL TYPE master")
-    finally:
-        node.close()
-    cluster.pause(replica)
+    cut_off(cluster, victim, replica)
     try:
         lost = await app.place_order(world.buyer(2), world.session_id, ["A-1-2"])
         cluster.kill(victim)
@@ -430,9 +453,62 @@ async def test_a_hold_not_yet_replicated_vanishes_with_its_master_and_its_buyer_
     assert (await app.get_order(world.buyer(1), kept.order_id)).status is OrderStatus.COMPLETED
     assert await refunded_orders(deployment) == {lost.order_id: "failed"}
     assert await settle(deployment) == []
+    # and the seat is on sale again
+    await app.place_order(world.buyer(7), world.session_id, ["A-1-2"])
     with capsys.disabled():
         print(
             "\nlost hold: the buyer of a hold the failed master never replicated paid,"
             " got no ticket and one refund (order failed: seats_no_longer_held); one later"
             " hold was refused as stale while the token counter caught up"
         )
+
+
+async def test_a_live_feed_outlives_the_death_of_the_node_it_listened_on(
+    cluster: LocalCluster, key_prefix: str
+) -> None:
+    """The notifier subscribes on one node; that node dies; it listens on another."""
+    watching_connection = RedisConnection(cluster.url, cluster=True)
+    publishing_connection = RedisConnection(cluster.url, cluster=True)
+    await watching_connection.start()
+    await publishing_connection.start()
+    watching = RedisNotifier(watching_connection.client, prefix=key_prefix)
+    publishing = RedisNotifier(publishing_connection.client, prefix=key_prefix)
+    session = SessionId(uuid4())
+    channel = watching.seat_channel(session)
+
+    def listening() -> list[int]:
+        """The live nodes where someone subscribes to the channel (PUBSUB is per node)."""
+        found = []
+        for port in cluster.live_ports:
+            node = redis.Redis(port=port, socket_timeout=2)
+            try:
+                [(_, count)] = node.pubsub_numsub(channel)
+                if count:
+                    found.append(port)
+            except redis.RedisError:
+                pass
+            finally:
+                node.close()
+        return found
+
+    changes = [
+        SeatStatusChanged(session_id=session, seat_id=seat("A", 1, n), status=status, at=T0)
+        for n, status in enumerate((SeatStatus.HELD, SeatStatus.SOLD, SeatStatus.AVAILABLE), 1)
+    ]
+    try:
+        async with watching.watch_seats(session) as feed:
+            (heard_on,) = listening()
+            cluster.kill(heard_on)
+            deadline = time.monotonic() + BACK_WITHIN
+            while not listening():
+                assert time.monotonic() < deadline, "the feed never listened again"
+                await asyncio.sleep(0.1)
+            cluster.wait_ok(time.monotonic() + 30)
+            await answered(lambda: publishing.publish(changes))
+            got = [await asyncio.wait_for(anext(feed), 5) for _ in changes]
+            assert got == changes
+    finally:
+        await watching.stop()
+        await publishing.stop()
+        await watching_connection.stop()
+        await publishing_connection.stop()

@@ -6,12 +6,14 @@ Cluster (``cluster=True``, the URL naming any one node) it is
 from that node, sends each command to the master of its key's slot and follows the
 cluster through MOVED redirections and failovers. The adapters take either
 (``RedisClient``): every key a script or pipeline step touches together carries the
-same hash tag, so each call stays in one slot.
+same hash tag, so each call stays in one slot. How the cluster client is set up, and
+why, is in docs/decisions.md ("Redis Cluster").
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit
 
@@ -20,7 +22,15 @@ from redis._parsers import AsyncCommandsParser
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ClusterError, RedisClusterException, RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    ClusterError,
+    MaxConnectionsError,
+    RedisClusterException,
+    RedisError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from openticket.application.ports.errors import AdapterUnavailable
 
@@ -43,6 +53,36 @@ The cluster client has no blocking pool: a call that finds every connection of a
 busy fails at once (``MaxConnectionsError``) instead of waiting. So the cap is set well
 above what one process has in flight, and only guards against a leak.
 """
+
+
+_NODE_LOST = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError)
+"""Failures that may mean a node is gone (so the slot map may have changed)."""
+
+_relearning: set[int] = set()
+"""The cluster clients (by id) learning their slot map now."""
+
+
+async def relearn_slots(client: RedisClient, error: BaseException) -> None:
+    """After a pipeline met a cluster node that did not answer, learn the slot map anew.
+
+    The cluster client does so by itself after a single command fails, not after a
+    pipeline (short of its own retries, which it has not: see ``RedisConnection``), so
+    pipelines would go on to a dead master after its replica took over. Nothing on a
+    single server.
+    """
+    if (
+        not isinstance(client, RedisCluster)
+        or not isinstance(error, _NODE_LOST)
+        or isinstance(error, MaxConnectionsError)  # our side's limit, not a node's failure
+        or id(client) in _relearning
+    ):
+        return
+    _relearning.add(id(client))
+    try:
+        with contextlib.suppress(*REDIS_FAILURES):
+            await client.nodes_manager.initialize()
+    finally:
+        _relearning.discard(id(client))
 
 
 class _CommandTable(AsyncCommandsParser):

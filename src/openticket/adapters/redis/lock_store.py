@@ -58,7 +58,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
-from openticket.adapters.redis.connection import CLUSTER_UNAVAILABLE, REDIS_FAILURES, RedisClient
+from openticket.adapters.redis.connection import (
+    CLUSTER_UNAVAILABLE,
+    REDIS_FAILURES,
+    RedisClient,
+    relearn_slots,
+)
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -316,7 +321,18 @@ class RedisLockStore:
         pipe = self._client.pipeline(transaction=False)
         for args, payload, _ in calls:
             pipe.execute_command(*args, payload)
-        return list(await pipe.execute(raise_on_error=False))
+        if not self._cluster:
+            return list(await pipe.execute(raise_on_error=False))
+        try:
+            answers = list(await pipe.execute(raise_on_error=False))
+        except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
+            raise
+        for answer in answers:
+            if isinstance(answer, Exception):
+                await relearn_slots(self._client, answer)
+                break
+        return answers
 
     async def _per_master(self, calls: list[_Queued]) -> list[Any]:
         """On a cluster: one pipeline per master, sent at once; each answers for itself.

@@ -75,7 +75,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import (
     Notification,
@@ -338,6 +338,7 @@ class RedisNotifier:
         try:
             await pipe.execute()
         except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
             raise AdapterUnavailable(f"cannot publish status changes to Redis: {e}") from e
 
     # --- watching -------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from redis.typing import EncodableT, FieldT
 
-from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import SeatStatusChanged
 from openticket.domain.seating import SeatStatus
@@ -77,6 +77,7 @@ class RedisSeatStatusCache:
         try:
             await pipe.execute()
         except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
             raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
 
     async def statuses(self, session_id: SessionId) -> Mapping[SeatId, SeatStatus]:
