@@ -241,7 +241,7 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(_memory_unit_of_work, memory_database),
         postgres=providers.Singleton(_postgres_unit_of_work, postgres_database),
     )
-    redis = providers.Singleton(RedisConnection, config.redis_url)
+    redis = providers.Singleton(RedisConnection, config.redis_url, cluster=config.redis_cluster)
     nats = providers.Singleton(NatsConnection, config.nats_url)
     redis_client = redis.provided.client
     lock_store = providers.Selector(

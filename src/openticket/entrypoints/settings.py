@@ -189,6 +189,12 @@ def _redis_url(value: str) -> str | None:
     return _scheme(value, ("redis", "rediss", "unix"), "redis://127.0.0.1:6379/0")
 
 
+def _cluster_url(value: str) -> bool:
+    """Whether a Redis URL can name a cluster node: TCP (not a socket), database 0."""
+    parts = urlsplit(value)
+    return parts.scheme.lower() in ("redis", "rediss") and parts.path.strip("/") in ("", "0")
+
+
 def _nats_url(value: str) -> str | None:
     if "," in value:
         # one server: the client learns the rest of a cluster from it once connected
@@ -383,6 +389,14 @@ class Settings:
     redis_prefix: str = attrs.field(
         default="openticket:",
         metadata=_about(Group.REDIS, "prefix of every Redis key and channel of this deployment"),
+    )
+    redis_cluster: bool = attrs.field(
+        default=False,
+        metadata=_about(
+            Group.REDIS,
+            "the Redis URL names a node of a Redis Cluster (any one: the client finds the"
+            " others and follows failovers)",
+        ),
     )
     # --- NATS ----------------------------------------------------------------------------
     nats_url: str = attrs.field(
@@ -719,6 +733,17 @@ class Settings:
                 self.lock_store is LockStoreMode.REDIS and not self.redis_url,
                 "OPENTICKET_LOCK_STORE=redis: needs OPENTICKET_REDIS_URL (the Redis server"
                 " of the seat locks), or use memory",
+            ),
+            (
+                self.redis_cluster and not self.redis_url,
+                "OPENTICKET_REDIS_CLUSTER=true: needs OPENTICKET_REDIS_URL (any node of the"
+                " cluster)",
+            ),
+            (
+                self.redis_cluster and bool(self.redis_url) and not _cluster_url(self.redis_url),
+                f"OPENTICKET_REDIS_URL={_without_password(self.redis_url)}: a Redis Cluster"
+                " is reached over TCP and has only database 0: use e.g."
+                " redis://10.0.0.5:6379/0 with OPENTICKET_REDIS_CLUSTER=true",
             ),
             (
                 self.lock_store is LockStoreMode.NATS and not self.nats_url,

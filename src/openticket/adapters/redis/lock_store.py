@@ -28,6 +28,11 @@ Calls made at the same time (every partition actor of a worker has its own batch
 flight) are queued and leave together as one pipeline, with at most ``max_in_flight``
 pipelines (connections) at once: a thousand concurrent callers neither open a thousand
 connections nor exhaust redis-py's pool, and Redis reads fewer, larger writes.
+
+On a Redis Cluster each session's script runs on the master of its hash tag's slot.
+Calls queued together then leave as one pipeline per master, all at once: a master that
+fails (or fails over) fails only the calls of its own sessions.
+A failover loses what the failed master had not yet replicated (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -41,13 +46,12 @@ from typing import Any, Final, cast
 from uuid import UUID
 
 import msgspec
-import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import (
     ClusterDownError,
     NoScriptError,
     OutOfMemoryError,
     ReadOnlyError,
-    RedisError,
     ResponseError,
     TryAgainError,
 )
@@ -55,6 +59,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
+from openticket.adapters.redis.connection import (
+    CLUSTER_UNAVAILABLE,
+    REDIS_FAILURES,
+    RedisClient,
+    relearn_slots,
+)
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -91,11 +101,12 @@ _UNAVAILABLE: Final = (
     ReadOnlyError,  # a replica promoted away from us (failover)
     ClusterDownError,  # also MASTERDOWN
     TryAgainError,
+    *CLUSTER_UNAVAILABLE,
 )
 _BUSY_PREFIXES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
 """Error replies that mean 'not now' (Redis is busy, full or failing over), not 'wrong call'."""
 
-_Call = tuple[bytes, bytes, bytes, bytes, bytes, bytes, bytes]
+_Call = tuple[str, bytes, bytes, bytes, bytes, bytes, bytes]
 """A session's call up to the payload: ``EVALSHA``, sha, 1 key (its token counter), bases."""
 
 _Queued = tuple[tuple[Any, ...], bytes, "asyncio.Future[Any]"]
@@ -146,7 +157,7 @@ class RedisLockStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         prefix: str = "openticket:",
@@ -154,6 +165,7 @@ class RedisLockStore:
     ) -> None:
         self._client = client
         self._command = cast(Callable[..., Awaitable[Any]], client.execute_command)
+        self._cluster = isinstance(client, RedisCluster)
         self._clock = clock
         self._prefix = prefix
         self._keys: dict[SessionId, _Call] = {}
@@ -182,7 +194,7 @@ class RedisLockStore:
             append(_entry(op, moments))
         try:
             answer = await self._submit(self._args(session), _encode(entries))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             if _unavailable(e):
                 raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
             raise
@@ -197,7 +209,7 @@ class RedisLockStore:
         now = millis(self._clock.now())
         try:
             answer = await self._submit(self._args(session_id), _encode([now, (_LOAD, area_id)]))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             if _unavailable(e):
                 raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
             raise
@@ -225,8 +237,10 @@ class RedisLockStore:
             if len(self._keys) >= _MAX_SESSIONS:
                 self._keys.clear()
             tag, prefix = f"{{{session}}}", self._prefix
-            args = self._keys[session] = (  # bytes: redis-py sends them as they are
-                b"EVALSHA",
+            # bytes: redis-py sends them as they are; the command's name stays text,
+            # which the cluster client needs to route the call by its key
+            args = self._keys[session] = (
+                "EVALSHA",
                 _SHA.encode(),
                 b"1",
                 f"{prefix}seat:token:{tag}".encode(),
@@ -294,17 +308,65 @@ class RedisLockStore:
         return answers
 
     async def _pipeline(self, calls: list[_Queued]) -> list[Any]:
-        """The answers (or errors) of ``calls``, sent in one write."""
+        """The answers (or errors) of ``calls``, sent in one write (on a cluster, see below)."""
         if len(calls) == 1:
             args, payload, _ = calls[0]
             try:
                 return [await self._command(*args, payload)]
             except NoScriptError as e:
                 return [e]
+        if self._cluster:
+            return await self._per_master(calls)
+        return await self._one_pipeline(calls)
+
+    async def _one_pipeline(self, calls: list[_Queued]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for args, payload, _ in calls:
             pipe.execute_command(*args, payload)
-        return list(await pipe.execute(raise_on_error=False))
+        if not self._cluster:
+            return list(await pipe.execute(raise_on_error=False))
+        try:
+            answers = list(await pipe.execute(raise_on_error=False))
+        except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
+            raise
+        for answer in answers:
+            if isinstance(answer, Exception):
+                await relearn_slots(self._client, answer)
+                break
+        return answers
+
+    async def _per_master(self, calls: list[_Queued]) -> list[Any]:
+        """On a cluster: one pipeline per master, sent at once; each answers for itself.
+
+        redis-py's cluster pipeline fails every call when one node does not answer, so
+        one pipeline for all would let a master that died fail the other masters' calls.
+        """
+        groups: dict[str | None, list[int]] = {}
+        for i, (args, _, _) in enumerate(calls):
+            groups.setdefault(self._master_of(args[3]), []).append(i)
+        if len(groups) == 1:
+            return await self._one_pipeline(calls)
+        sent = await asyncio.gather(
+            *(self._one_pipeline([calls[i] for i in group]) for group in groups.values()),
+            return_exceptions=True,
+        )
+        answers: list[Any] = [None] * len(calls)
+        for group, got in zip(groups.values(), sent, strict=True):
+            if isinstance(got, BaseException) and not isinstance(got, Exception):
+                raise got  # cancelled
+            for n, i in enumerate(group):
+                answers[i] = got if isinstance(got, Exception) else got[n]
+        return answers
+
+    def _master_of(self, key: bytes) -> str | None:
+        """The cluster node that serves ``key`` now, as the client knows; None if unknown."""
+        client = cast(RedisCluster, self._client)
+        try:
+            node = client.get_node_from_key(key.decode())
+        except REDIS_FAILURES:  # the client is learning the slot map: let it route
+            return None
+        return None if node is None else node.name
 
     async def _execute_mixed(self, ops: Sequence[LockOp], now: int) -> list[LockResult]:
         """Ops of several sessions: one script call per session, sent together."""
@@ -320,12 +382,13 @@ class RedisLockStore:
             self._submit(self._args(session), _encode(entries))
             for session, (_, entries) in groups.items()
         ]
-        try:
-            answers = [await reply for reply in replies]
-        except (RedisError, OSError) as e:
-            if _unavailable(e):
-                raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
-            raise
+        # every reply is awaited, so that none is left with an error nobody read
+        answers: list[Any] = await asyncio.gather(*replies, return_exceptions=True)
+        for failed in answers:
+            if isinstance(failed, REDIS_FAILURES) and _unavailable(failed):
+                raise AdapterUnavailable(f"Redis lock store unavailable: {failed!r}") from failed
+            if isinstance(failed, BaseException):
+                raise failed
         results: list[LockResult | None] = [None] * len(ops)
         for (indexes, _), answer in zip(groups.values(), answers, strict=True):
             group_results = _results([ops[i] for i in indexes], _decode(answer), self._moments)
@@ -419,7 +482,7 @@ def _hold_from_record(session: SessionId, area: AreaId, hold: str, record: str) 
     )
 
 
-def _unavailable(error: Exception) -> bool:
+def _unavailable(error: BaseException) -> bool:
     """Whether ``error`` means Redis cannot serve now (rather than a wrong call)."""
     return isinstance(error, _UNAVAILABLE) or (
         isinstance(error, ResponseError) and str(error).startswith(_BUSY_PREFIXES)

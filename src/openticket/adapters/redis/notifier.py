@@ -36,6 +36,14 @@ Slow watchers
     the feed (close the WebSocket) so that the client reconnects and starts over from
     a fresh snapshot. The other watchers of the channel are not affected.
 
+On a Redis Cluster
+    Classic ``PUBLISH`` reaches every node of a cluster, replicas included, so the
+    subscriptions go to any one node, and after a failure to the next node in turn.
+    A publish goes to the master of its channel's slot, so one channel's changes from
+    one process still leave through one connection, in order. (Sharded pub/sub would
+    spare the cluster bus the fan-out, at the price of one subscribing connection per
+    master; a session's feed is small enough for the classic kind.)
+
 Lost connections
     Best effort, as pub/sub is: when the connection breaks (read error, or no answer
     to a PING sent after ``health_check_interval`` idle seconds) the reader logs it,
@@ -62,11 +70,12 @@ from uuid import UUID
 
 import msgspec
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import (
     Notification,
@@ -265,7 +274,7 @@ class RedisNotifier:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         prefix: str = "openticket:",
         max_queue: int = DEFAULT_MAX_QUEUE,
@@ -292,6 +301,8 @@ class RedisNotifier:
         """The connection is up: commands may be written on it."""
         self._reader: asyncio.Task[None] | None = None
         self._chores: set[asyncio.Task[Any]] = set()
+        self._turn = -1
+        """On a cluster, the node the subscriptions went to last (an index, in turn)."""
 
     # --- names ----------------------------------------------------------------------
 
@@ -321,10 +332,13 @@ class RedisNotifier:
             return
         pipe = self._client.pipeline(transaction=False)
         for notification in notifications:
-            pipe.publish(self._channel_of(notification), encode(notification))
+            # as a plain command: the cluster pipeline refuses ``publish`` but routes
+            # a PUBLISH by its channel
+            pipe.execute_command("PUBLISH", self._channel_of(notification), encode(notification))
         try:
             await pipe.execute()
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
             raise AdapterUnavailable(f"cannot publish status changes to Redis: {e}") from e
 
     # --- watching -------------------------------------------------------------------
@@ -414,7 +428,7 @@ class RedisNotifier:
                 entry.ready.clear()
                 try:
                     await conn.send_command(command, name, check_health=False)
-                except (RedisError, OSError) as e:
+                except REDIS_FAILURES as e:
                     # the connection is broken: the reader notices, reconnects and
                     # subscribes again to every watched channel
                     self._live = False
@@ -432,10 +446,9 @@ class RedisNotifier:
         async with self._lifecycle:
             if self._reader is not None:
                 return
-            pool = self._client.connection_pool
             try:
-                conn = await pool.get_connection()  # type: ignore[no-untyped-call]
-            except (RedisError, OSError) as e:
+                conn = await self._open()
+            except REDIS_FAILURES as e:
                 raise AdapterUnavailable(f"cannot open the Redis pub/sub connection: {e}") from e
             self._conn = conn
             self._live = True
@@ -459,9 +472,38 @@ class RedisNotifier:
                     entry.ready.set()  # wakes watches still subscribing: they see the end
                 self._channels.clear()
             if conn is not None:
-                with contextlib.suppress(RedisError, OSError):
+                with contextlib.suppress(*REDIS_FAILURES):
                     await conn.disconnect(nowait=True)
-                await self._client.connection_pool.release(conn)
+                if not isinstance(self._client, RedisCluster):
+                    await self._client.connection_pool.release(conn)
+
+    async def _open(self) -> AbstractConnection:
+        """The subscriptions' connection: from the pool, or to a cluster node that answers."""
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            pooled: AbstractConnection = await client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
+            return pooled
+        await client.initialize()
+        failure: BaseException | None = None
+        for _ in client.get_nodes():
+            conn = await self._next_node(client)
+            try:
+                await conn.connect()  # type: ignore[no-untyped-call]
+            except REDIS_FAILURES as e:
+                failure = e
+                continue
+            return conn
+        raise RedisConnectionError(f"no node of the cluster answered: {failure}")
+
+    async def _next_node(self, client: RedisCluster) -> AbstractConnection:
+        """A connection, not connected yet, to the next node of the cluster in turn."""
+        nodes = client.get_nodes()
+        if not nodes:  # the client dropped its map of the cluster (failover): learn it again
+            await client.initialize()
+            nodes = client.get_nodes()
+        self._turn = (self._turn + 1) % len(nodes)
+        node = nodes[self._turn]
+        return node.connection_class(**node.connection_kwargs)
 
     # --- the reader -----------------------------------------------------------------
 
@@ -477,7 +519,7 @@ class RedisNotifier:
                     error=str(e) or type(e).__name__,
                     channels=sum(1 for entry in self._channels.values() if entry.feeds),
                 )
-            await self._reconnect(conn)
+            conn = await self._reconnect(conn)
 
     async def _read(self, conn: AbstractConnection) -> None:
         """Dispatch what arrives until the connection breaks (then raise)."""
@@ -529,8 +571,12 @@ class RedisNotifier:
             if entry.idle:
                 del self._channels[name]
 
-    async def _reconnect(self, conn: AbstractConnection) -> None:
-        """Connect again (backing off) and subscribe again to every watched channel."""
+    async def _reconnect(self, conn: AbstractConnection) -> AbstractConnection:
+        """Connect again (backing off) and subscribe again to every watched channel.
+
+        On a cluster every attempt after a failed one goes to the next node. Answers
+        the connection now in use.
+        """
         delay = self._reconnect_delay
         attempts = 0
         while True:
@@ -540,10 +586,14 @@ class RedisNotifier:
                     entry.reset()
                     if entry.idle:
                         del self._channels[name]
-            with contextlib.suppress(RedisError, OSError):
+            with contextlib.suppress(*REDIS_FAILURES):
                 await conn.disconnect(nowait=True)
             attempts += 1
             try:
+                if attempts > 1 and isinstance(self._client, RedisCluster):
+                    conn = await self._next_node(self._client)
+                    async with self._lock:
+                        self._conn = conn
                 await conn.connect()  # type: ignore[no-untyped-call]
                 async with self._lock:
                     watched = [name for name, entry in self._channels.items() if entry.feeds]
@@ -554,7 +604,7 @@ class RedisNotifier:
                     self._live = True
                     if watched:
                         await conn.send_command("SUBSCRIBE", *watched, check_health=False)
-            except (RedisError, OSError) as e:
+            except REDIS_FAILURES as e:
                 _log.warning(
                     "notifier.reconnect_failed",
                     attempt=attempts,
@@ -565,4 +615,4 @@ class RedisNotifier:
                 delay = min(delay * 2, self._max_reconnect_delay)
                 continue
             _log.info("notifier.reconnected", attempts=attempts, channels=len(watched))
-            return
+            return conn

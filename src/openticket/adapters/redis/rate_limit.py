@@ -13,10 +13,8 @@ import itertools
 import secrets
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
-
 from openticket.adapters.millis import MILLISECOND, millis
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.rate_limit import RateDecision, RateLimit
@@ -30,18 +28,23 @@ local key = KEYS[1]
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+-- Milliseconds until a counted request leaves the window, at most one window: a request
+-- whose moment was taken a little later than ours may have reached Redis first.
+local function left(member)
+  return math.min(tonumber(member[2]) + window - now, window)
+end
 redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 if count < limit then
     redis.call('ZADD', key, ARGV[1], ARGV[4])
     redis.call('PEXPIRE', key, window)
     local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    return {1, limit - count - 1, 0, tonumber(oldest[2]) + window - now}
+    return {1, limit - count - 1, 0, left(oldest)}
 end
 -- Allowed again once only limit - 1 of the counted requests are left.
 local blocker = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return {0, 0, tonumber(blocker[2]) + window - now, tonumber(oldest[2]) + window - now}
+return {0, 0, left(blocker), left(oldest)}
 """
 
 
@@ -52,13 +55,13 @@ class RedisRateLimiter:
     request, so processes whose clocks disagree by ``d`` may let a key's request age
     out up to ``d`` early; keep the hosts' clocks in sync (NTP). A refused request
     writes nothing, so a key holds at most ``limit`` members however hard it is
-    flooded. Redis errors are raised as ``AdapterUnavailable``; the client's own
-    retries may resend a request whose answer was lost, which at worst counts it twice.
+    flooded. ``retry_after`` and ``reset_after`` are at most one window, even for a
+    request that reached Redis after one whose moment was taken later. Redis errors are
+    raised as ``AdapterUnavailable``; the client's own retries may resend a request whose
+    answer was lost, which at worst counts it twice.
     """
 
-    def __init__(
-        self, client: aioredis.Redis, clock: Clock, *, prefix: str = "openticket:"
-    ) -> None:
+    def __init__(self, client: RedisClient, clock: Clock, *, prefix: str = "openticket:") -> None:
         self._client = client
         self._clock = clock
         self._prefix = f"{prefix}ratelimit:"
@@ -76,7 +79,7 @@ class RedisRateLimiter:
             reply: Any = await self._script(
                 keys=[self._prefix + key], args=[now, window, limit.limit, member]
             )
-        except (RedisError, OSError) as e:  # OSError: a socket error redis-py did not wrap
+        except REDIS_FAILURES as e:
             raise AdapterUnavailable(f"the Redis rate limiter failed: {e}") from e
         allowed, remaining, retry_after_ms, reset_after_ms = (int(value) for value in reply)
         return RateDecision(

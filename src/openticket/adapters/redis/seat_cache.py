@@ -19,10 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from redis.typing import EncodableT, FieldT
 
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import SeatStatusChanged
 from openticket.domain.seating import SeatStatus
@@ -43,7 +42,7 @@ class RedisSeatStatusCache:
     Redis errors are raised as ``AdapterUnavailable``.
     """
 
-    def __init__(self, client: Redis, *, prefix: str = "openticket:") -> None:
+    def __init__(self, client: RedisClient, *, prefix: str = "openticket:") -> None:
         self._client = client
         self._prefix = prefix
 
@@ -77,14 +76,15 @@ class RedisSeatStatusCache:
                 pipe.hdel(key, *freed)
         try:
             await pipe.execute()
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
             raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
 
     async def statuses(self, session_id: SessionId) -> Mapping[SeatId, SeatStatus]:
         """The taken seats of the session with their status; absent seats are available."""
         try:
             stored: dict[Any, Any] = await self._client.hgetall(self.key(session_id))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             raise AdapterUnavailable(f"cannot read the seat-status cache: {e}") from e
         found: dict[SeatId, SeatStatus] = {}
         for raw_seat, raw_status in stored.items():
@@ -105,14 +105,14 @@ class RedisSeatStatusCache:
         """Add the area to the session's complete areas."""
         try:
             await self._client.sadd(self.areas_key(session_id), area_id)
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
 
     async def complete_areas(self, session_id: SessionId) -> frozenset[AreaId]:
         """The session's complete areas."""
         try:
             members: set[Any] = await self._client.smembers(self.areas_key(session_id))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             raise AdapterUnavailable(f"cannot read the seat-status cache: {e}") from e
         return frozenset(AreaId(_text(member)) for member in members)
 
@@ -120,5 +120,5 @@ class RedisSeatStatusCache:
         """Delete the session's hash and its complete areas."""
         try:
             await self._client.delete(self.key(session_id), self.areas_key(session_id))
-        except (RedisError, OSError) as e:
+        except REDIS_FAILURES as e:
             raise AdapterUnavailable(f"cannot clear the seat-status cache: {e}") from e

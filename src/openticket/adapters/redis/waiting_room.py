@@ -28,12 +28,10 @@ from datetime import timedelta
 from typing import Any, Final
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.exceptions import (
     ClusterDownError,
     OutOfMemoryError,
     ReadOnlyError,
-    RedisError,
     ResponseError,
     TryAgainError,
 )
@@ -41,6 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from openticket.adapters.millis import MILLISECOND, from_millis, millis
+from openticket.adapters.redis.connection import CLUSTER_UNAVAILABLE, REDIS_FAILURES, RedisClient
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.waiting_room import QueueTicket
@@ -61,6 +60,7 @@ _UNAVAILABLE: Final = (
     ReadOnlyError,  # a replica promoted away from us (failover)
     ClusterDownError,  # also MASTERDOWN
     TryAgainError,
+    *CLUSTER_UNAVAILABLE,
 )
 _BUSY_PREFIXES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
 """Error replies that mean 'not now' rather than 'wrong call'."""
@@ -177,7 +177,7 @@ class RedisWaitingRoomStore:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         clock: Clock,
         *,
         prefix: str = "openticket:",
@@ -266,7 +266,7 @@ async def _ask(action: str, call: Awaitable[Any]) -> Any:
     """
     try:
         return await call
-    except (RedisError, OSError) as e:
+    except REDIS_FAILURES as e:
         if isinstance(e, _UNAVAILABLE) or (
             isinstance(e, ResponseError) and str(e).startswith(_BUSY_PREFIXES)
         ):
