@@ -131,7 +131,7 @@ def deployment(servers: Servers, tmp_path: Path) -> Iterator[Deployment]:
 async def sale(deployment: Deployment, servers: Servers) -> Sale:
     async with httpx.AsyncClient(base_url=deployment.base, timeout=30) as client:
         session_id = await set_up_sale(client, DEMO_PASSWORD)
-        buyers = await sign_up(client, 40)
+        buyers = await sign_up(client, 20)
     return Sale(deployment, servers, session_id, buyers)
 
 
@@ -200,8 +200,8 @@ async def parked_reasons(sale: Sale, limit: int = 500) -> dict[str, int]:
     return reasons
 
 
-SALE_SECONDS = 10
-FAULT_AT = 3
+SALE_SECONDS = 8
+FAULT_AT = 2.5
 BUYERS_AT_ONCE = 60
 """A few dozen buyers at once keep two cores busy with serve, two workers and three servers;
 more would measure the machine's queue, not the fault."""
