@@ -246,3 +246,38 @@ async def sale_through(
         indent=1,
     )
     return summary
+
+
+def readiness_probe(base: str, seen: list[dict[str, Any]]) -> Callable[[float], None]:
+    """While a server is down: ask ``/health/ready`` until it says 503, noting each answer.
+
+    Asks until ``until`` (a ``time.monotonic()`` instant: when the server comes back),
+    each request bounded by the time left, so the probe never stretches the fault.
+    """
+
+    def probe(until: float) -> None:
+        while (left := until - time.monotonic()) > 0.05:
+            try:
+                answer = httpx.get(f"{base}/health/ready", timeout=left)
+            except httpx.HTTPError:
+                continue
+            seen.append(
+                {
+                    "status": answer.status_code,
+                    "retry_after": answer.headers.get("retry-after"),
+                    "checks": answer.json().get("checks", {}),
+                }
+            )
+            if answer.status_code == 503:
+                return
+            time.sleep(min(0.1, max(0.0, until - time.monotonic())))
+
+    return probe
+
+
+def said_down(seen: list[dict[str, Any]], dependency: str) -> bool:
+    """Whether readiness answered 503 with ``Retry-After`` and named ``dependency`` down."""
+    return any(
+        s["status"] == 503 and s["retry_after"] and s["checks"].get(dependency) == "down"
+        for s in seen
+    )

@@ -15,10 +15,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 POSTGRES_BIN = Path("/usr/lib/postgresql")
 REDIS_SERVER = "/usr/bin/redis-server"
@@ -43,6 +46,21 @@ def _wait(check: object, what: str, within: float = 30.0) -> None:
             last = e
         time.sleep(0.05)
     raise AssertionError(f"{what} did not come up in {within} s: {last!r}")
+
+
+WhileDown = Callable[[float], None]
+"""What to do while a server is down, given when it comes back (``time.monotonic()``)."""
+
+
+def _nothing(until: float) -> None:
+    """Nothing to do while a server is down."""
+
+
+def _down(seconds: float, meanwhile: WhileDown) -> None:
+    """Stay down ``seconds``, doing ``meanwhile(until)`` (which must end by ``until``)."""
+    until = time.monotonic() + seconds
+    meanwhile(until)
+    time.sleep(max(0.0, until - time.monotonic()))
 
 
 def _as_postgres() -> list[str]:
@@ -92,10 +110,10 @@ class PrivatePostgres:
             conn.execute("SELECT 1")
         return True
 
-    def restart(self, *, down_for: float = 0.0) -> None:
+    def restart(self, *, down_for: float = 0.0, while_down: WhileDown = _nothing) -> None:
         """Stop at once (``-m immediate``: no checkpoint, clients cut), wait, start again."""
         self.stop(mode="immediate")
-        time.sleep(down_for)
+        _down(down_for, while_down)
         self.start()
 
     def stop(self, mode: str = "fast") -> None:
@@ -130,10 +148,10 @@ class PrivateRedis:
         )  # fmt: skip
         _wait(lambda: redis.Redis(port=self.port, socket_timeout=1).ping(), "Redis")
 
-    def restart(self, *, down_for: float = 0.0) -> None:
+    def restart(self, *, down_for: float = 0.0, while_down: WhileDown = _nothing) -> None:
         """Shut down without saving, wait, start again: every key is gone."""
         self.stop()
-        time.sleep(down_for)
+        _down(down_for, while_down)
         self.start()
 
     def flush(self) -> None:
@@ -146,7 +164,9 @@ class PrivateRedis:
         if proc is None:
             return
         with contextlib.suppress(redis.RedisError):
-            redis.Redis(port=self.port, socket_timeout=2).shutdown(nosave=True)
+            redis.Redis(port=self.port, socket_timeout=2, retry=Retry(NoBackoff(), 0)).shutdown(
+                nosave=True
+            )
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -192,10 +212,10 @@ class PrivateNats:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
 
-    def restart(self, *, down_for: float = 0.0) -> None:
+    def restart(self, *, down_for: float = 0.0, while_down: WhileDown = _nothing) -> None:
         """``kill -9``, wait, start again on the same port and store."""
         self.kill()
-        time.sleep(down_for)
+        _down(down_for, while_down)
         self.start()
 
     def stop(self) -> None:

@@ -8,19 +8,25 @@ paying buyer has tickets or exactly one refund, and the audit holds.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from .conftest import Sale, sale_through
+from .conftest import Sale, readiness_probe, said_down, sale_through
 
 pytestmark = pytest.mark.chaos
 
 
 async def test_redis_restarted_without_persistence_mid_sale(sale: Sale) -> None:
+    seen: list[dict[str, Any]] = []
     summary = await sale_through(
-        sale, "redis restarted empty", lambda: sale.servers.redis.restart(down_for=2)
+        sale,
+        "redis restarted empty",
+        lambda: sale.servers.redis.restart(down_for=2, while_down=readiness_probe(sale.base, seen)),
     )
     after = summary["sale"]["after"]["statuses"]
     assert not any(code.startswith("409") for code in after), after  # nobody else's seats
+    assert said_down(seen, "redis"), seen  # readiness named it, with Retry-After
 
 
 async def test_redis_flushed_with_payments_in_flight(sale: Sale) -> None:

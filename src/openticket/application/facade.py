@@ -55,6 +55,9 @@ from openticket.domain.shared import (
 from openticket.domain.ticketing import Ticket
 from openticket.domain.venue import SeatMap, Venue, parse_seat_id
 
+READINESS_TIMEOUT = 1.0
+"""Seconds a readiness probe waits for one dependency before calling it down."""
+
 _log = structlog.get_logger("openticket.sweeper")
 
 
@@ -155,15 +158,24 @@ class OpenTicket:
             await component.stop()
 
     async def readiness(self) -> dict[str, str]:
-        """``ok`` or ``down`` for the partition actors and each dependency (storage...)."""
-        checks = {"seating": "ok" if self.seating.ready() else "down"}
-        for name, check in self._health_checks.items():
+        """``ok`` or ``down`` for the partition actors and each dependency (storage...).
+
+        The dependencies are asked at once, each for at most ``READINESS_TIMEOUT``
+        seconds: a server that hangs (a cut connection, a full pool) reads ``down``
+        in bounded time instead of holding the probe until its own timeout.
+        """
+
+        async def ask(check: HealthCheck) -> str:
             try:
-                healthy = await check()
-            except Exception:  # a check that raises says "down", not 500
+                healthy = await asyncio.wait_for(check(), READINESS_TIMEOUT)
+            except Exception:  # a check that raises or hangs says "down", not 500
                 healthy = False
-            checks[name] = "ok" if healthy else "down"
-        return checks
+            return "ok" if healthy else "down"
+
+        names = list(self._health_checks)
+        answers = await asyncio.gather(*(ask(self._health_checks[name]) for name in names))
+        seating = "ok" if self.seating.ready() else "down"
+        return {"seating": seating, **dict(zip(names, answers, strict=True))}
 
     async def __aenter__(self) -> Self:
         await self.start()
