@@ -87,7 +87,14 @@ from openticket.application.seating.router import PartitionRouter
 from openticket.domain.ordering import OrderEvent, OrderStatus
 from openticket.domain.payment import PaymentEvent, PaymentStatus
 from openticket.domain.seating import HoldExpired, SeatEvent, SeatStatus, SeatsUnavailable
-from openticket.domain.shared import AreaId, DomainEvent, InvalidTransition, OrderId, SessionId
+from openticket.domain.shared import (
+    AreaId,
+    DomainEvent,
+    InvalidTransition,
+    OrderId,
+    SeatId,
+    SessionId,
+)
 from openticket.domain.ticketing import TicketEvent, TicketStatus
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
@@ -231,6 +238,8 @@ class Simulation:
     arrived: int = 0
     trace: list[str] = attrs.field(factory=list)
     outcomes: Counter[str] = attrs.field(factory=Counter)
+    seats_of: dict[AreaId, list[SeatId]] = attrs.field(factory=dict)
+    """Each area's seats, listed once (a buyer samples from them on every arrival)."""
 
     def fail(self, message: str) -> None:
         pytest.fail(
@@ -270,7 +279,9 @@ async def arrive(sim: Simulation) -> None:
     sim.arrived += 1
     buyer = sim.world.buyer(sim.arrived)
     area = sim.rng.choice(sim.world.seat_map.areas)
-    seats = sim.rng.sample(list(area.seat_ids()), sim.rng.randint(1, 4))
+    if area.area_id not in sim.seats_of:
+        sim.seats_of[area.area_id] = list(area.seat_ids())
+    seats = sim.rng.sample(sim.seats_of[area.area_id], sim.rng.randint(1, 4))
     try:
         order = await sim.app.place_order(buyer, sim.world.session_id, seats)
     except SeatsUnavailable:

@@ -30,6 +30,9 @@ from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId,
 from openticket.testing.contracts._builders import seat
 from openticket.testing.contracts._clock import ClockedContract
 
+RACE_TTLS = 60.0
+"""Hold TTLs the holds of the race tests live: a slow machine's race never outlasts them."""
+
 
 class LockStoreContract(ClockedContract):
     """What every ``LockStore`` adapter must do (reliability.md #1, #3, #4).
@@ -704,7 +707,11 @@ class LockStoreContract(ClockedContract):
         """Many buyers at once, one seat: one hold granted, every other refused (#1)."""
         session = self._session()
         s = seat("A", 1, 1)
-        ops = [self._acquire(clock, session, (s,)) for _ in range(self.concurrent_buyers)]
+        # the race is about exclusion, not expiry: holds outlive however long it takes
+        ops = [
+            self._acquire(clock, session, (s,), ttls=RACE_TTLS)
+            for _ in range(self.concurrent_buyers)
+        ]
         answers = await asyncio.gather(*(lock_store.execute([op]) for op in ops))
         results = [result for answer in answers for result in answer]
         assert len(results) == len(ops)
@@ -721,7 +728,12 @@ class LockStoreContract(ClockedContract):
         session = self._session()
         ring = [seat("A", 1, n) for n in range(1, 11)]
         ops = [
-            self._acquire(clock, session, (ring[i % 10], ring[(i + 1) % 10], ring[(i + 3) % 10]))
+            self._acquire(
+                clock,
+                session,
+                (ring[i % 10], ring[(i + 1) % 10], ring[(i + 3) % 10]),
+                ttls=RACE_TTLS,
+            )
             for i in range(200)
         ]
         answers = await asyncio.gather(*(lock_store.execute([op]) for op in ops))

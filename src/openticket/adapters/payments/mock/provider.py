@@ -16,6 +16,7 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 import attrs
@@ -236,10 +237,11 @@ class MockPaymentProvider:
         totals = [t.amount for t in self._by_id.values() if t.status is ProviderStatus.SUCCEEDED]
         if not totals:
             return None
-        total = totals[0]
-        for amount in totals[1:]:
-            total = total + amount
-        return total
+        currency = totals[0].currency
+        for amount in totals:  # one currency, or Money's own error
+            if amount.currency != currency:
+                return sum(totals[1:], totals[0])
+        return Money(sum((amount.amount for amount in totals), Decimal(0)), currency)
 
     def _get(self, provider_transaction_id: str) -> _Transaction:
         transaction = self._by_id.get(provider_transaction_id)
