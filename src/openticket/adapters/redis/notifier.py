@@ -23,7 +23,10 @@ Watching
     its last one leaves, however many watchers share it. ``watch_*`` yields only
     once Redis confirmed the subscription, so everything published after that is
     received; it raises ``AdapterUnavailable`` if no confirmation comes within
-    ``subscribe_timeout``. Only the reader task reads the connection; SUBSCRIBE,
+    ``subscribe_timeout``. A watcher hears nothing published before it joined: a
+    channel left and joined again at once may still carry messages its old
+    subscription heard while the UNSUBSCRIBE was in flight, and those are dropped
+    until the new SUBSCRIBE is confirmed. Only the reader task reads the connection; SUBSCRIBE,
     UNSUBSCRIBE and PING are written under a lock, and every SUBSCRIBE is counted so
     that a confirmation is matched to the command it answers (a channel left and
     joined again quickly sees the latest SUBSCRIBE confirmed, not an older one).
@@ -554,7 +557,10 @@ class RedisNotifier:
         if entry is None:
             return
         if kind == "message":
-            if not entry.feeds:
+            if not entry.feeds or entry.acked < entry.sent:
+                # before the latest SUBSCRIBE is confirmed, a message is one the old
+                # subscription still heard (its UNSUBSCRIBE was in flight): published
+                # before any of today's watchers joined, so none of theirs
                 return
             try:
                 change = entry.decode(response[2])
