@@ -27,6 +27,10 @@ AREAS = ("A", "B", "C", "D")
 ROWS, SEATS_PER_ROW = 20, 25  # 2,000 seats
 LATE, DECLINE = 0.05, 0.05
 """Shares of buyers who pay after their hold expired, and whose card is declined."""
+READING = (1.0, 3.0)
+"""Seconds a buyer takes between a hold and paying for it (uniform)."""
+BETWEEN = (2.0, 5.0)
+"""Seconds before a buyer goes for the next seat (uniform)."""
 
 
 @attrs.frozen
@@ -263,6 +267,7 @@ async def flash_sale(
                     wait = 0.3 if held is None else float(held.headers.get("retry-after", "0.3"))
                     await asyncio.sleep(min(wait, 1.0))
                 continue
+            await asyncio.sleep(mine.uniform(*READING))  # reads the order, types the card
             paid = await clerk.call(
                 client, "pay", "POST", f"/api/orders/{held.json()['order_id']}/payments",
                 json={"provider": "mock", **_outcome(mine.random())}, headers=who,
@@ -273,7 +278,7 @@ async def flash_sale(
                 and paid.json()["status"] == "succeeded"
             ):
                 log.purchases += 1
-            await asyncio.sleep(mine.uniform(0.05, 0.2))
+            await asyncio.sleep(mine.uniform(*BETWEEN))
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, timeout=10, limits=limits) as client:
