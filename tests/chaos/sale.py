@@ -56,6 +56,8 @@ class SaleLog:
     fault_ended: float | None = None
     purchases: int = 0
     """Payments the API answered as succeeded."""
+    late_payers: int = 0
+    """Payments the API took whose money arrives only after the hold expired."""
 
     def phase(self, request: Request) -> str:
         """``before``, ``during`` or ``after`` the fault."""
@@ -90,6 +92,7 @@ class SaleLog:
             resumed = round(min(held_after) - self.fault_ended, 2) if held_after else None
         return {
             "purchases": self.purchases,
+            "late_payers": self.late_payers,
             "fault_seconds": None
             if self.fault_began is None or self.fault_ended is None
             else round(self.fault_ended - self.fault_began, 2),
@@ -268,10 +271,13 @@ async def flash_sale(
                     await asyncio.sleep(min(wait, 1.0))
                 continue
             await asyncio.sleep(mine.uniform(*READING))  # reads the order, types the card
+            outcome = _outcome(mine.random())
             paid = await clerk.call(
                 client, "pay", "POST", f"/api/orders/{held.json()['order_id']}/payments",
-                json={"provider": "mock", **_outcome(mine.random())}, headers=who,
+                json={"provider": "mock", **outcome}, headers=who,
             )  # fmt: skip
+            if paid is not None and paid.status_code == 201 and outcome:
+                log.late_payers += outcome["outcome"] == "succeed_after_expiry"
             if (
                 paid is not None
                 and paid.status_code == 201
