@@ -167,6 +167,25 @@ async def audit_until_it_holds(sale: Sale, *, within: float) -> tuple[float, dic
         await asyncio.sleep(1)
 
 
+async def seat_map_agrees(sale: Sale, sold: int, *, within: float) -> tuple[float | None, int]:
+    """Read the public seat map until it counts ``sold`` seats sold (or ``within`` passes).
+
+    Answers how long it took (None if it never did) and the last count.
+    """
+    began = time.monotonic()
+    async with httpx.AsyncClient(base_url=sale.base, timeout=30) as client:
+        while True:
+            answer = await client.get(f"/api/sessions/{sale.session_id}/seats")
+            assert answer.status_code == 200, answer.text
+            count = sum(1 for seat in answer.json()["items"] if seat["status"] == "sold")
+            took = time.monotonic() - began
+            if count == sold:
+                return round(took, 1), count
+            if took > within:
+                return None, count
+            await asyncio.sleep(0.5)
+
+
 async def parked_reasons(sale: Sale, limit: int = 500) -> dict[str, int]:
     """Why the parked messages of the sale's deployment were parked (reason: error)."""
     import nats
@@ -228,17 +247,21 @@ async def sale_through(
         sale.base, sale.session_id, sale.buyers, fault=fault, **options_used, **options
     )
     settled_in, report = await audit_until_it_holds(sale, within=HOLD_TTL + 60)
+    map_agreed_in, sold_on_map = await seat_map_agrees(sale, report["seats_sold"], within=10)
     summary = {
         "scenario": name,
         "buyers_at_once": options_used["concurrency"],
         "sale": log.summary(),
         "settled_in_s": round(settled_in, 1),
+        "seat_map": {"sold": sold_on_map, "agreed_in_s": map_agreed_in},
         "audit": {
             k: report[k]
             for k in ("holds", "purchases", "seats_sold", "orders", "payments", "refunded")
         },
     }
     print(json.dumps(summary))
+    # what buyers see: the seat map counts exactly the seats the books say are sold
+    assert sold_on_map == report["seats_sold"], summary
     assert report["holds"], json.dumps(
         {
             "findings": report["findings"][:10],
