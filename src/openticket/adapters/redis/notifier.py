@@ -26,10 +26,12 @@ Watching
     ``subscribe_timeout``. A watcher hears nothing published before it joined: a
     channel left and joined again at once may still carry messages its old
     subscription heard while the UNSUBSCRIBE was in flight, and those are dropped
-    until the new SUBSCRIBE is confirmed. Only the reader task reads the connection; SUBSCRIBE,
-    UNSUBSCRIBE and PING are written under a lock, and every SUBSCRIBE is counted so
-    that a confirmation is matched to the command it answers (a channel left and
-    joined again quickly sees the latest SUBSCRIBE confirmed, not an older one).
+    until the new SUBSCRIBE is confirmed (on a cluster, see below, a change published
+    on another node just before may still come). Only the reader task reads the
+    connection; SUBSCRIBE, UNSUBSCRIBE and PING are written under a lock, and every
+    SUBSCRIBE is counted so that a confirmation is matched to the command it answers
+    (a channel left and joined again quickly sees the latest SUBSCRIBE confirmed, not
+    an older one).
 
 Slow watchers
     Each watcher has a bounded queue (``max_queue``). A watcher whose queue is full

@@ -16,7 +16,6 @@ import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 
 import attrs
@@ -32,7 +31,7 @@ from openticket.application.ports.payments import (
     ProviderStatus,
     WebhookNotice,
 )
-from openticket.domain.shared import Money
+from openticket.domain.shared import Money, total_of
 
 SIGNATURE_HEADER = "x-mock-signature"
 LATE_BY = timedelta(seconds=1)
@@ -237,11 +236,7 @@ class MockPaymentProvider:
         totals = [t.amount for t in self._by_id.values() if t.status is ProviderStatus.SUCCEEDED]
         if not totals:
             return None
-        currency = totals[0].currency
-        for amount in totals:  # one currency, or Money's own error
-            if amount.currency != currency:
-                return sum(totals[1:], totals[0])
-        return Money(sum((amount.amount for amount in totals), Decimal(0)), currency)
+        return total_of(totals, totals[0].currency)
 
     def _get(self, provider_transaction_id: str) -> _Transaction:
         transaction = self._by_id.get(provider_transaction_id)
