@@ -17,8 +17,6 @@ records the event as processed in the same transaction.
 
 from __future__ import annotations
 
-import contextlib
-
 import attrs
 import structlog
 
@@ -164,7 +162,8 @@ class PurchaseSaga:
                     seat_ids=order.seat_ids,
                 )
                 sold = True
-                await self._issue_tickets(event)
+                if not await self._issue_tickets(event):
+                    await self._return_seats_unless_completed(event)
                 return
             except SeatAlreadyTicketed:
                 _log.error("double_sale_prevented", order_id=str(order.order_id))
@@ -178,15 +177,24 @@ class PurchaseSaga:
                         )
                     ]
                 )
-            except (*SALE_LOST, _SaleLost):
-                pass  # the seats are not this order's: the money goes back below
+            except (*SALE_LOST, _SaleLost) as e:  # not this order's seats: the money goes back
+                _log.warning(
+                    "sale_lost",
+                    order_id=str(order.order_id),
+                    hold_id=str(order.hold_id),
+                    payment_id=str(payment.payment_id),
+                    sold=sold,
+                    reason=getattr(e, "code", type(e).__name__),
+                    error=str(e),
+                )
         await self._refund_unpayable(event, order, seats_sold_to_it=sold)
 
-    async def _issue_tickets(self, event: PaymentSucceeded) -> None:
+    async def _issue_tickets(self, event: PaymentSucceeded) -> bool:
+        """Tickets and the order completed, once; False if this event was handled already."""
         now = self._clock.now()
         async with self._uow() as uow:
             if not await uow.processed_events.add(COMPLETE_PURCHASE, event.event_id):
-                return
+                return False
             order = await uow.orders.get(event.order_id)
             if order is None or order.status is not OrderStatus.PAYMENT_PENDING:
                 raise _SaleLost(f"order {event.order_id} is no longer awaiting payment")
@@ -208,6 +216,23 @@ class PurchaseSaga:
             await uow.orders.save(order)
             await uow.commit()
         await self._publish(uow.collect_new_events())
+        return True
+
+    async def _return_seats_unless_completed(self, event: PaymentSucceeded) -> None:
+        """Seats this handler sold go back if another delivery of the event decided otherwise.
+
+        At-least-once delivery can run two handlers of one event at once (a worker
+        paused past the ack wait, then resumed). If the other one refunded and failed
+        the order, the seats this one sold belong to nobody: they go back on sale.
+        """
+        async with self._uow() as uow:
+            order = await uow.orders.get(event.order_id)
+        if order is None or (
+            order.status is OrderStatus.COMPLETED and order.payment_id == event.payment_id
+        ):
+            return
+        _log.warning("sold_seats_of_an_order_that_did_not_complete", order_id=str(order.order_id))
+        await self._return_seats_of(order)
 
     async def _refund_unpayable(
         self, event: PaymentSucceeded, order: Order, *, seats_sold_to_it: bool
@@ -251,10 +276,19 @@ class PurchaseSaga:
     # --- seats follow the order -------------------------------------------------------------
 
     async def release_seats(self, event: OrderEvent) -> None:
-        """An order ended unpaid: its hold's seats are free again (if the hold is still there)."""
+        """An order ended unpaid: its hold's seats are free again (if the hold is still there).
+
+        If the hold is gone because a sale used it (the payment came, but the order
+        could not complete and was refunded), the seats sold to the order go back on
+        sale: this step is retried until it succeeds, so they never stay sold to nobody.
+        """
         order = await self._order(event.order_id)
-        with contextlib.suppress(NotHolder, HoldExpired):
+        try:
             await self._seating.release(order.session_id, _area(order), order.hold_id)
+        except HoldExpired:
+            pass
+        except NotHolder:
+            await self._return_seats_of(order)
 
     async def return_seats(self, event: OrderRefunded) -> None:
         """A refunded order's sold seats can be sold again."""

@@ -154,7 +154,7 @@ def _leases(
         _log.info("partition_lost", worker=name, partition=partition)
 
     lease = timedelta(seconds=settings.worker_lease_seconds)
-    return PartitionLeases(
+    leases = PartitionLeases(
         nats.js,
         worker_id=name,
         partitions=settings.partitions,
@@ -167,6 +167,8 @@ def _leases(
         on_lost=lost,
         replicas=settings.nats_replicas,
     )
+    local.fence(leases.epoch)  # an actor decides only under a lease held now
+    return leases
 
 
 async def _sweep(local: SeatingService, interval: float, stopping: asyncio.Event) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from uuid import UUID
 
@@ -18,6 +18,7 @@ from openticket.adapters.memory import (
     SequentialIdGenerator,
     SequentialTicketCodes,
 )
+from openticket.application.errors import SeatingUnavailable
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.lock_store import (
     AcquireHold,
@@ -39,6 +40,7 @@ from openticket.domain.seating import (
     InventorySnapshot,
     SeatHold,
     SeatHoldRejected,
+    SeatStatus,
     SeatsUnavailable,
 )
 from openticket.domain.shared import (
@@ -320,4 +322,98 @@ async def test_two_actors_owning_one_partition_still_hold_each_seat_once() -> No
         tickets = (await app.list_tickets(world.buyer(1))).items
         assert all(t.status is TicketStatus.ISSUED for t in tickets)
     finally:
+        await app.stop()
+
+
+class Leases:
+    """Which process holds each partition's lease now, with what epoch (the tests move it)."""
+
+    def __init__(self) -> None:
+        self.holder: dict[int, tuple[str, int]] = {}
+        self.epochs = itertools.count(1)
+
+    def give(self, partition: int, worker: str) -> None:
+        self.holder[partition] = (worker, next(self.epochs))
+
+    def lapse(self, partition: int) -> None:
+        self.holder.pop(partition, None)
+
+    def tenure_of(self, worker: str) -> Callable[[int], int | None]:
+        def tenure(partition: int) -> int | None:
+            held = self.holder.get(partition)
+            return held[1] if held is not None and held[0] == worker else None
+
+        return tenure
+
+
+async def test_an_owner_paused_past_its_lease_decides_nothing_from_what_it_knew() -> None:
+    """Two workers' actors for one partition, fenced by leases; the first is paused and resumed.
+
+    While it holds no lease it answers ``SeatingUnavailable`` (try again) and changes
+    nothing. Once it holds the partition again (a new epoch), it rebuilds: it knows the
+    hold the other owner granted meanwhile and sells it, instead of answering ``NotHolder``
+    from its memory and leaving a paying buyer refunded.
+    """
+    world, clock, store = await started_world("memory")
+    app = world.app
+    leases = Leases()
+
+    def worker(name: str) -> SeatingService:
+        seating = SeatingService(
+            router=PartitionRouter(2),
+            lock_store=store,  # type: ignore[arg-type]
+            layout=app.catalog.seat_layout,
+            sold_seats=TicketedSeats(app.catalog._uow),
+            clock=clock,
+            ids=SequentialIdGenerator(hash(name) % 1000),
+            hold_ttl=timedelta(seconds=120),
+            publish=app.bus.publish,
+        )
+        seating.fence(leases.tenure_of(name))
+        return seating
+
+    first, second = worker("w1"), worker("w2")
+    await first.start()
+    await second.start()
+    session, area = world.session_id, AreaId("A")
+    partition = first.router.partition_of(session, area)
+    order = OrderId(UUID(int=601))
+
+    def hold(seating: SeatingService, hold_id: int) -> asyncio.Future[SeatHold]:
+        return seating.hold(
+            session_id=session,
+            area_id=area,
+            hold_id=HoldId(UUID(int=hold_id)),
+            holder_id=UserId(UUID(int=602)),
+            order_id=order,
+            seat_ids=[SeatId("A-2-2")],
+        )
+
+    try:
+        with pytest.raises(SeatingUnavailable):  # nobody holds the lease yet
+            await hold(first, 610)
+        leases.give(partition, "w1")
+        await first.seat_statuses(session, [area])  # w1 knows the area: A-2-2 is free
+        leases.lapse(partition)  # w1 is paused past its lease...
+        leases.give(partition, "w2")  # ...and w2 takes the partition over
+        granted = await hold(second, 611)
+        with pytest.raises(SeatingUnavailable):  # w1 resumes: not its partition now
+            await first.release(session, area, granted.hold_id)
+        await first.expire_due()  # its housekeeping is simply not due
+        leases.give(partition, "w1")  # w2 hands it back; w1 claims it again
+
+        sale = await first.sell(
+            session_id=session,
+            area_id=area,
+            hold_id=granted.hold_id,
+            fencing_token=granted.fencing_token,
+            order_id=order,
+            seat_ids=granted.seat_ids,
+        )
+        assert sale.seat_ids == ("A-2-2",)
+        statuses = await first.seat_statuses(session, [area])
+        assert statuses[SeatId("A-2-2")] is SeatStatus.SOLD
+    finally:
+        await first.stop()
+        await second.stop()
         await app.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -11,12 +12,18 @@ import pytest
 
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.application.access import Requester
-from openticket.application.errors import Forbidden, NotFound
+from openticket.application.errors import Forbidden, NotFound, SeatingUnavailable
 from openticket.application.ports.payments import InvalidPaymentOptions, PaymentProviderError
 from openticket.domain.catalog import SaleNotOpen
 from openticket.domain.ordering import OrderStatus
-from openticket.domain.payment import PaymentStatus, PaymentSucceeded
-from openticket.domain.seating import SeatsSpanAreas, SeatStatus, SeatsUnavailable, TooManySeats
+from openticket.domain.payment import Payment, PaymentStatus, PaymentSucceeded
+from openticket.domain.seating import (
+    NotHolder,
+    SeatsSpanAreas,
+    SeatStatus,
+    SeatsUnavailable,
+    TooManySeats,
+)
 from openticket.domain.shared import AreaId, InvalidTransition, Money, OrderId, SeatId, SessionId
 from openticket.domain.ticketing import AlreadyUsed, TicketStatus, TicketVoided
 from openticket.domain.venue import UnknownSeats
@@ -154,6 +161,20 @@ async def test_a_payment_that_succeeds_after_expiry_is_refunded_once_and_sells_n
     assert [t.seat_id for t in (await app.list_tickets(quick)).items] == ["A-1-9"]
 
 
+def news_of_success(world: World, payment: Payment, event_id: UUID) -> PaymentSucceeded:
+    """A ``PaymentSucceeded`` for a payment that succeeded, as a (re)delivery brings it."""
+    return PaymentSucceeded(
+        event_id=event_id,
+        occurred_at=world.clock.now(),
+        payment_id=payment.payment_id,
+        order_id=payment.order_id,
+        user_id=payment.user_id,
+        provider=payment.provider,
+        amount=payment.amount,
+        provider_transaction_id=payment.provider_transaction_id,
+    )
+
+
 async def test_the_same_success_delivered_twice_issues_tickets_once(world: World) -> None:
     app, buyer = world.app, world.buyer(1)
     order = await app.place_order(buyer, world.session_id, ["A-1-5", "A-1-6"])
@@ -161,20 +182,75 @@ async def test_the_same_success_delivered_twice_issues_tickets_once(world: World
     payment_id = (await app.get_order(buyer, order.order_id)).payment_id
     assert payment_id is not None
     payment = await app.payments.reconcile(payment_id)
-    replay = PaymentSucceeded(
-        event_id=UUID(int=424242),
-        occurred_at=world.clock.now(),
-        payment_id=payment.payment_id,
-        order_id=order.order_id,
-        user_id=buyer.user_id,
-        provider="mock",
-        amount=payment.amount,
-        provider_transaction_id=payment.provider_transaction_id,
-    )
+    replay = news_of_success(world, payment, UUID(int=424242))
     await app.bus.publish([replay])
     await app.bus.publish([replay])
     assert len((await app.list_tickets(buyer)).items) == 2
     assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.COMPLETED
+
+
+class TwoOwnersOfOneSale:
+    """The seating the saga sees while a partition changes hands under a paused worker.
+
+    While ``down``, sales cannot reach the partition (it is moving). Then the first sale
+    goes to the real owner and waits, once made, until ``go``; every later one is
+    answered by a stale owner that does not know the hold (``NotHolder``).
+    """
+
+    def __init__(self, real: object) -> None:
+        self.real = real
+        self.down = True
+        self.sold = asyncio.Event()
+        self.go = asyncio.Event()
+        self.sales = 0
+
+    async def sell(self, **command: object) -> object:
+        if self.down:
+            raise SeatingUnavailable("the partition is changing hands")
+        self.sales += 1
+        if self.sales > 1:
+            raise NotHolder("no such hold in this partition (as the stale owner knew it)")
+        sold = await self.real.sell(**command)  # type: ignore[attr-defined]
+        self.sold.set()
+        await self.go.wait()
+        return sold
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+async def test_a_success_handled_twice_at_once_and_refunded_by_one_copy_frees_its_seats(
+    world: World,
+) -> None:
+    """Two deliveries of one success run at once; one sells, the other is told no and refunds.
+
+    (A worker paused past the ack wait resumes its copy while another worker runs the
+    redelivered one.) The buyer has the money back and no ticket, so the seats the
+    selling copy took must go back on sale, not stay sold to a failed order.
+    """
+    app, buyer = world.app, world.buyer(1)
+    saga = app.saga
+    seating = TwoOwnersOfOneSale(saga._seating)
+    saga._seating = seating  # type: ignore[assignment]
+    order = await app.place_order(buyer, world.session_id, ["A-2-7", "A-2-8"])
+    payment = await app.pay(buyer, order.order_id)  # the money is in; the sale must wait
+    assert payment.status is PaymentStatus.SUCCEEDED
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.PAYMENT_PENDING
+    seating.down = False
+    success = news_of_success(world, payment, UUID(int=515151))
+    selling = asyncio.create_task(saga.on_payment_succeeded(success))
+    await seating.sold.wait()
+    await saga.on_payment_succeeded(success)  # the other copy: refund, order failed
+    seating.go.set()
+    await selling
+
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.FAILED
+    assert (await app.payments.reconcile(payment.payment_id)).status is PaymentStatus.REFUNDED
+    assert (await app.list_tickets(buyer)).items == ()
+    await app.seating.flush_events()
+    assert await statuses(world, "A-2-7", "A-2-8") == [SeatStatus.AVAILABLE] * 2
+    again = await app.place_order(world.buyer(2), world.session_id, ["A-2-7", "A-2-8"])
+    assert again.status is OrderStatus.CREATED
 
 
 async def test_the_buyer_cancels_an_unpaid_order_and_the_seats_are_free(world: World) -> None:

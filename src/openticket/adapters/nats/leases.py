@@ -272,9 +272,15 @@ class PartitionLeases:
         )
 
     def epoch(self, partition: int) -> int | None:
-        """The fencing epoch of an owned partition's lease; ``None`` if it is not owned."""
+        """The fencing epoch of the lease this worker holds on ``partition`` now, or ``None``.
+
+        A lease is held from its claim (``on_acquired`` may still be running) until it
+        is dropped or ``margin`` before its deadline, whichever comes first — by the
+        event loop's clock, so a worker resumed after a pause longer than that sees
+        ``None`` at once, before the timer that drops the lease has run.
+        """
         lease = self._leases.get(partition)
-        if lease is None or not lease.serving or lease.valid_until <= self._now():
+        if lease is None or lease.dropped or lease.valid_until <= self._now():
             return None
         return lease.epoch
 

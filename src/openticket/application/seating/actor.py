@@ -10,6 +10,14 @@ decided strictly in arrival order, by one task, without locks.
 An inventory is rebuilt from the lock store and the sold tickets the first time a
 command needs it, before that command is answered — so an actor that takes over a
 partition (restart, failover) never answers from a blank state.
+
+Where partitions move between processes (workers holding leases), the actor asks its
+``tenure`` before deciding each batch: the epoch of the lease this process holds on the
+partition now, or ``None``. Without a lease it decides nothing (``SeatingUnavailable``:
+try again, the new owner answers); under a new epoch it forgets what it knew and
+rebuilds. So an owner that was paused past its lease (SIGSTOP, a long GC, a VM
+migration) and resumed cannot answer from memory that another owner has since made
+stale — a refusal it decides is true of the store when it decides it.
 """
 
 from __future__ import annotations
@@ -86,6 +94,9 @@ SeatLayout = Callable[[SessionId, AreaId], Awaitable[frozenset[SeatId]]]
 """The seats of a session's area (from the catalog). Raises ``NotFound`` for neither."""
 SoldSeats = Callable[[SessionId, AreaId], Awaitable[Mapping[SeatId, OrderId]]]
 """Seats with live tickets in a session's area, and their orders (from the database)."""
+Tenure = Callable[[], int | None]
+"""The epoch of the lease under which this process owns the partition now; ``None``
+while it holds none. Epochs only grow: a later claim has a larger one."""
 EventSink = Callable[[list[DomainEvent], dict[UUID, str]], None]
 """Receives the events of each decided batch, in order, and the request id (correlation)
 of those a request caused, by event id. Must not block."""
@@ -226,8 +237,13 @@ class PartitionActor:
         ids: IdGenerator,
         hold_ttl: timedelta,
         emit: EventSink,
+        tenure: Tenure | None = None,
     ) -> None:
         self.partition = partition
+        self.tenure = tenure
+        """Asked before each batch (see the module docstring); ``None``: always owned."""
+        self._epoch: int | None = None
+        """The tenure's epoch the loaded inventories belong to."""
         self._store = lock_store
         self._layout = layout
         self._sold_seats = sold_seats
@@ -292,7 +308,12 @@ class PartitionActor:
         return self._inventories.get(key)
 
     async def ensure_loaded(self, key: PartitionKey) -> SeatInventory:
-        """The inventory of ``key``, rebuilt from the stores if not loaded yet."""
+        """The inventory of ``key``, rebuilt from the stores if not loaded yet.
+
+        Raises ``SeatingUnavailable`` if this process does not own the partition now.
+        """
+        if not self._in_tenure():
+            raise self._not_owned()
         inventory = self._inventories.get(key)
         if inventory is None:
             inventory = await self._rebuild(key)
@@ -314,7 +335,24 @@ class PartitionActor:
                     if not reply.done():
                         reply.set_exception(e)
 
+    def _in_tenure(self) -> bool:
+        """Whether this process owns the partition now; what an older lease knew is dropped."""
+        tenure = self.tenure
+        if tenure is None:
+            return True
+        epoch = tenure()
+        if epoch != self._epoch:
+            self._inventories.clear()
+            self._epoch = epoch
+        return epoch is not None
+
+    def _not_owned(self) -> SeatingUnavailable:
+        return SeatingUnavailable(
+            f"partition {self.partition} is not owned by this process now; try again"
+        )
+
     async def _rebuild(self, key: PartitionKey) -> SeatInventory:
+        epoch = self._epoch
         session_id, area_id = key.session_id, key.area_id
         seat_ids = await self._layout(session_id, area_id)
         stored = await self._store.load(session_id, area_id)
@@ -329,6 +367,8 @@ class PartitionActor:
             now=self._clock.now(),
             hold_ttl=self._ttl,
         )
+        if self._epoch != epoch:  # the partition changed hands while we read
+            raise self._not_owned()
         # a rebuild that raced another command for the same key keeps the first
         kept = self._inventories.setdefault(key, inventory)
         if kept is inventory:
@@ -356,6 +396,10 @@ class PartitionActor:
         self.batches += 1
         self.decided += len(batch)
         plans = [_Plan(command, reply, correlation) for command, reply, correlation in batch]
+        if not self._in_tenure():
+            self._refuse_all(plans)
+            return
+        epoch = self._epoch
         inventories = self._inventories
         for plan in plans:
             if not isinstance(plan.command, ExpireHolds):
@@ -368,6 +412,9 @@ class PartitionActor:
                         plan.error = e
                         continue
                 plan.inventory = inventory
+        if self.tenure is not None and (not self._in_tenure() or self._epoch != epoch):
+            self._refuse_all(plans)  # lost (or lost and won again) while loading
+            return
         now = self._clock.now()
         events: list[DomainEvent] = []
         ops = self._plan(plans, now, events)
@@ -384,6 +431,19 @@ class PartitionActor:
         self._apply(plans, results, now, events)
         if events:
             self._emit(events, _correlations(plans, events) if self._correlated(plans) else {})
+
+    def _refuse_all(self, plans: list[_Plan]) -> None:
+        """Answer a batch this process may not decide: nothing was decided, try again.
+
+        Expiring holds is the owner's housekeeping: without a lease it is simply not due.
+        """
+        for plan in plans:
+            if plan.reply.done():
+                continue
+            if isinstance(plan.command, ExpireHolds):
+                plan.reply.set_result(None)
+            else:
+                plan.reply.set_exception(self._not_owned())
 
     async def _restore_forgotten(
         self, plans: list[_Plan], ops: list[LockOp], results: Sequence[LockResult]

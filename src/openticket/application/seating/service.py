@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -114,6 +115,16 @@ class SeatingService:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
+
+    def fence(self, tenure_of: Callable[[int], int | None]) -> None:
+        """Have each actor decide only while this process holds its partition's lease.
+
+        ``tenure_of(partition)`` is the epoch of the lease held on it now, or ``None``
+        (see :mod:`openticket.application.seating.actor`). Workers set it from their
+        partition leases; the embedded profile owns every partition and sets nothing.
+        """
+        for n, actor in self.actors.items():
+            actor.tenure = functools.partial(tenure_of, n)
 
     def ready(self) -> bool:
         """Whether every actor of this process consumes its mailbox."""
