@@ -16,11 +16,12 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 import httpx
+
+from openticket.testing.sales import SaleSetup
 
 PASSWORD = "chaos-buyer-password"
 AREAS = ("A", "B", "C", "D")
@@ -103,65 +104,10 @@ class SaleLog:
 
 async def set_up_sale(client: httpx.AsyncClient, organizer_password: str) -> str:
     """A venue of 2,000 seats, an event priced per area and a session on sale now."""
-    token = (
-        await client.post(
-            "/api/auth/token",
-            json={"email": "organizer@openticket.local", "password": organizer_password},
-        )
-    ).json()["access_token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    venue = await client.post(
-        "/api/venues",
-        headers=auth,
-        json={
-            "name": "Chaos Arena",
-            "address": {"city": "Taipei"},
-            "seat_map": {
-                "areas": [
-                    {
-                        "area_id": area,
-                        "name": f"Area {area}",
-                        "rows": [
-                            {"row": str(r), "seats": list(range(1, SEATS_PER_ROW + 1))}
-                            for r in range(1, ROWS + 1)
-                        ],
-                    }
-                    for area in AREAS
-                ]
-            },
-        },
-    )
-    assert venue.status_code == 201, venue.text
-    event = await client.post(
-        "/api/events",
-        headers=auth,
-        json={"venue_id": venue.json()["venue_id"], "name": "Chaos Live"},
-    )
-    event_id = event.json()["event_id"]
-    priced = await client.post(
-        f"/api/events/{event_id}/price-categories",
-        headers=auth,
-        json={
-            "name": "All",
-            "area_ids": list(AREAS),
-            "price": {"amount": "1000.00", "currency": "TWD"},
-        },
-    )
-    assert priced.status_code == 201, priced.text
-    now = datetime.now(UTC)
-    session = await client.post(
-        f"/api/events/{event_id}/sessions",
-        headers=auth,
-        json={
-            "start_time": (now + timedelta(days=2)).isoformat(),
-            "end_time": (now + timedelta(days=2, hours=3)).isoformat(),
-            "sale_start_time": (now - timedelta(minutes=1)).isoformat(),
-            "sale_end_time": (now + timedelta(days=1)).isoformat(),
-            "max_seats_per_order": 4,
-        },
-    )
-    assert session.status_code == 201, session.text
-    return str(session.json()["session_id"])
+    setup = SaleSetup(client, AREAS, ROWS, SEATS_PER_ROW)
+    await setup.sign_in(organizer_password)
+    await setup.make_event("Chaos Live")
+    return await setup.open_session(max_seats_per_order=4)
 
 
 async def sign_up(client: httpx.AsyncClient, count: int) -> list[dict[str, str]]:

@@ -137,14 +137,18 @@ class PurchaseSaga:
     async def on_payment_succeeded(self, event: PaymentSucceeded) -> None:
         """Sell the seats and issue the tickets; refund if the order cannot have them."""
         async with self._uow() as uow:
-            if await uow.processed_events.contains(COMPLETE_PURCHASE, event.event_id):
-                return
             order = await uow.orders.get(event.order_id)
+            if order is None:
+                raise NotFound(f"order {event.order_id} is missing")
+            if order.status is OrderStatus.COMPLETED and order.payment_id == event.payment_id:
+                return  # this payment completed the order already: news of it again is no news
+            if order.status is not OrderStatus.PAYMENT_PENDING and (
+                await uow.processed_events.contains(COMPLETE_PURCHASE, event.event_id)
+            ):
+                return  # refunded already (the order awaiting payment is the hot path: no check)
             payment = await uow.payments.get(event.payment_id)
-        if order is None or payment is None:
-            raise NotFound(f"order {event.order_id} or payment {event.payment_id} is missing")
-        if order.status is OrderStatus.COMPLETED and order.payment_id == payment.payment_id:
-            return  # this payment completed the order already: news of it again is no news
+        if payment is None:
+            raise NotFound(f"payment {event.payment_id} is missing")
         payable = (
             payment.status is PaymentStatus.SUCCEEDED
             and order.status is OrderStatus.PAYMENT_PENDING

@@ -243,6 +243,11 @@ def human_text(
     return value
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+"""The attrs fields of each aggregate class, by class (``detached_copy``)."""
+_PLAIN_CONTAINERS = frozenset({list, dict, set})
+
+
 @attrs.define(kw_only=True)
 class Aggregate:
     """Base of aggregates: an optimistic-concurrency ``version`` and pending events.
@@ -267,15 +272,23 @@ class Aggregate:
         return events
 
     def detached_copy(self) -> Self:
-        """A copy with the same state and no pending events (what a repository hands out)."""
-        clone = copy.copy(self)
-        # A shallow copy would share mutable containers (an inventory's holds, say), so
-        # changing the copy would change the original behind the repository's back.
-        # Their items are immutable values, so copying the containers is enough.
-        for field in attrs.fields(type(self)):
-            value = getattr(clone, field.name)
+        """A copy with the same state and no pending events (what a repository hands out).
+
+        A shallow copy would share mutable containers (an inventory's holds, say), so
+        changing the copy would change the original behind the repository's back. Their
+        items are immutable values, so copying the containers is enough. (Field by field
+        rather than ``copy.copy``: repositories in memory hand out a copy per read.)
+        """
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
+        clone = object.__new__(cls)
+        for name in names:
+            value = getattr(self, name)
             if isinstance(value, list | dict | set):
-                object.__setattr__(clone, field.name, copy.copy(value))
+                value = value.copy() if type(value) in _PLAIN_CONTAINERS else copy.copy(value)
+            object.__setattr__(clone, name, value)
         clone._pending_events = []
         return clone
 

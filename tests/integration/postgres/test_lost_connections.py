@@ -54,11 +54,12 @@ async def test_a_connection_lost_inside_a_transaction_fails_the_unit_and_stores_
     """Mid-transaction the unit cannot know what the server kept: it fails, rolled back."""
     from openticket.application.ports.errors import AdapterUnavailable
 
-    order, later = new_order(), new_order()
+    order, later, user = new_order(), new_order(), new_user()
 
     async def add_both() -> None:
         async with pg_database.unit_of_work() as uow:
-            await uow.orders.add(order)
+            await uow.orders.add(order)  # deferred: it travels with the next statement
+            await uow.users.add(user)  # sent now, with the order: the transaction is open
             conn = uow._conn
             assert conn is not None
             async with await psycopg.AsyncConnection.connect(
@@ -73,3 +74,4 @@ async def test_a_connection_lost_inside_a_transaction_fails_the_unit_and_stores_
     async with pg_database.unit_of_work() as uow:
         assert await uow.orders.get(order.order_id) is None
         assert await uow.orders.get(later.order_id) is None
+        assert await uow.users.get(user.user_id) is None

@@ -117,6 +117,11 @@ class _TableTx(Generic[K, V]):
         self.originals: dict[K, V] = {}
         """The caller's objects: their ``version`` follows the commit."""
 
+    def reset(self) -> None:
+        """Forget the staged writes (after a commit or a rollback)."""
+        if self.staged or self.expected or self.positions or self.originals:
+            self.staged, self.expected, self.positions, self.originals = {}, {}, {}, {}
+
     # --- reads ---------------------------------------------------------------------
 
     def get(self, key: K) -> V | None:
@@ -538,9 +543,18 @@ class MemoryUnitOfWork:
         self.database = database
         self._active = False
         self._new_events: list[DomainEvent] = []
-        self._reset()
+        self._pending_events: list[DomainEvent] = []
+        self._open()
 
     def _reset(self) -> None:
+        """Forget what is staged; the tables' views are kept (a unit makes them once)."""
+        for table in self._tables:
+            table.reset()
+        if self.processed_events.staged:
+            self.processed_events.staged = set()
+        self._pending_events = []
+
+    def _open(self) -> None:
         db = self.database
         self._users = _TableTx(db.users, self)
         self._venues = _TableTx(db.venues, self)
@@ -569,7 +583,6 @@ class MemoryUnitOfWork:
         self.payments = MemoryPaymentRepository(self._payments)
         self.tickets = MemoryTicketRepository(self._tickets)
         self.processed_events = MemoryProcessedEventRepository(self)
-        self._pending_events: list[DomainEvent] = []
 
     def require_active(self) -> None:
         """Refuse use outside ``async with``."""

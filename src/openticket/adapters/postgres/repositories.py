@@ -87,6 +87,16 @@ def _page(rows: list[DbRow], limit: int, build: Any) -> Page[Any]:
     return Page(items, encode_cursor(rows[limit - 1][-1]) if more else None)
 
 
+def versioned(update: LiteralString) -> LiteralString:
+    """``update`` (one row, checked by version) as a statement that fails when it matched none.
+
+    The server raises ``division_by_zero`` for 0 rows, which aborts the transaction: a
+    ``COMMIT`` sent after it in the same pipeline rolls back. The unit of work turns it
+    into ``ConcurrencyError``.
+    """
+    return "WITH changed AS (" + update + " RETURNING 1) SELECT 1 / count(*) FROM changed"
+
+
 async def _update(  # noqa: PLR0917  # one call shape for every aggregate
     uow: PostgresUnitOfWork,
     table: str,
@@ -95,13 +105,14 @@ async def _update(  # noqa: PLR0917  # one call shape for every aggregate
     query: LiteralString,
     params: dict[str, Any],
 ) -> None:
-    """Run ``query`` (which must check ``%(expected)s`` and set ``%(version)s``)."""
+    """Queue ``query`` (which must check ``%(expected)s`` and set ``%(version)s``).
+
+    It travels with the unit's next statement or its commit, which raises
+    ``ConcurrencyError`` if it matched no row (someone saved first, or it was never
+    stored).
+    """
     expected, version = uow.versions_to_save(table, key, aggregate)
-    touched = await uow.write(query, {**params, "expected": expected, "version": version})
-    if touched != 1:
-        raise ConcurrencyError(
-            f"{type(aggregate).__name__} {key} changed meanwhile or was never stored"
-        )
+    uow.defer(versioned(query), {**params, "expected": expected, "version": version})
     uow.wrote(table, key, aggregate, aggregate.version, version)
 
 
@@ -558,8 +569,8 @@ class PostgresOrderRepository:
     async def add(self, order: Order) -> None:
         """Store a new order and its items."""
         version = self._uow.version_to_add("orders", order.order_id, order)
-        # the order and its items in one statement (one round trip)
-        await self._uow.write(
+        # the order and its items in one statement, sent with the commit
+        self._uow.defer(
             "WITH stored AS (INSERT INTO orders (order_id, user_id, session_id, hold_id,"
             " fencing_token, total_amount, currency, status, created_at, expires_at,"
             " payment_id, completed_at, closed_at, failure_reason, version) VALUES"
@@ -688,7 +699,7 @@ class PostgresPaymentRepository:
     async def add(self, payment: Payment) -> None:
         """Store a new payment."""
         version = self._uow.version_to_add("payments", payment.payment_id, payment)
-        await self._uow.write(
+        self._uow.defer(
             f"INSERT INTO payments ({_PAYMENT}) VALUES (%(payment_id)s, %(order_id)s,"
             " %(user_id)s, %(provider)s, %(amount)s, %(currency)s, %(idempotency_key)s,"
             " %(status)s, %(provider_transaction_id)s, %(failure_reason)s, %(refund_reason)s,"

@@ -5,16 +5,24 @@ block ends. Reads before the first write run outside a transaction (they need no
 snapshot: every write is checked by version or unique key when it happens); the first
 write begins the transaction, ``commit`` stores the unit's events in the outbox and
 commits. Versions move on in the caller's aggregates only when the commit succeeded.
+
+Writes whose only way to fail is an error of the server (:meth:`PostgresUnitOfWork.defer`:
+inserts that a unique key refuses, versioned updates written to fail when they match no
+row) do not travel alone: they go with the unit's next statement, or with the commit, in
+one pipeline. A purchase's order update, payment insert and outbox rows thus cost one
+round trip with their ``COMMIT`` instead of one each; on this machine a round trip to
+PostgreSQL costs more CPU than the statement (``docs/performance.md``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, LiteralString, Self
+from typing import TYPE_CHECKING, Any, Final, LiteralString, Self
 
 import attrs
 import psycopg
+from psycopg import errors as pg
 from psycopg.types.json import Jsonb
 
 from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
@@ -38,6 +46,11 @@ if TYPE_CHECKING:
 
 Row = tuple[Any, ...]
 Params = Sequence[Any] | dict[str, Any]
+
+_CHANGED_NOTHING: Final = pg.DivisionByZero
+"""What a deferred versioned update raises when it matched no row
+(:func:`openticket.adapters.postgres.repositories.versioned`)."""
+
 
 _OUTBOX_INSERT: LiteralString = (
     "INSERT INTO outbox (event_id, event_type, payload, occurred_at, correlation_id) "
@@ -66,6 +79,8 @@ class PostgresUnitOfWork:
         self._written: dict[tuple[str, object], _Written] = {}
         self._pending_events: list[DomainEvent] = []
         self._new_events: list[DomainEvent] = []
+        self._deferred: list[tuple[LiteralString, Params]] = []
+        """Writes not sent yet: they go first in the next pipeline (see the module doc)."""
         self.users = PostgresUserRepository(self)
         self.venues = PostgresVenueRepository(self)
         self.events = PostgresEventRepository(self)
@@ -125,13 +140,18 @@ class PostgresUnitOfWork:
         for attempt in (1, 2):
             conn = await self._connection()
             fresh = not self._in_transaction
+            deferred = self._deferred
             try:
-                if write and fresh:
-                    # BEGIN and the first write travel in one round trip
+                if deferred or (write and fresh):
+                    # BEGIN, the writes not sent yet and this one travel in one round trip
                     self._in_transaction = True
                     async with conn.pipeline():
-                        await conn.execute("BEGIN")
+                        if fresh:
+                            await conn.execute("BEGIN")
+                        for waiting, values in deferred:
+                            await conn.execute(waiting, values)
                         cursor = await conn.execute(query, params)
+                    self._deferred = []
                     return cursor
                 return await conn.execute(query, params)
             except DRIVER_ERRORS as e:
@@ -140,11 +160,32 @@ class PostgresUnitOfWork:
                     self._conn = None
                     await self.database.lost(conn)
                     continue
-                error = translate(e)
-                if self._in_transaction:
-                    self._failed = error  # the transaction is aborted: only rollback helps
-                raise error from e
+                raise self._failing(e) from e
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failing(self, error: BaseException) -> PortError:
+        """The port error of a statement that failed; in a transaction, the unit fails too."""
+        failed = (
+            ConcurrencyError("a record changed meanwhile or was never stored")
+            if isinstance(error, _CHANGED_NOTHING)
+            else translate(error)
+        )
+        if self._in_transaction:
+            self._failed = failed  # the transaction is aborted: only rollback helps
+            self._deferred = []
+        return failed
+
+    def defer(self, query: LiteralString, params: Params) -> None:
+        """Queue a write for the unit's next statement or its commit, whichever comes first.
+
+        Only for writes that need no answer and fail, if at all, by an error of the
+        server (a unique key; :func:`versioned`). The error is raised by the statement
+        or the commit they travel with.
+        """
+        self.require_active()
+        if self._failed is not None:
+            raise self._failed
+        self._deferred.append((query, params))
 
     async def fetch_one(self, query: LiteralString, params: Params | None = None) -> Row | None:
         """The first row of a read."""
@@ -175,23 +216,30 @@ class PostgresUnitOfWork:
 
         ``then_commit`` sends the ``COMMIT`` in the same round trip.
         """
-        conn = await self._connection()
-        try:
-            async with conn.pipeline():
-                if not self._in_transaction:
-                    self._in_transaction = True
-                    await conn.execute("BEGIN")
-                if params:
-                    async with conn.cursor() as cursor:
-                        await cursor.executemany(query, params)
-                if then_commit:
-                    await conn.execute("COMMIT")
-        except DRIVER_ERRORS as e:
-            error = translate(e)
-            self._failed = error
-            raise error from e
-        if then_commit:
-            self._in_transaction = False
+        for attempt in (1, 2):
+            conn = await self._connection()
+            fresh = not self._in_transaction
+            try:
+                async with conn.pipeline():
+                    if fresh:
+                        await conn.execute("BEGIN")
+                    for waiting, values in self._deferred:
+                        await conn.execute(waiting, values)
+                    if params:
+                        async with conn.cursor() as cursor:
+                            await cursor.executemany(query, params)
+                    if then_commit:
+                        await conn.execute("COMMIT")
+            except DRIVER_ERRORS as e:
+                if fresh and attempt == 1 and (conn.broken or conn.closed):
+                    self._conn = None  # nothing of the unit was on it: again on a fresh one
+                    await self.database.lost(conn)
+                    continue
+                self._in_transaction = True
+                raise self._failing(e) from e
+            self._deferred = []
+            self._in_transaction = not then_commit
+            return
 
     # --- versions ---------------------------------------------------------------------------
 
@@ -246,6 +294,8 @@ class PostgresUnitOfWork:
                         (event.event_id, event_type, Jsonb(payload), event.occurred_at, correlation)
                     )
                 await self.write_many(_OUTBOX_INSERT, rows, then_commit=True)
+            elif self._deferred:
+                await self.write_many(_OUTBOX_INSERT, [], then_commit=True)
             elif self._in_transaction:
                 conn = await self._connection()
                 try:
@@ -269,6 +319,7 @@ class PostgresUnitOfWork:
         """Forget every change since the last commit, and its events."""
         self._written = {}
         self._pending_events = []
+        self._deferred = []
         self._failed = None
         if self._in_transaction and self._conn is not None:
             self._in_transaction = False

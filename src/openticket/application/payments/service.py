@@ -130,7 +130,11 @@ class PaymentService:
             if payment is not None and payment.redirect_url is not None:
                 return StartedPayment(payment, payment.redirect_url)  # the same page again
             if payment is None:
-                attempt = len(await uow.payments.list_for_order(order_id)) + 1
+                attempt = (  # an order that never awaited a payment has none yet
+                    1
+                    if order.payment_id is None
+                    else len(await uow.payments.list_for_order(order_id)) + 1
+                )
                 payment = Payment.initiate(
                     payment_id=PaymentId(self._ids.new_id()),
                     order_id=order_id,
