@@ -149,6 +149,19 @@ def cpu_by_command(names: Sequence[str]) -> dict[str, float]:
     return totals
 
 
+def machine_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (median of five): how fast the machine
+    is right now. A shared 2-core machine varies by a third within an hour; compare runs
+    by their CPU per purchase relative to this."""
+    times = []
+    for _ in range(5):
+        began, total = time.process_time(), 0
+        for n in range(1_000_000):
+            total += n
+        times.append(time.process_time() - began)
+    return round(sorted(times)[2] * 1000, 1)
+
+
 def client_cpu() -> float:
     """CPU seconds this process (the load client) has used."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -576,6 +589,7 @@ async def measure_level(
         say(f"{concurrency} buyers: warming up with {args.warmup} purchases")
         await run_purchases(stack.ports, session_id, seats=seats, count=args.warmup, **common)
     say(f"{concurrency} buyers: {args.purchases} purchases")
+    speed = machine_ms()
     counted = await stack.round_trips()
     before = stack.cpu()
     run = await run_purchases(stack.ports, session_id, seats=seats, count=args.purchases, **common)
@@ -612,6 +626,7 @@ async def measure_level(
         "seats_expected": (args.warmup * args.seats_per_order) + run["seats_bought"],
         "cpu_ms_per_purchase": cpu,
         "per_purchase": {k: round(v / per, 2) for k, v in counted.items()},
+        "machine_ms": speed,
     }
     say(
         f"{concurrency} buyers: {result['purchases_per_s']} purchases/s, "
