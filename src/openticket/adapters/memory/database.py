@@ -9,6 +9,7 @@ makes it atomic within the event loop.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -544,45 +545,69 @@ class MemoryUnitOfWork:
         self._active = False
         self._new_events: list[DomainEvent] = []
         self._pending_events: list[DomainEvent] = []
-        self._open()
+        self._tables: list[_TableTx[Any, Any]] = []
+        """The views of the tables this unit has used (made on first use, then kept)."""
 
     def _reset(self) -> None:
-        """Forget what is staged; the tables' views are kept (a unit makes them once)."""
+        """Forget what is staged; the tables' views are kept for the unit's next use."""
         for table in self._tables:
             table.reset()
-        if self.processed_events.staged:
-            self.processed_events.staged = set()
+        processed = self.__dict__.get("processed_events")
+        if processed is not None and processed.staged:
+            processed.staged = set()
         self._pending_events = []
 
-    def _open(self) -> None:
-        db = self.database
-        self._users = _TableTx(db.users, self)
-        self._venues = _TableTx(db.venues, self)
-        self._events = _TableTx(db.events, self)
-        self._sessions = _TableTx(db.sessions, self)
-        self._categories = _TableTx(db.price_categories, self)
-        self._orders = _TableTx(db.orders, self)
-        self._payments = _TableTx(db.payments, self)
-        self._tickets = _TableTx(db.tickets, self)
-        self._tables: tuple[_TableTx[Any, Any], ...] = (
-            self._users,
-            self._venues,
-            self._events,
-            self._sessions,
-            self._categories,
-            self._orders,
-            self._payments,
-            self._tickets,
-        )
-        self.users = MemoryUserRepository(self._users)
-        self.venues = MemoryVenueRepository(self._venues)
-        self.events = MemoryEventRepository(self._events)
-        self.sessions = MemorySessionRepository(self._sessions)
-        self.price_categories = MemoryPriceCategoryRepository(self._categories)
-        self.orders = MemoryOrderRepository(self._orders)
-        self.payments = MemoryPaymentRepository(self._payments)
-        self.tickets = MemoryTicketRepository(self._tickets)
-        self.processed_events = MemoryProcessedEventRepository(self)
+    def _view(self, table: _Table[K, V]) -> _TableTx[K, V]:
+        view = _TableTx(table, self)
+        self._tables.append(view)
+        return view
+
+    # Repositories are made when first used: a unit that reads one order makes one.
+
+    @functools.cached_property
+    def users(self) -> MemoryUserRepository:
+        """The users of this transaction."""
+        return MemoryUserRepository(self._view(self.database.users))
+
+    @functools.cached_property
+    def venues(self) -> MemoryVenueRepository:
+        """The venues of this transaction."""
+        return MemoryVenueRepository(self._view(self.database.venues))
+
+    @functools.cached_property
+    def events(self) -> MemoryEventRepository:
+        """The events of this transaction."""
+        return MemoryEventRepository(self._view(self.database.events))
+
+    @functools.cached_property
+    def sessions(self) -> MemorySessionRepository:
+        """The sessions of this transaction."""
+        return MemorySessionRepository(self._view(self.database.sessions))
+
+    @functools.cached_property
+    def price_categories(self) -> MemoryPriceCategoryRepository:
+        """The price categories of this transaction."""
+        return MemoryPriceCategoryRepository(self._view(self.database.price_categories))
+
+    @functools.cached_property
+    def orders(self) -> MemoryOrderRepository:
+        """The orders of this transaction."""
+        return MemoryOrderRepository(self._view(self.database.orders))
+
+    @functools.cached_property
+    def payments(self) -> MemoryPaymentRepository:
+        """The payments of this transaction."""
+        return MemoryPaymentRepository(self._view(self.database.payments))
+
+    @functools.cached_property
+    def tickets(self) -> MemoryTicketRepository:
+        """The tickets of this transaction."""
+        return MemoryTicketRepository(self._view(self.database.tickets))
+
+    @functools.cached_property
+    def processed_events(self) -> MemoryProcessedEventRepository:
+        """Which consumer handled which event, in this transaction."""
+        return MemoryProcessedEventRepository(self)
 
     def require_active(self) -> None:
         """Refuse use outside ``async with``."""

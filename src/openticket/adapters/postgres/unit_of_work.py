@@ -81,6 +81,10 @@ class PostgresUnitOfWork:
         self._new_events: list[DomainEvent] = []
         self._deferred: list[tuple[LiteralString, Params]] = []
         """Writes not sent yet: they go first in the next pipeline (see the module doc)."""
+        self._spoiled = False
+        """A pipeline failed on the connection: it is closed, not given back. (psycopg
+        counts the statements it meant to prepare in an aborted pipeline as prepared;
+        the next unit to use them would get ``prepared statement … does not exist``.)"""
         self.users = PostgresUserRepository(self)
         self.venues = PostgresVenueRepository(self)
         self.events = PostgresEventRepository(self)
@@ -111,7 +115,10 @@ class PostgresUnitOfWork:
             self._active = False
             conn, self._conn = self._conn, None
             if conn is not None:
-                await self.database.give_back(conn)
+                if self._spoiled:
+                    await self.database.discard(conn)
+                else:
+                    await self.database.give_back(conn)
 
     def require_active(self) -> None:
         """Refuse use outside ``async with``."""
@@ -160,6 +167,7 @@ class PostgresUnitOfWork:
                     self._conn = None
                     await self.database.lost(conn)
                     continue
+                self._spoiled = self._spoiled or bool(deferred) or (write and fresh)
                 raise self._failing(e) from e
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -235,6 +243,7 @@ class PostgresUnitOfWork:
                     self._conn = None  # nothing of the unit was on it: again on a fresh one
                     await self.database.lost(conn)
                     continue
+                self._spoiled = True
                 self._in_transaction = True
                 raise self._failing(e) from e
             self._deferred = []
