@@ -17,7 +17,7 @@ from openticket import __version__
 from openticket.application.facade import OpenTicket
 from openticket.application.identity.service import IdentityService
 from openticket.application.ports.clock import Clock
-from openticket.entrypoints.http.auth import IDENTITY
+from openticket.entrypoints.http.auth import IDENTITY, METRICS, TICKETS
 from openticket.entrypoints.http.controllers.catalog import (
     EventController,
     SessionController,
@@ -175,7 +175,7 @@ def create_app(
         request_max_body_size=MAX_BODY_BYTES,
         before_request=require_json,
         lifespan=[lifespan],
-        state=State({IDENTITY: identity, POLICY: policy}),
+        state=State({IDENTITY: identity, POLICY: policy, TICKETS: tickets, METRICS: metrics}),
         openapi_config=OpenAPIConfig(
             title="OpenTicket",
             version=__version__,

@@ -15,6 +15,8 @@ from openticket.domain.identity import Role
 
 REQUESTER = "openticket.requester"
 IDENTITY = "identity"
+TICKETS = "tickets"
+METRICS = "metrics"
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

@@ -72,8 +72,7 @@ WHY: dict[int, str] = {
     400: "Malformed input: bad JSON, a field or parameter outside its schema "
     "(`validation_error`, with `errors` pointing at each), or a cursor this list did not "
     "hand out (`invalid_cursor`).",
-    401: "No bearer token, or one that is expired, forged or not for this API "
-    "(`unauthorized`).",
+    401: "No bearer token, or one that is expired, forged or not for this API (`unauthorized`).",
     403: "Signed in, but without the role this needs (`forbidden`), or the account is "
     "disabled (`user_disabled`).",
     404: "No such thing, or not yours (`not_found`).",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from litestar import Controller, delete, get, post
+import attrs
+from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
@@ -12,7 +14,13 @@ from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
 from openticket.domain.identity import Role
 from openticket.domain.shared import OrderId, SessionId
-from openticket.entrypoints.http.auth import authenticated, provide_requester, role_guard
+from openticket.entrypoints.http.auth import (
+    METRICS,
+    TICKETS,
+    authenticated,
+    provide_requester,
+    role_guard,
+)
 from openticket.entrypoints.http.observability import Metrics
 from openticket.entrypoints.http.openapi import INPUT, READ, SIGNED_IN, problems
 from openticket.entrypoints.http.schemas import (
@@ -36,6 +44,29 @@ from openticket.entrypoints.http.schemas import (
 REQUESTER = {"requester": Provide(provide_requester)}
 
 
+@attrs.frozen
+class Buying:
+    """What the purchase handlers work with, as one dependency.
+
+    Litestar resolves two or more dependencies of a handler in an anyio task group: a
+    task each, on every request. The two requests of every purchase take this one
+    instead, from the application's state.
+    """
+
+    tickets: OpenTicket
+    requester: Requester
+    metrics: Metrics
+
+
+async def provide_buying(request: Request[Any, Any, Any]) -> Buying:
+    """Dependency: the application, the requester a guard identified, the metrics."""
+    state = request.app.state
+    return Buying(state[TICKETS], await provide_requester(request), state[METRICS])
+
+
+BUYING = {"buying": Provide(provide_buying)}
+
+
 class OrderController(Controller):
     """A buyer's orders."""
 
@@ -43,7 +74,7 @@ class OrderController(Controller):
     tags = ["buying"]
     guards = [authenticated]
     security = SIGNED_IN
-    dependencies = REQUESTER
+    dependencies = {**REQUESTER, **BUYING}
 
     @post(
         "/",
@@ -52,21 +83,17 @@ class OrderController(Controller):
         operation_id="placeOrder",
         responses=problems(*READ, *INPUT, 401, 403, 404, 409, 422),
     )
-    async def create(
-        self,
-        data: JSONBody[OrderBody],
-        tickets: NamedDependency[OpenTicket],
-        requester: NamedDependency[Requester],
-        metrics: NamedDependency[Metrics],
-    ) -> OrderOut:
+    async def create(self, data: JSONBody[OrderBody], buying: NamedDependency[Buying]) -> OrderOut:
         """All seats held until ``expires_at``, or none (409 ``seat_unavailable``).
 
         The seats must be in one area of the session's venue (422 ``seats_span_areas``,
         ``unknown_seats``), at most the session's ``max_seats_per_order`` (422), while the
         sale is open (422 ``sale_not_open``).
         """
-        with metrics.hold_seconds.time():
-            order = await tickets.place_order(requester, SessionId(data.session_id), data.seat_ids)
+        with buying.metrics.hold_seconds.time():
+            order = await buying.tickets.place_order(
+                buying.requester, SessionId(data.session_id), data.seat_ids
+            )
         return order_out(order)
 
     @get(
@@ -111,8 +138,7 @@ class OrderController(Controller):
         self,
         order_id: FromPath[UUID],
         data: JSONBody[PaymentBody],
-        tickets: NamedDependency[OpenTicket],
-        requester: NamedDependency[Requester],
+        buying: NamedDependency[Buying],
     ) -> PaymentOut:
         """Start paying; the mock provider settles before this answers.
 
@@ -122,8 +148,8 @@ class OrderController(Controller):
         order awaits that payment answers the same payment.
         """
         options = {} if data.outcome is None else {"outcome": data.outcome}
-        started = await tickets.start_payment(
-            requester, OrderId(order_id), data.provider, **options
+        started = await buying.tickets.start_payment(
+            buying.requester, OrderId(order_id), data.provider, **options
         )
         return payment_out(
             started.payment,
