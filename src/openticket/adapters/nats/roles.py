@@ -1,13 +1,28 @@
 """The saga's roles as durable JetStream consumers: what ``openticket worker`` runs.
 
 Each :class:`~openticket.application.roles.EventRole` (``ticketing``, ``order-saga``,
-``payments``) becomes one durable pull consumer **per stream** its events live in,
-named after the role: ``ticketing`` on PAYMENTS (``payment.succeeded.*``),
-``order-saga`` on PAYMENTS (``payment.failed.*``) and on ORDERS (``order.failed.*``,
-``order.cancelled.*``, ``order.expired.*``, ``order.refunded.*``), ``payments`` on
-ORDERS (``order.expired.*``, ``order.cancelled.*``). The subjects come from the
-streams' routes (:data:`~openticket.adapters.nats.streams.ROUTES`), so a role names
-only the kinds of event it handles.
+``payments``) becomes durable pull consumers that read **only the kinds of event it
+handles**, one durable per subject (:func:`role_durables`): ``ticketing`` on PAYMENTS
+(``payment.succeeded.*``); ``order-saga-payment-failed`` and
+``order-saga-refund-succeeded`` on PAYMENTS; ``order-saga-order-failed``,
+``-order-cancelled``, ``-order-expired`` and ``-order-refunded`` on ORDERS;
+``payments-order-expired`` and ``payments-order-cancelled`` on ORDERS. A role with one
+subject in a stream keeps the role's name. The subjects come from the streams' routes
+(:data:`~openticket.adapters.nats.streams.ROUTES`).
+
+Why one durable per subject
+    NATS 2.9 takes one ``filter_subject`` per consumer. A durable covering a role's
+    subjects (``order.>``) was handed every order and ticket event of a purchase only to
+    acknowledge it unread: eleven deliveries per purchase, ten of them skipped, each a
+    fetch and a confirmed acknowledgement (``docs/performance.md``). The order *between*
+    subjects, which a covering durable keeps, is not something the saga relies on:
+    every step reads the order or the payment it acts on from the database and acts only
+    on the state it finds there (the lock store, for seats, compares the hold and the
+    order), and the events of one order that these durables read are alternatives (an
+    order fails, is cancelled or expires, once) or come long after (a refund of a
+    completed order). Retries already reorder a key's events (see
+    :mod:`~openticket.adapters.nats.consumer`). Consumers that need the order across
+    kinds (the live feeds, the seat cache) keep one covering filter.
 
 Every worker runs ``instances`` :class:`~openticket.adapters.nats.consumer.EventConsumer`
 of each durable; JetStream hands each message to one of them, across all workers, so
@@ -55,13 +70,32 @@ DEFAULT_BACKOFF: Final = (
 def role_subjects(role: EventRole, prefix: str = "") -> dict[str, list[str]]:
     """The subjects of ``role``'s events by stream name (prefix included)."""
     by_stream: dict[str, list[str]] = {}
+    for stream, _, subject in role_durables(role, prefix):
+        by_stream.setdefault(stream, []).append(subject)
+    return by_stream
+
+
+def role_durables(role: EventRole, prefix: str = "") -> list[tuple[str, str, str]]:
+    """``(stream, durable, subject)`` of each durable consumer of ``role``.
+
+    One per subject; the durable is the role's name where the role has one subject in
+    that stream, else the role's name and the subject's leaf (``order-saga-order-failed``).
+    """
+    leaves: dict[str, list[str]] = {}
     for event_type in role.event_types:
         route = ROUTES.get(event_type)
         if route is None:
             raise UnroutableEvent(f"role {role.name}: no subject for {event_type.__name__}")
-        subjects = by_stream.setdefault(stream_name(route.stream, prefix), [])
-        subjects.append(subject_name(f"{route.leaf}.*", prefix))
-    return by_stream
+        leaves.setdefault(route.stream, []).append(route.leaf)
+    return [
+        (
+            stream_name(stream, prefix),
+            role.name if len(leafs) == 1 else f"{role.name}-{leaf.replace('.', '-')}",
+            subject_name(f"{leaf}.*", prefix),
+        )
+        for stream, leafs in leaves.items()
+        for leaf in leafs
+    ]
 
 
 class RoleConsumers:
@@ -92,8 +126,8 @@ class RoleConsumers:
             EventConsumer(
                 js,
                 stream=stream,
-                durable=role.name,
-                subjects=subjects,
+                durable=durable,
+                subjects=[subject],
                 handle=role.handle,
                 park=parking,
                 max_deliver=max_deliver,
@@ -104,7 +138,7 @@ class RoleConsumers:
                 transient=ROLE_TRANSIENT,
             )
             for role in roles
-            for stream, subjects in role_subjects(role, prefix).items()
+            for stream, durable, subject in role_durables(role, prefix)
             for _ in range(instances)
         )
         """Every consumer, ``instances`` in a row per durable and stream."""

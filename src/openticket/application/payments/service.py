@@ -162,7 +162,7 @@ class PaymentService:
             items=tuple((f"Seat {item.seat_id}", item.price) for item in order.items),
         )
         answer = await self._call_provider(lambda: provider.create_payment(request))
-        recorded = await self.record(payment.payment_id, answer)
+        recorded = await self.record(payment.payment_id, answer, known=payment)
         return StartedPayment(recorded, answer.redirect_url, answer.client_secret)
 
     @staticmethod
@@ -178,7 +178,12 @@ class PaymentService:
     # --- what the provider says -------------------------------------------------------------
 
     async def record(
-        self, payment_id: PaymentId, answer: ProviderPayment, *, once: UUID | None = None
+        self,
+        payment_id: PaymentId,
+        answer: ProviderPayment,
+        *,
+        once: UUID | None = None,
+        known: Payment | None = None,
     ) -> Payment:
         """Bring a payment up to what the provider says; repeats and stale news change nothing.
 
@@ -187,13 +192,16 @@ class PaymentService:
         for a payment still pending (the refund's news came first) records both the
         success and the refund, so the saga gives the order nothing. With ``once``, the
         news is recorded under that id in the same transaction, and news already
-        recorded under it changes nothing.
+        recorded under it changes nothing. ``known``: the payment as this process last
+        stored it, tried first without reading it again (a save finding it changed
+        meanwhile reads it and tries again).
         """
+        first = [known] if known is not None and known.payment_id == payment_id else []
 
         async def apply() -> tuple[Payment, list[DomainEvent]]:
             now = self._clock.now()
             async with self._uow() as uow:
-                payment = await uow.payments.get(payment_id)
+                payment = first.pop() if first else await uow.payments.get(payment_id)
                 if payment is None:
                     raise NotFound(f"no payment {payment_id}")
                 if once is not None and not await uow.processed_events.add(
