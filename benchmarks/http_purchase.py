@@ -66,6 +66,14 @@ AREAS = tuple("ABCDEFGH")
 """The venue's areas: a sale spread over several partitions, as a real one is."""
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
+
+def tcp_segments_sent() -> int:
+    """TCP segments this machine sent so far (``OutSegs`` of ``/proc/net/snmp``)."""
+    with open("/proc/net/snmp", encoding="ascii") as snmp:
+        tcp = [line.split() for line in snmp if line.startswith("Tcp:")]
+    return int(tcp[1][tcp[0].index("OutSegs")])
+
+
 BARE_SERVER = r"""
 import sys, uuid, msgspec, uvicorn
 from litestar import Litestar, post
@@ -322,9 +330,11 @@ class Stack:
         say("removed the run's schema, keys and streams")
 
     async def round_trips(self) -> dict[str, int]:
-        """Counters of the servers' work so far: Redis commands, PostgreSQL transactions."""
+        """Counters of the work so far: TCP segments sent on this machine (every round trip
+        between the processes is at least two), Redis commands, PostgreSQL transactions."""
+        segments = {"tcp_segments": tcp_segments_sent()}
         if self.profile != "production":
-            return {}
+            return segments
         client = aioredis.from_url(self.args.redis_url)
         try:
             redis_commands = int((await client.info("stats"))["total_commands_processed"])
@@ -336,7 +346,11 @@ class Stack:
                 " WHERE datname = current_database()"
             )
             row = await cursor.fetchone()
-        return {"redis_commands": redis_commands, "pg_transactions": int(row[0]) if row else 0}
+        return {
+            **segments,
+            "redis_commands": redis_commands,
+            "pg_transactions": int(row[0]) if row else 0,
+        }
 
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far by each part of the stack."""

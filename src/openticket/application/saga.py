@@ -27,7 +27,11 @@ from openticket.application.messagebus import MessageBus, Publish
 from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock, IdGenerator, TicketCodeGenerator
-from openticket.application.ports.errors import SeatAlreadyTicketed
+from openticket.application.ports.errors import (
+    ConcurrencyError,
+    DuplicateError,
+    SeatAlreadyTicketed,
+)
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.roles import ORDER_SAGA, TICKETING, EventRole, Handler
 from openticket.application.seating.api import Seating
@@ -166,7 +170,7 @@ class PurchaseSaga:
                     seat_ids=order.seat_ids,
                 )
                 sold = True
-                if not await self._issue_tickets(event):
+                if not await self._issue_tickets(event, order):
                     await self._return_seats_unless_completed(event)
                 return
             except SeatAlreadyTicketed:
@@ -193,13 +197,28 @@ class PurchaseSaga:
                 )
         await self._refund_unpayable(event, order, seats_sold_to_it=sold)
 
-    async def _issue_tickets(self, event: PaymentSucceeded) -> bool:
-        """Tickets and the order completed, once; False if this event was handled already."""
+    async def _issue_tickets(self, event: PaymentSucceeded, order: Order) -> bool:
+        """Tickets and the order completed, once; False if this event was handled already.
+
+        First with ``order`` as it was read before the sale, so that the claim of the
+        event, the tickets, the order and the outbox go in one round trip with the
+        commit; if the order changed meanwhile, again with the order read afresh.
+        """
+        try:
+            return await self._complete_purchase(event, order)
+        except ConcurrencyError:
+            return await self._complete_purchase(event, None)
+
+    async def _complete_purchase(self, event: PaymentSucceeded, known: Order | None) -> bool:
         now = self._clock.now()
         async with self._uow() as uow:
-            if not await uow.processed_events.add(COMPLETE_PURCHASE, event.event_id):
+            try:
+                await uow.processed_events.claim(COMPLETE_PURCHASE, event.event_id)
+                order = known or await uow.orders.get(event.order_id)
+            except SeatAlreadyTicketed:
+                raise
+            except DuplicateError:
                 return False
-            order = await uow.orders.get(event.order_id)
             if order is None or order.status is not OrderStatus.PAYMENT_PENDING:
                 raise _SaleLost(f"order {event.order_id} is no longer awaiting payment")
             for item in order.items:
@@ -218,7 +237,12 @@ class PurchaseSaga:
                 )
             order.complete(event.payment_id, now=now, ids=self._ids.new_id)
             await uow.orders.save(order)
-            await uow.commit()
+            try:
+                await uow.commit()
+            except SeatAlreadyTicketed:
+                raise
+            except DuplicateError:  # the claim: another delivery completed it first
+                return False
         await self._publish(uow.collect_new_events())
         return True
 

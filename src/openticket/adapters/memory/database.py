@@ -527,6 +527,11 @@ class MemoryProcessedEventRepository:
         self.staged.add(key)
         return True
 
+    async def claim(self, consumer: str, event_id: UUID) -> None:
+        """Record the event as handled; ``DuplicateError`` (now or at commit) if it was."""
+        if not await self.add(consumer, event_id):
+            raise DuplicateError(f"{consumer} handled event {event_id} already")
+
     async def contains(self, consumer: str, event_id: UUID) -> bool:
         """Whether the consumer handled the event."""
         self._uow.require_active()

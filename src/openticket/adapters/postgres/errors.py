@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from uuid import UUID
 
 import psycopg
 import psycopg_pool
@@ -23,9 +24,15 @@ from openticket.application.ports.errors import (
     EmailTaken,
     InvalidInput,
     PortError,
+    SeatAlreadyTicketed,
 )
 
 _log = structlog.get_logger("openticket.postgres")
+
+SEAT_FENCE = "tickets_session_id_seat_id_key"
+"""The unique key of live tickets per seat: the final double-sale fence."""
+
+_FENCE_DETAIL = re.compile(r"=\((?P<session>[^,]*), (?P<seat>.*)\) already exists")
 
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -108,6 +115,11 @@ def translate(error: BaseException) -> PortError:
         constraint = error.diag.constraint_name or ""
         if constraint == "users_email_key":
             return EmailTaken("this e-mail address is registered")
+        if constraint == SEAT_FENCE:
+            found = _FENCE_DETAIL.search(error.diag.message_detail or "")
+            if found is None:
+                return SeatAlreadyTicketed("?", "?")
+            return SeatAlreadyTicketed(UUID(found["session"]), found["seat"])
         return DuplicateError("another record has the same key")
     if isinstance(error, pg.SerializationFailure | pg.DeadlockDetected | pg.LockNotAvailable):
         return ConcurrencyError(f"a concurrent change got in the way: {error.sqlstate}")

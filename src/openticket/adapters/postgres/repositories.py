@@ -12,14 +12,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, LiteralString
 from uuid import UUID
 
-from psycopg import errors as pg
 from psycopg.types.json import Jsonb
 
 from openticket.adapters.paging import decode_cursor, encode_cursor
 from openticket.application.ports.errors import (
     ConcurrencyError,
     DuplicateError,
-    SeatAlreadyTicketed,
 )
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.domain.catalog import (
@@ -88,10 +86,10 @@ def _page(rows: list[DbRow], limit: int, build: Any) -> Page[Any]:
 
 
 def versioned(update: LiteralString) -> LiteralString:
-    """``update`` (one row, checked by version) as a statement that fails when it matched none.
+    """``update`` (a write of one row) as a statement that fails when it wrote none.
 
     The server raises ``division_by_zero`` for 0 rows, which aborts the transaction: a
-    ``COMMIT`` sent after it in the same pipeline rolls back. The unit of work turns it
+    ``COMMIT`` sent after it in the same round trip does not run. The unit of work turns it
     into ``ConcurrencyError``.
     """
     return "WITH changed AS (" + update + " RETURNING 1) SELECT 1 / count(*) FROM changed"
@@ -775,7 +773,6 @@ _TICKET = (
     "ticket_id, order_id, session_id, seat_id, user_id, price, currency, qr_code, status,"
     " issued_at, used_at, voided_at, version, seq"
 )
-_SEAT_FENCE = "tickets_session_id_seat_id_key"
 
 
 def _ticket(row: DbRow) -> Ticket:
@@ -835,25 +832,33 @@ class PostgresTicketRepository:
         self._uow = uow
 
     async def add(self, ticket: Ticket) -> None:
-        """Store a new ticket; the seat's unique key is the final double-sale fence."""
+        """Store a new ticket; the seat's unique key is the final double-sale fence.
+
+        A live ticket travels with the unit's next statement or its commit, which
+        raises ``SeatAlreadyTicketed`` when the seat has a live ticket, ``DuplicateError``
+        when a live ticket has its id, and ``ConcurrencyError`` when a voided one has
+        (ids are random: the same ticket stored twice).
+        """
         version = self._uow.version_to_add("tickets", ticket.ticket_id, ticket)
         params = {**_ticket_params(ticket), "version": version}
-        live = ticket.is_live
-        table, other = ("tickets", "voided_tickets") if live else ("voided_tickets", "tickets")
-        try:
-            touched = await self._uow.write(
-                f"INSERT INTO {table} ({_TICKET_COLUMNS}, seq) SELECT {_TICKET_VALUES},"
-                f" nextval('tickets_seq_seq') WHERE NOT EXISTS"
-                f" (SELECT 1 FROM {other} WHERE ticket_id = %(ticket_id)s)",
+        if ticket.is_live:
+            self._uow.defer(
+                versioned(
+                    f"INSERT INTO tickets ({_TICKET_COLUMNS}, seq) SELECT {_TICKET_VALUES},"
+                    " nextval('tickets_seq_seq') WHERE NOT EXISTS"
+                    " (SELECT 1 FROM voided_tickets WHERE ticket_id = %(ticket_id)s)"
+                ),
                 params,
             )
-        except DuplicateError as e:
-            cause = e.__cause__
-            if isinstance(cause, pg.UniqueViolation) and cause.diag.constraint_name == _SEAT_FENCE:
-                raise SeatAlreadyTicketed(ticket.session_id, ticket.seat_id) from cause
-            raise
-        if touched != 1:
-            raise DuplicateError(f"Ticket {ticket.ticket_id} exists already")
+        else:
+            touched = await self._uow.write(
+                f"INSERT INTO voided_tickets ({_TICKET_COLUMNS}, seq) SELECT {_TICKET_VALUES},"
+                " nextval('tickets_seq_seq') WHERE NOT EXISTS"
+                " (SELECT 1 FROM tickets WHERE ticket_id = %(ticket_id)s)",
+                params,
+            )
+            if touched != 1:
+                raise DuplicateError(f"Ticket {ticket.ticket_id} exists already")
         self._uow.wrote("tickets", ticket.ticket_id, ticket, 0, version)
 
     async def get(self, ticket_id: TicketId) -> Ticket | None:
@@ -961,6 +966,18 @@ class PostgresProcessedEventRepository:
             (consumer, event_id),
         )
         return row is not None
+
+    async def claim(self, consumer: str, event_id: UUID) -> None:
+        """Record the event as handled with the unit's next statement or its commit.
+
+        The primary key refuses a second record (``DuplicateError``, the unit rolls back);
+        a racing unit's record makes this one wait for its end, as ``add`` does.
+        """
+        self._uow.require_active()
+        self._uow.defer(
+            "INSERT INTO processed_events (consumer, event_id) VALUES (%s, %s)",
+            (consumer, event_id),
+        )
 
     async def contains(self, consumer: str, event_id: UUID) -> bool:
         """Whether the consumer handled the event."""

@@ -9,9 +9,18 @@ commits. Versions move on in the caller's aggregates only when the commit succee
 Writes whose only way to fail is an error of the server (:meth:`PostgresUnitOfWork.defer`:
 inserts that a unique key refuses, versioned updates written to fail when they match no
 row) do not travel alone: they go with the unit's next statement, or with the commit, in
-one pipeline. A purchase's order update, payment insert and outbox rows thus cost one
+one round trip. A purchase's order update, payment insert and outbox rows thus cost one
 round trip with their ``COMMIT`` instead of one each; on this machine a round trip to
 PostgreSQL costs more CPU than the statement (``docs/performance.md``).
+
+How several statements travel together
+    As one simple query: each statement's values are bound by psycopg on the client
+    (``ClientCursor.mogrify``, psycopg's own quoting) and the statements joined with
+    ``;``. The server runs them in order and stops at the first error; the results of
+    the last one are the answer. psycopg's pipeline mode did the same in one round trip
+    but cost its client two to three times the CPU (a generator step per statement and
+    per result, ``docs/performance.md``). A statement alone still goes with its values
+    apart (the extended protocol, prepared after a few uses).
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final, LiteralString, Self
 import attrs
 import psycopg
 from psycopg import errors as pg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
@@ -67,6 +77,30 @@ class _Written:
     objects: list[Aggregate]
 
 
+async def _together(
+    conn: psycopg.AsyncConnection[Row],
+    statements: Sequence[tuple[LiteralString, Params | None]],
+    *,
+    begin: bool = False,
+    commit: bool = False,
+) -> psycopg.AsyncClientCursor[Row]:
+    """Run ``statements`` (after ``BEGIN``, before ``COMMIT``) in one round trip.
+
+    The cursor answers with the last statement's results. The first statement that
+    fails raises, and none after it runs (a ``COMMIT`` among them neither).
+    """
+    cursor = psycopg.AsyncClientCursor(conn)
+    parts = [cursor.mogrify(query, params) for query, params in statements]
+    if begin:
+        parts.insert(0, "BEGIN")
+    if commit:
+        parts.append("COMMIT")
+    await cursor.execute(sql.SQL("; ".join(parts)))
+    while cursor.nextset():
+        pass
+    return cursor
+
+
 class PostgresUnitOfWork:
     """A ``UnitOfWork`` over a ``PostgresDatabase``. Use once, inside ``async with``."""
 
@@ -80,11 +114,7 @@ class PostgresUnitOfWork:
         self._pending_events: list[DomainEvent] = []
         self._new_events: list[DomainEvent] = []
         self._deferred: list[tuple[LiteralString, Params]] = []
-        """Writes not sent yet: they go first in the next pipeline (see the module doc)."""
-        self._spoiled = False
-        """A pipeline failed on the connection: it is closed, not given back. (psycopg
-        counts the statements it meant to prepare in an aborted pipeline as prepared;
-        the next unit to use them would get ``prepared statement … does not exist``.)"""
+        """Writes not sent yet: they go first with the next statement (see the module doc)."""
         self.users = PostgresUserRepository(self)
         self.venues = PostgresVenueRepository(self)
         self.events = PostgresEventRepository(self)
@@ -115,10 +145,7 @@ class PostgresUnitOfWork:
             self._active = False
             conn, self._conn = self._conn, None
             if conn is not None:
-                if self._spoiled:
-                    await self.database.discard(conn)
-                else:
-                    await self.database.give_back(conn)
+                await self.database.give_back(conn)
 
     def require_active(self) -> None:
         """Refuse use outside ``async with``."""
@@ -152,12 +179,8 @@ class PostgresUnitOfWork:
                 if deferred or (write and fresh):
                     # BEGIN, the writes not sent yet and this one travel in one round trip
                     self._in_transaction = True
-                    async with conn.pipeline():
-                        if fresh:
-                            await conn.execute("BEGIN")
-                        for waiting, values in deferred:
-                            await conn.execute(waiting, values)
-                        cursor = await conn.execute(query, params)
+                    statements = [*deferred, (query, params)]
+                    cursor = await _together(conn, statements, begin=fresh)
                     self._deferred = []
                     return cursor
                 return await conn.execute(query, params)
@@ -167,7 +190,6 @@ class PostgresUnitOfWork:
                     self._conn = None
                     await self.database.lost(conn)
                     continue
-                self._spoiled = self._spoiled or bool(deferred) or (write and fresh)
                 raise self._failing(e) from e
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -228,22 +250,14 @@ class PostgresUnitOfWork:
             conn = await self._connection()
             fresh = not self._in_transaction
             try:
-                async with conn.pipeline():
-                    if fresh:
-                        await conn.execute("BEGIN")
-                    for waiting, values in self._deferred:
-                        await conn.execute(waiting, values)
-                    if params:
-                        async with conn.cursor() as cursor:
-                            await cursor.executemany(query, params)
-                    if then_commit:
-                        await conn.execute("COMMIT")
+                statements = [*self._deferred, *((query, values) for values in params)]
+                if statements or fresh or then_commit:
+                    await _together(conn, statements, begin=fresh, commit=then_commit)
             except DRIVER_ERRORS as e:
                 if fresh and attempt == 1 and (conn.broken or conn.closed):
                     self._conn = None  # nothing of the unit was on it: again on a fresh one
                     await self.database.lost(conn)
                     continue
-                self._spoiled = True
                 self._in_transaction = True
                 raise self._failing(e) from e
             self._deferred = []

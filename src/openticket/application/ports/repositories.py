@@ -260,6 +260,16 @@ class ProcessedEventRepository(Protocol):
         """Record that ``consumer`` handled ``event_id``; False if it was recorded before."""
         ...
 
+    async def claim(self, consumer: str, event_id: UUID) -> None:
+        """Record that ``consumer`` handles ``event_id`` in this unit, or refuse the unit.
+
+        Unlike :meth:`add` it answers nothing: if the event was recorded before (or is
+        by a racing unit that commits first), ``DuplicateError`` is raised here or by the
+        unit's next statement or its commit, and nothing of the unit is stored. An
+        adapter may so send it with the unit's other writes in one round trip.
+        """
+        ...
+
     async def contains(self, consumer: str, event_id: UUID) -> bool:
         """Whether ``consumer`` handled ``event_id`` already."""
         ...

@@ -989,6 +989,34 @@ class ProcessedEventRepositoryContract:
         )
         assert await in_unit(uow_factory, lambda uow: uow.processed_events.add(consumer, event_id))
 
+    async def test_a_claim_is_refused_once_the_event_was_recorded(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """A claim stores the record with its unit; a second claim refuses its whole unit."""
+        consumer, event_id = f"c-{uuid4().hex}", uuid4()
+        order = new_order()
+
+        async def claim_and_add(uow: UnitOfWork) -> None:
+            await uow.processed_events.claim(consumer, event_id)
+            await uow.orders.add(order)
+
+        await in_unit(uow_factory, lambda uow: uow.processed_events.claim(consumer, event_id))
+        assert await read(
+            uow_factory, lambda uow: uow.processed_events.contains(consumer, event_id)
+        )
+        await refused_at_add_or_commit(uow_factory, DuplicateError, claim_and_add)
+        assert await read(uow_factory, lambda uow: uow.orders.get(order.order_id)) is None
+
+    async def test_a_claim_rolled_back_is_forgotten(self, uow_factory: UnitOfWorkFactory) -> None:
+        """A handler that failed before commit can claim the event again."""
+        consumer, event_id = f"c-{uuid4().hex}", uuid4()
+        async with uow_factory() as uow:
+            await uow.processed_events.claim(consumer, event_id)
+        await in_unit(uow_factory, lambda uow: uow.processed_events.claim(consumer, event_id))
+        assert await read(
+            uow_factory, lambda uow: uow.processed_events.contains(consumer, event_id)
+        )
+
     async def test_racing_deliveries_are_handled_exactly_once(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:

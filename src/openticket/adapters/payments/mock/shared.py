@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from openticket.adapters.payments.mock.provider import (
     OUTCOME_STATUS,
@@ -72,10 +73,11 @@ class SharedMockPaymentProvider:
             if outcome is MockOutcome.SUCCEED_AFTER_EXPIRY
             else None
         )
-        await self._db.query(
+        stored = await self._db.query(
             "INSERT INTO mock_transactions (transaction_id, idempotency_key, amount, currency,"
             " status, failure_reason, settles_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (idempotency_key) DO NOTHING RETURNING transaction_id",
+            " ON CONFLICT (idempotency_key) DO NOTHING"
+            " RETURNING transaction_id, status, failure_reason, amount, currency",
             (
                 mock_transaction_id(request.idempotency_key),
                 request.idempotency_key,
@@ -86,6 +88,8 @@ class SharedMockPaymentProvider:
                 settles_at,
             ),
         )
+        if stored:  # new; a repeat of the key answers the transaction as it stands
+            return _transaction(stored[0])[0]
         return (await self._get(mock_transaction_id(request.idempotency_key)))[0]
 
     async def confirm_payment(self, provider_transaction_id: str, amount: Money) -> ProviderPayment:
@@ -207,19 +211,23 @@ class SharedMockPaymentProvider:
         )
         if not rows:
             raise PaymentProviderError(f"no mock transaction {provider_transaction_id!r}")
-        transaction_id, status, reason, amount, currency = rows[0]
-        return (
-            ProviderPayment(
-                provider_transaction_id=transaction_id,
-                status=ProviderStatus(status),
-                failure_reason=reason,
-            ),
-            Money(amount, currency.strip()),
-        )
+        return _transaction(rows[0])
+
+
+def _transaction(row: tuple[Any, ...]) -> tuple[ProviderPayment, Money]:
+    """A row of ``_COLUMNS``: what the provider answers, and the amount taken."""
+    transaction_id, status, reason, amount, currency = row
+    return (
+        ProviderPayment(
+            provider_transaction_id=transaction_id,
+            status=ProviderStatus(status),
+            failure_reason=reason,
+        ),
+        Money(amount, currency.strip()),
+    )
 
 
 def _refund(idempotency_key: str, amount: Decimal, currency: str) -> ProviderRefund:
     return ProviderRefund(
         provider_refund_id=f"re_{idempotency_key}", amount=Money(amount, currency.strip())
     )
-
