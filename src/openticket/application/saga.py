@@ -35,6 +35,7 @@ from openticket.application.ports.errors import (
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.roles import ORDER_SAGA, TICKETING, EventRole, Handler
 from openticket.application.seating.api import Seating
+from openticket.application.stored import recall
 from openticket.domain.identity import Role
 from openticket.domain.ordering import (
     Order,
@@ -46,6 +47,7 @@ from openticket.domain.ordering import (
     OrderStatus,
 )
 from openticket.domain.payment import (
+    Payment,
     PaymentFailed,
     PaymentRefunded,
     PaymentStatus,
@@ -141,7 +143,7 @@ class PurchaseSaga:
     async def on_payment_succeeded(self, event: PaymentSucceeded) -> None:
         """Sell the seats and issue the tickets; refund if the order cannot have them."""
         async with self._uow() as uow:
-            order = await uow.orders.get(event.order_id)
+            order = recall(Order, event.order_id) or await uow.orders.get(event.order_id)
             if order is None:
                 raise NotFound(f"order {event.order_id} is missing")
             if order.status is OrderStatus.COMPLETED and order.payment_id == event.payment_id:
@@ -150,7 +152,7 @@ class PurchaseSaga:
                 await uow.processed_events.contains(COMPLETE_PURCHASE, event.event_id)
             ):
                 return  # refunded already (the order awaiting payment is the hot path: no check)
-            payment = await uow.payments.get(event.payment_id)
+            payment = recall(Payment, event.payment_id) or await uow.payments.get(event.payment_id)
         if payment is None:
             raise NotFound(f"payment {event.payment_id} is missing")
         payable = (

@@ -209,9 +209,9 @@ async def test_a_unit_that_hit_a_unique_violation_cannot_commit_anything(
     async with pg_database.unit_of_work() as uow:
         await uow.users.add(user)
         await uow.orders.add(order)
-        with pytest.raises(SeatAlreadyTicketed):
-            await uow.tickets.add(new_ticket(session_id=session_id, seat_id=s))
-            await uow.orders.get(order.order_id)  # the ticket travels with the next statement
+        await uow.tickets.add(new_ticket(session_id=session_id, seat_id=s))
+        with pytest.raises(SeatAlreadyTicketed):  # the ticket travels with the next statement
+            await uow.orders.get(order.order_id)
         with pytest.raises(PortError):
             await uow.orders.add(late)
         with pytest.raises(DuplicateError):

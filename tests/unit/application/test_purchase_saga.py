@@ -6,14 +6,20 @@ import asyncio
 import json
 from datetime import timedelta
 from decimal import Decimal
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.application.access import Requester
 from openticket.application.errors import Forbidden, NotFound, SeatingUnavailable
-from openticket.application.ports.payments import InvalidPaymentOptions, PaymentProviderError
+from openticket.application.ports.payments import (
+    InvalidPaymentOptions,
+    PaymentProviderError,
+    ProviderPayment,
+    ProviderStatus,
+)
+from openticket.application.stored import remember, stored_scope
 from openticket.domain.catalog import SaleNotOpen
 from openticket.domain.ordering import OrderStatus
 from openticket.domain.payment import Payment, PaymentStatus, PaymentSucceeded
@@ -458,3 +464,48 @@ async def test_a_refund_made_at_the_provider_refunds_the_completed_order(world: 
     assert [t.status for t in (await app.list_tickets(buyer)).items] == [TicketStatus.VOIDED]
     assert await statuses(world, "A-2-4") == [SeatStatus.AVAILABLE]
     assert mock_of(world).refunds == []  # refunded at the provider, not by us again
+
+
+async def test_an_order_remembered_before_it_expired_gets_no_tickets_and_the_money_back(
+    world: World,
+) -> None:
+    """The inline step starts from the order as the request stored it, not as it is now.
+
+    The buyer's payment waits at the provider; meanwhile the order expires (stored
+    alone, before any handler of its expiry ran: the hold is still there). The money
+    then comes in within the scope that remembered the order awaiting payment: the
+    sale goes through on the stale copy, the completion finds the order changed, and
+    the step, reading it afresh, gives the seats and the money back.
+    """
+    app, buyer = world.app, world.buyer(1)
+    order = await app.place_order(buyer, world.session_id, ["A-2-9"])
+    waiting = await app.pay(buyer, order.order_id, outcome="delay")
+    assert waiting.status is PaymentStatus.PENDING
+    awaiting = await app.get_order(buyer, order.order_id)
+    async with app.ordering._uow() as uow:
+        stored = await uow.orders.get(order.order_id)
+        assert stored is not None
+        stored.expire(now=stored.expires_at, ids=uuid4)
+        await uow.orders.save(stored)
+        await uow.commit()
+
+    transaction = waiting.provider_transaction_id or ""
+    mock_of(world).settle(transaction, succeed=True)  # the money comes in
+
+    with stored_scope():
+        remember(order.order_id, awaiting)  # as the paying request stored it
+        paid = await app.payments.record(
+            waiting.payment_id,
+            ProviderPayment(provider_transaction_id=transaction, status=ProviderStatus.SUCCEEDED),
+        )
+    await app.seating.flush_events()
+
+    assert paid.status is PaymentStatus.SUCCEEDED
+    assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.EXPIRED
+    assert (await app.list_tickets(buyer)).items == ()
+    async with app.payments._uow() as uow:
+        refunded = await uow.payments.get(waiting.payment_id)
+    assert refunded is not None
+    assert refunded.status is PaymentStatus.REFUNDED
+    assert mock_of(world).captured is None
+    assert await statuses(world, "A-2-9") == [SeatStatus.AVAILABLE]

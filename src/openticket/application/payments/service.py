@@ -42,6 +42,7 @@ from openticket.application.ports.payments import (
 )
 from openticket.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from openticket.application.roles import PAYMENTS, EventRole
+from openticket.application.stored import remember, stored_scope
 from openticket.domain.ordering import Order, OrderCancelled, OrderEvent, OrderExpired, OrderStatus
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import DomainEvent, IdFactory, OrderId, PaymentId
@@ -119,6 +120,16 @@ class PaymentService:
         it — by the time this returns. Options the provider does not take are refused
         (``InvalidPaymentOptions``) before anything is recorded: the order stays as it was.
         """
+        with stored_scope():
+            return await self._start_payment(by, order_id, provider_name, options)
+
+    async def _start_payment(
+        self,
+        by: Requester,
+        order_id: OrderId,
+        provider_name: str,
+        options: Mapping[str, str] | None,
+    ) -> StartedPayment:
         provider = self.provider(provider_name)
         provider.check_options(options or {})
         now = self._clock.now()
@@ -149,6 +160,7 @@ class PaymentService:
                 await uow.payments.add(payment)
                 await uow.orders.save(order)
                 await uow.commit()
+                remember(order_id, order)
         await self._publish(uow.collect_new_events())
         request = PaymentRequest(
             payment_id=payment.payment_id,
@@ -211,6 +223,7 @@ class PaymentService:
                 if _advance(payment, answer, now, self._ids.new_id):
                     await uow.payments.save(payment)
                 await uow.commit()
+            remember(payment_id, payment)
             return payment, uow.collect_new_events()
 
         try:
