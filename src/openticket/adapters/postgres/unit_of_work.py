@@ -26,6 +26,7 @@ How several statements travel together
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, LiteralString, Self
 
@@ -33,6 +34,7 @@ import attrs
 import psycopg
 from psycopg import errors as pg
 from psycopg import sql
+from psycopg.types.datetime import DatetimeDumper
 from psycopg.types.json import Jsonb
 
 from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
@@ -77,6 +79,17 @@ class _Written:
     objects: list[Aggregate]
 
 
+class _UtcDatetimeDumper(DatetimeDumper):
+    """A moment as text in UTC: PostgreSQL takes offsets up to 15:59, Python up to 23:59."""
+
+    def dump(self, obj: datetime) -> bytes:
+        """The moment in UTC, as ``timestamptz`` text (``DataError`` before year 1 there)."""
+        try:
+            return str(obj.astimezone(UTC) if obj.tzinfo else obj).encode()
+        except OverflowError as e:
+            raise psycopg.DataError(f"a moment out of range: {e}") from e
+
+
 async def _together(
     conn: psycopg.AsyncConnection[Row],
     statements: Sequence[tuple[LiteralString, Params | None]],
@@ -90,6 +103,7 @@ async def _together(
     fails raises, and none after it runs (a ``COMMIT`` among them neither).
     """
     cursor = psycopg.AsyncClientCursor(conn)
+    cursor.adapters.register_dumper(datetime, _UtcDatetimeDumper)
     parts = [cursor.mogrify(query, params) for query, params in statements]
     if begin:
         parts.insert(0, "BEGIN")
