@@ -14,9 +14,8 @@ scope, reads as it always did.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
+from types import TracebackType
 from typing import TypeVar
 
 from openticket.domain.shared import Aggregate
@@ -28,14 +27,21 @@ _stored: ContextVar[dict[tuple[type[Aggregate], object], Aggregate] | None] = Co
 )
 
 
-@contextlib.contextmanager
-def stored_scope() -> Iterator[None]:
+class stored_scope:  # noqa: N801  # used as a function: ``with stored_scope():``
     """Remember what is stored inside the block, and forget it after."""
-    token = _stored.set({})
-    try:
-        yield
-    finally:
-        _stored.reset(token)
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token: Token[dict[tuple[type[Aggregate], object], Aggregate] | None] = _stored.set({})
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _stored.reset(self._token)
 
 
 def remember(key: object, aggregate: Aggregate) -> None:
@@ -46,7 +52,11 @@ def remember(key: object, aggregate: Aggregate) -> None:
 
 
 def recall(kind: type[A], key: object) -> A | None:
-    """A copy of the ``kind`` with ``key`` as this scope stored it last, if it did."""
+    """The copy of the ``kind`` with ``key`` as this scope stored it last, if it did.
+
+    Handed out once (the caller may change it): asked again, the scope knows nothing
+    of it until it is remembered again.
+    """
     stored = _stored.get()
-    found = None if stored is None else stored.get((kind, key))
-    return found.detached_copy() if isinstance(found, kind) else None
+    found = None if stored is None else stored.pop((kind, key), None)
+    return found if isinstance(found, kind) else None
