@@ -213,38 +213,33 @@ class PurchaseSaga:
 
     async def _complete_purchase(self, event: PaymentSucceeded, known: Order | None) -> bool:
         now = self._clock.now()
-        async with self._uow() as uow:
-            try:
+        try:
+            async with self._uow() as uow:
                 await uow.processed_events.claim(COMPLETE_PURCHASE, event.event_id)
                 order = known or await uow.orders.get(event.order_id)
-            except SeatAlreadyTicketed:
-                raise
-            except DuplicateError:
-                return False
-            if order is None or order.status is not OrderStatus.PAYMENT_PENDING:
-                raise _SaleLost(f"order {event.order_id} is no longer awaiting payment")
-            for item in order.items:
-                await uow.tickets.add(
-                    Ticket.issue(
-                        ticket_id=TicketId(self._ids.new_id()),
-                        order_id=order.order_id,
-                        session_id=order.session_id,
-                        seat_id=item.seat_id,
-                        user_id=order.user_id,
-                        price=item.price,
-                        qr_code=self._codes.new_code(),
-                        now=now,
-                        ids=self._ids.new_id,
+                if order is None or order.status is not OrderStatus.PAYMENT_PENDING:
+                    raise _SaleLost(f"order {event.order_id} is no longer awaiting payment")
+                for item in order.items:
+                    await uow.tickets.add(
+                        Ticket.issue(
+                            ticket_id=TicketId(self._ids.new_id()),
+                            order_id=order.order_id,
+                            session_id=order.session_id,
+                            seat_id=item.seat_id,
+                            user_id=order.user_id,
+                            price=item.price,
+                            qr_code=self._codes.new_code(),
+                            now=now,
+                            ids=self._ids.new_id,
+                        )
                     )
-                )
-            order.complete(event.payment_id, now=now, ids=self._ids.new_id)
-            await uow.orders.save(order)
-            try:
+                order.complete(event.payment_id, now=now, ids=self._ids.new_id)
+                await uow.orders.save(order)
                 await uow.commit()
-            except SeatAlreadyTicketed:
-                raise
-            except DuplicateError:  # the claim: another delivery completed it first
-                return False
+        except SeatAlreadyTicketed:
+            raise
+        except DuplicateError:  # the claim: another delivery of the event completed it first
+            return False
         await self._publish(uow.collect_new_events())
         return True
 

@@ -67,14 +67,6 @@ DEFAULT_BACKOFF: Final = (
 )
 
 
-def role_subjects(role: EventRole, prefix: str = "") -> dict[str, list[str]]:
-    """The subjects of ``role``'s events by stream name (prefix included)."""
-    by_stream: dict[str, list[str]] = {}
-    for stream, _, subject in role_durables(role, prefix):
-        by_stream.setdefault(stream, []).append(subject)
-    return by_stream
-
-
 def role_durables(role: EventRole, prefix: str = "") -> list[tuple[str, str, str]]:
     """``(stream, durable, subject)`` of each durable consumer of ``role``.
 

@@ -42,7 +42,7 @@ from openticket.application.ports.payments import (
 )
 from openticket.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from openticket.application.roles import PAYMENTS, EventRole
-from openticket.application.stored import remember, stored_scope
+from openticket.application.stored import recall, remember, stored_scope
 from openticket.domain.ordering import Order, OrderCancelled, OrderEvent, OrderExpired, OrderStatus
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import DomainEvent, IdFactory, OrderId, PaymentId
@@ -161,6 +161,7 @@ class PaymentService:
                 await uow.orders.save(order)
                 await uow.commit()
                 remember(order_id, order)
+                remember(payment.payment_id, payment)
         await self._publish(uow.collect_new_events())
         request = PaymentRequest(
             payment_id=payment.payment_id,
@@ -174,7 +175,7 @@ class PaymentService:
             items=tuple((f"Seat {item.seat_id}", item.price) for item in order.items),
         )
         answer = await self._call_provider(lambda: provider.create_payment(request))
-        recorded = await self.record(payment.payment_id, answer, known=payment)
+        recorded = await self.record(payment.payment_id, answer)
         return StartedPayment(recorded, answer.redirect_url, answer.client_secret)
 
     @staticmethod
@@ -190,12 +191,7 @@ class PaymentService:
     # --- what the provider says -------------------------------------------------------------
 
     async def record(
-        self,
-        payment_id: PaymentId,
-        answer: ProviderPayment,
-        *,
-        once: UUID | None = None,
-        known: Payment | None = None,
+        self, payment_id: PaymentId, answer: ProviderPayment, *, once: UUID | None = None
     ) -> Payment:
         """Bring a payment up to what the provider says; repeats and stale news change nothing.
 
@@ -204,16 +200,15 @@ class PaymentService:
         for a payment still pending (the refund's news came first) records both the
         success and the refund, so the saga gives the order nothing. With ``once``, the
         news is recorded under that id in the same transaction, and news already
-        recorded under it changes nothing. ``known``: the payment as this process last
-        stored it, tried first without reading it again (a save finding it changed
-        meanwhile reads it and tries again).
+        recorded under it changes nothing. A payment this scope just stored
+        (:mod:`~openticket.application.stored`) is tried first without reading it again;
+        a save finding it changed meanwhile reads it and tries again.
         """
-        first = [known] if known is not None and known.payment_id == payment_id else []
 
         async def apply() -> tuple[Payment, list[DomainEvent]]:
             now = self._clock.now()
             async with self._uow() as uow:
-                payment = first.pop() if first else await uow.payments.get(payment_id)
+                payment = recall(Payment, payment_id) or await uow.payments.get(payment_id)
                 if payment is None:
                     raise NotFound(f"no payment {payment_id}")
                 if once is not None and not await uow.processed_events.add(
