@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import gc
 import json
@@ -32,6 +33,7 @@ import random
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import tracemalloc
 import uuid
@@ -54,6 +56,8 @@ from openticket.adapters.nats.streams import stream_name
 from openticket.adapters.postgres import migrate
 from openticket.adapters.system import RandomIdGenerator, SystemClock
 from openticket.application.facade import OpenTicket
+from openticket.application.seating.api import seat_statuses
+from openticket.application.seating.commands import HoldSeats
 from openticket.domain.seating import SeatInventory, SeatsUnavailable
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
 from openticket.entrypoints.bootstrap import build_container
@@ -139,7 +143,7 @@ async def hold_phase(
             await app.seating.actors[key.partition].ensure_loaded(key)
     else:  # the actors are in a worker process: have it rebuild them now
         ids = RandomIdGenerator().new_id
-        await app.seating.seat_statuses(session, [area_id for area_id, _ in areas])
+        await seat_statuses(app.seating, session, [area_id for area_id, _ in areas])
     # Requests are drawn before the clock starts (one or two neighbouring seats of a
     # random area, as buyers pick them, with the ids the API would give them): the
     # figures are the seat-hold path's, not the random generator's.
@@ -149,29 +153,31 @@ async def hold_phase(
         area_id, seats = areas[rng.randrange(len(areas))]
         first = rng.randrange(len(seats) - 1)
         wanted = tuple(seats[first : first + 1 + (n & 1)])
-        requests.append((area_id, wanted, HoldId(ids()), OrderId(ids()), holders[n % 1000]))
-    latencies: list[float] = [0.0] * buyers
-    granted: list[tuple[SeatId, ...]] = []
-    hold, clock = app.seating.hold, time.perf_counter
-
-    async def one(n: int) -> None:
-        area_id, wanted, hold_id, order_id, holder_id = requests[n]
-        started = clock()
-        try:
-            held = await hold(
+        requests.append(
+            HoldSeats(
                 session_id=session,
                 area_id=area_id,
-                hold_id=hold_id,
-                holder_id=holder_id,
-                order_id=order_id,
+                hold_id=HoldId(ids()),
+                holder_id=holders[n % 1000],
+                order_id=OrderId(ids()),
                 seat_ids=wanted,
                 max_seats=2,
             )
+        )
+    latencies: list[float] = [0.0] * buyers
+    granted: list[tuple[SeatId, ...]] = []
+    ask, clock = app.seating.ask, time.perf_counter
+
+    async def one(n: int) -> None:
+        started = clock()
+        try:
+            held = await ask(requests[n])
             granted.append(held.seat_ids)
         except SeatsUnavailable:
             pass
         latencies[n] = clock() - started
 
+    sent_before = getattr(app.seating, "messages", 0)  # over NATS: requests sent
     gc.collect()
     gc.freeze()  # the pre-drawn requests are the benchmark's, not the server's, memory
     try:
@@ -182,6 +188,7 @@ async def hold_phase(
     seat_grants = Counter(seat for seats in granted for seat in seats)
     latencies.sort()
     batches = sum(a.batches for a in app.seating.actors.values())
+    messages = getattr(app.seating, "messages", 0) - sent_before
     return {
         "holds_per_s": round(buyers / elapsed, 1),
         "hold_p50_ms": round(percentile(latencies, 50) * 1000, 3),
@@ -191,6 +198,7 @@ async def hold_phase(
         "seats_held": len(seat_grants),
         "hold_double_grants": sum(c - 1 for c in seat_grants.values() if c > 1),
         "decisions_per_batch": round(buyers / batches, 1) if batches else 0.0,
+        "commands_per_message": round(buyers / messages, 1) if messages else 0.0,
     }
 
 
@@ -477,6 +485,7 @@ async def naive_hold_phase(
         "seats_held": seats_held,
         "hold_double_grants": double_grants,
         "decisions_per_batch": 1.0,  # one transaction per request: no batching
+        "commands_per_message": 0.0,  # no command path
     }
 
 
@@ -791,6 +800,8 @@ async def run_on_nats(args: argparse.Namespace) -> dict[str, Any]:
                 break
         else:
             raise SystemExit("the worker did not start")
+        # the rest of its output is read and dropped: a full pipe would stop the worker
+        threading.Thread(target=collections.deque, args=(worker.stdout, 0), daemon=True).start()
         await asyncio.sleep(1.0)  # its leases: every partition claimed and served
         return await run_platform(args, storage)
     finally:

@@ -39,6 +39,7 @@ KEYS = {
     "seats_held",
     "hold_double_grants",
     "decisions_per_batch",
+    "commands_per_message",
     "bare_dict_decisions_per_s",
     "ratio_to_bare_dict",
     "purchases_per_s",

@@ -37,7 +37,7 @@ from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.seat_cache import SeatStatusCache
 from openticket.application.roles import EventRole, SagaPlacement
 from openticket.application.saga import PurchaseSaga
-from openticket.application.seating.api import Seating
+from openticket.application.seating.api import Seating, seat_statuses
 from openticket.application.ticketing.service import TicketingService
 from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.ordering import Order
@@ -307,18 +307,18 @@ class OpenTicket:
         """From the shared seat-status cache where it is complete, else from the actors."""
         cache = self._seat_cache
         if cache is None:
-            return await self.seating.seat_statuses(session_id, area_ids)
+            return await seat_statuses(self.seating, session_id, area_ids)
         try:
             cached, complete = await asyncio.gather(
                 cache.statuses(session_id), cache.complete_areas(session_id)
             )
         except AdapterUnavailable as e:
             _log.warning("seat_cache_unavailable", error=str(e))
-            return await self.seating.seat_statuses(session_id, area_ids)
+            return await seat_statuses(self.seating, session_id, area_ids)
         missing = [a for a in area_ids if a not in complete]
         if not missing:
             return cached  # absent seats are available
-        live = await self.seating.seat_statuses(session_id, missing)
+        live = await seat_statuses(self.seating, session_id, missing)
         return {**{s: v for s, v in cached.items() if parse_seat_id(s).area_id in complete}, **live}
 
     # --- buying -----------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from openticket.application.ports.errors import (
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.roles import ORDER_SAGA, TICKETING, EventRole, Handler
 from openticket.application.seating.api import Seating
+from openticket.application.seating.commands import ReleaseSeats, ReturnSeats, SellSeats
 from openticket.application.stored import recall
 from openticket.domain.identity import Role
 from openticket.domain.ordering import (
@@ -163,13 +164,15 @@ class PurchaseSaga:
         sold = False
         if payable:
             try:
-                await self._seating.sell(
-                    session_id=order.session_id,
-                    area_id=_area(order),
-                    hold_id=order.hold_id,
-                    fencing_token=order.fencing_token,
-                    order_id=order.order_id,
-                    seat_ids=order.seat_ids,
+                await self._seating.ask(
+                    SellSeats(
+                        session_id=order.session_id,
+                        area_id=_area(order),
+                        hold_id=order.hold_id,
+                        fencing_token=order.fencing_token,
+                        order_id=order.order_id,
+                        seat_ids=order.seat_ids,
+                    )
                 )
                 sold = True
                 if not await self._issue_tickets(event, order):
@@ -309,7 +312,11 @@ class PurchaseSaga:
         """
         order = await self._order(event.order_id)
         try:
-            await self._seating.release(order.session_id, _area(order), order.hold_id)
+            await self._seating.ask(
+                ReleaseSeats(
+                    session_id=order.session_id, area_id=_area(order), hold_id=order.hold_id
+                )
+            )
         except HoldExpired:
             pass
         except NotHolder:
@@ -320,12 +327,14 @@ class PurchaseSaga:
         await self._return_seats_of(await self._order(event.order_id))
 
     async def _return_seats_of(self, order: Order) -> None:
-        await self._seating.return_seats(
-            session_id=order.session_id,
-            area_id=_area(order),
-            hold_id=order.hold_id,
-            order_id=order.order_id,
-            seat_ids=order.seat_ids,
+        await self._seating.ask(
+            ReturnSeats(
+                session_id=order.session_id,
+                area_id=_area(order),
+                hold_id=order.hold_id,
+                order_id=order.order_id,
+                seat_ids=order.seat_ids,
+            )
         )
 
     # --- refund by an organizer ---------------------------------------------------------------

@@ -10,7 +10,7 @@ hold's fencing token, so a holder that lost its hold cannot sell the seat to its
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
@@ -303,6 +303,67 @@ class SeatInventory(Aggregate):
                 raise SeatsSpanAreas("all seats of an order must be in one area")
             raise UnknownSeats(unknown)
 
+    def check_hold(
+        self,
+        seat_ids: Sequence[SeatId],
+        max_seats: int | None,
+        now: datetime,
+        *,
+        claimed: Collection[SeatId] | None = None,
+        freed: Collection[SeatId] | None = None,
+    ) -> tuple[SeatId, ...]:
+        """The seats in the way of holding ``seat_ids`` now; empty if it can be granted.
+
+        Raises what ``validate_request`` raises for a request that could never succeed.
+        ``claimed`` and ``freed`` are the seats held and given back by decisions taken
+        but not yet recorded here (earlier commands of the batch an actor decides):
+        a seat claimed is in the way, a seat freed is not.
+        """
+        self.validate_request(seat_ids, max_seats)
+        taken = self.unavailable(seat_ids, now)
+        if freed:
+            taken = tuple(s for s in taken if s not in freed)
+        if claimed:
+            taken = tuple(s for s in seat_ids if s in claimed or s in taken)
+        return taken
+
+    def live_hold(self, hold_id: HoldId, now: datetime) -> SeatHold:
+        """The hold ``hold_id`` if it is live at ``now``.
+
+        Raises ``NotHolder`` for a hold this partition does not have, ``HoldExpired``
+        for one past its expiry: only a live hold can be released, extended or sold.
+        """
+        hold = self._holds.get(hold_id)
+        if hold is None:
+            raise NotHolder(f"no hold {hold_id} in this partition")
+        if not now < hold.expires_at:
+            raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+        return hold
+
+    def check_sale(
+        self,
+        hold_id: HoldId,
+        fencing_token: int,
+        order_id: OrderId,
+        seat_ids: Iterable[SeatId],
+        now: datetime,
+    ) -> SeatHold | None:
+        """The live hold a sale would turn into sold seats; ``None`` if already sold.
+
+        A sale of seats already sold to ``order_id`` is a replay and changes nothing.
+        Otherwise the hold must be live and the token its own (``NotHolder``,
+        ``HoldExpired``, ``StaleFencingToken``), as ``confirm_sale`` requires.
+        """
+        seats = tuple(seat_ids)
+        if seats and self.is_sold_to(order_id, seats):
+            return None
+        return self._fenced(hold_id, fencing_token, now)
+
+    def sold_to_order(self, order_id: OrderId, seat_ids: Iterable[SeatId]) -> tuple[SeatId, ...]:
+        """The seats among ``seat_ids`` sold to ``order_id``: those a refund may return."""
+        sold = self._sold
+        return tuple(s for s in seat_ids if sold.get(s) == order_id)
+
     def snapshot(self, now: datetime) -> InventorySnapshot:
         """Live holds and sold seats, enough to rebuild this inventory elsewhere."""
         return InventorySnapshot(
@@ -387,14 +448,14 @@ class SeatInventory(Aggregate):
 
     def release(self, hold_id: HoldId, *, now: datetime, ids: IdFactory) -> SeatHold:
         """Give the hold's seats back. Only the hold's id can; an expired hold cannot."""
-        hold = self._live(hold_id, now)
+        hold = self.live_hold(hold_id, now)
         self._remove(hold)
         self.record(SeatsReleased(**self._event_fields(hold, now, ids)))
         return hold
 
     def extend(self, hold_id: HoldId, *, now: datetime, ids: IdFactory) -> SeatHold:
         """Push a live hold's expiry to ``now + hold_ttl``."""
-        hold = self._live(hold_id, now)
+        hold = self.live_hold(hold_id, now)
         extended = attrs.evolve(hold, expires_at=now + self.hold_ttl)
         self._remove(hold)
         self._add(extended)
@@ -407,11 +468,7 @@ class SeatInventory(Aggregate):
         self, hold_id: HoldId, fencing_token: int, *, now: datetime, ids: IdFactory
     ) -> SeatHold:
         """Turn a live hold into a sale; the token must be the hold's own."""
-        hold = self._live(hold_id, now)
-        if fencing_token != hold.fencing_token:
-            raise StaleFencingToken(
-                f"hold {hold_id} has token {hold.fencing_token}, not {fencing_token}"
-            )
+        hold = self._fenced(hold_id, fencing_token, now)
         self._remove(hold)
         self._sold.update(dict.fromkeys(hold.seat_ids, hold.order_id))
         self.record(SeatsSold(**self._event_fields(hold, now, ids), fencing_token=fencing_token))
@@ -495,12 +552,12 @@ class SeatInventory(Aggregate):
 
     # --- internals -----------------------------------------------------------------
 
-    def _live(self, hold_id: HoldId, now: datetime) -> SeatHold:
-        hold = self._holds.get(hold_id)
-        if hold is None:
-            raise NotHolder(f"no hold {hold_id} in this partition")
-        if not now < hold.expires_at:
-            raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
+    def _fenced(self, hold_id: HoldId, fencing_token: int, now: datetime) -> SeatHold:
+        hold = self.live_hold(hold_id, now)
+        if fencing_token != hold.fencing_token:
+            raise StaleFencingToken(
+                f"hold {hold_id} has token {hold.fencing_token}, not {fencing_token}"
+            )
         return hold
 
     def _add(self, hold: SeatHold) -> None:

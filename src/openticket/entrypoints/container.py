@@ -91,7 +91,7 @@ def _nats_events(connection: NatsConnection, prefix: str, replicas: int) -> Nats
         await ensure_streams(js, prefix=prefix, replicas=replicas)
 
     connection.on_connect(streams)
-    return NatsEventPublisher(connection.js, prefix=prefix)
+    return NatsEventPublisher(connection.js, prefix=prefix, client=connection.client)
 
 
 def _live_feed_follower(

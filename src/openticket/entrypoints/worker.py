@@ -85,7 +85,8 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         print(f"openticket worker: {e}", file=sys.stderr)
         return 1
     nats = container.nats()
-    leases = _leases(container, settings, name, partitions)
+    forward = SeatEventForwarder(container.nats_events())
+    leases = _leases(container, settings, name, partitions, forward)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -108,6 +109,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         print(f"openticket worker: {e}", file=sys.stderr)
         await leases.stop()
         await local.stop()
+        await forward.stop()
         await app.stop()
         return 1
     roles = ", ".join(role.name for role in app.roles)
@@ -126,19 +128,23 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     with contextlib.suppress(asyncio.CancelledError):
         await sweep
     await local.stop()
+    await forward.stop()  # the seat events decided last
     await app.stop()
     return 0
 
 
 def _leases(
-    container: Container, settings: Settings, name: str, partitions: Sequence[int]
+    container: Container,
+    settings: Settings,
+    name: str,
+    partitions: Sequence[int],
+    forward: SeatEventForwarder,
 ) -> PartitionLeases:
     """The leases of this worker, serving each partition it holds on the command path."""
     app: OpenTicket = container.app()
     local: SeatingService = container.local_seating()
     nats = container.nats()
     host = PartitionHost(nats.client, local, prefix=settings.nats_prefix)
-    forward = SeatEventForwarder(container.nats_events())
     for kind in ROUTES:  # the actors' seat events also go to the SEATS stream
         if issubclass(kind, SeatEvent) or kind is PartitionLoaded:
             app.bus.subscribe(kind, "forward_to_seats_stream", forward)

@@ -21,6 +21,7 @@ import attrs
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.clock import Clock
+from openticket.application.seating.commands import HoldSeats
 from openticket.domain.identity import Role
 from openticket.domain.seating import SeatsUnavailable
 from openticket.domain.shared import EventId, HoldId, Money, OrderId, SeatId, SessionId, UserId
@@ -122,13 +123,15 @@ async def race_for_one_seat(world: World, seat_id: str, buyers: int = 1000) -> i
 
     async def buy(n: int) -> bool:
         try:
-            await world.app.seating.hold(
-                session_id=world.session_id,
-                area_id=area,
-                hold_id=HoldId(UUID(int=10_000_000 + n)),
-                holder_id=world.buyer(n).user_id,
-                order_id=OrderId(UUID(int=20_000_000 + n)),
-                seat_ids=(seat,),
+            await world.app.seating.ask(
+                HoldSeats(
+                    session_id=world.session_id,
+                    area_id=area,
+                    hold_id=HoldId(UUID(int=10_000_000 + n)),
+                    holder_id=world.buyer(n).user_id,
+                    order_id=OrderId(UUID(int=20_000_000 + n)),
+                    seat_ids=(seat,),
+                )
             )
         except SeatsUnavailable:
             return False

@@ -35,7 +35,8 @@ from openticket.adapters.memory import (
 )
 from openticket.adapters.nats.command_path import (
     ERROR_CLASSES,
-    HoldRequest,
+    MAX_COMMANDS_PER_MESSAGE,
+    CommandBatch,
     PartitionHost,
     RemoteSeating,
     RemoteSeatingError,
@@ -47,7 +48,15 @@ from openticket.application.correlation import correlation_id
 from openticket.application.errors import NotFound, SeatingUnavailable
 from openticket.application.ports.errors import AdapterUnavailable, ConcurrencyError
 from openticket.application.ports.lock_store import LockOp, LockResult
-from openticket.application.seating.actor import SaleRecorded
+from openticket.application.seating.api import seat_statuses
+from openticket.application.seating.commands import (
+    ExtendSeats,
+    HoldSeats,
+    ReleaseSeats,
+    ReturnSeats,
+    SaleRecorded,
+    SellSeats,
+)
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.domain.seating import (
@@ -215,15 +224,25 @@ def hold(
     area: AreaId = A,
     max_seats: int | None = 4,
 ) -> Awaitable[SeatHold]:
-    return seating.hold(
-        session_id=session,
-        area_id=area,
-        hold_id=hold_id(n),
-        holder_id=buyer(n),
-        order_id=order_id(n),
-        seat_ids=seats(*seat_ids),
-        max_seats=max_seats,
+    return seating.ask(
+        HoldSeats(
+            session_id=session,
+            area_id=area,
+            hold_id=hold_id(n),
+            holder_id=buyer(n),
+            order_id=order_id(n),
+            seat_ids=tuple(seats(*seat_ids)),
+            max_seats=max_seats,
+        )
     )
+
+
+def release(seating: Seating, session: SessionId, n: int) -> Awaitable[SeatHold]:
+    return seating.ask(ReleaseSeats(session_id=session, area_id=A, hold_id=hold_id(n)))
+
+
+def extend(seating: Seating, session: SessionId, n: int) -> Awaitable[SeatHold]:
+    return seating.ask(ExtendSeats(session_id=session, area_id=A, hold_id=hold_id(n)))
 
 
 @attrs.frozen
@@ -253,27 +272,33 @@ async def purchase_story(seating: Seating, clock: FakeClock, session: SessionId)
     """Hold, extend, release, hold again, sell (twice), look, return (twice), look."""
     seen: list[Any] = [await outcome(hold(seating, session, 1, ["A-1-1", "A-1-2"]))]
     clock.advance(30)
-    seen.append(await outcome(seating.extend(session, A, hold_id(1))))
-    seen.append(await outcome(seating.release(session, A, hold_id(1))))
+    seen.append(await outcome(extend(seating, session, 1)))
+    seen.append(await outcome(release(seating, session, 1)))
     second = await outcome(hold(seating, session, 2, ["A-1-1", "A-1-2"]))
     seen.append(second)
     assert isinstance(second, SeatHold)
-    sale = {
-        "session_id": session,
-        "area_id": A,
-        "hold_id": hold_id(2),
-        "fencing_token": second.fencing_token,
-        "order_id": order_id(2),
-        "seat_ids": second.seat_ids,
-    }
-    seen.append(await outcome(seating.sell(**sale)))
-    seen.append(await outcome(seating.sell(**sale)))  # a replay
+    sale = SellSeats(
+        session_id=session,
+        area_id=A,
+        hold_id=hold_id(2),
+        fencing_token=second.fencing_token,
+        order_id=order_id(2),
+        seat_ids=second.seat_ids,
+    )
+    seen.append(await outcome(seating.ask(sale)))
+    seen.append(await outcome(seating.ask(sale)))  # a replay
     seen.append(await outcome(hold(seating, session, 3, ["A-2-1"])))
-    seen.append(await outcome(seating.seat_statuses(session, [A, B])))
-    back = {"session_id": session, "area_id": A, "hold_id": hold_id(2), "order_id": order_id(2)}
-    seen.append(await outcome(seating.return_seats(**back, seat_ids=second.seat_ids)))
-    seen.append(await outcome(seating.return_seats(**back, seat_ids=second.seat_ids)))
-    seen.append(await outcome(seating.seat_statuses(session, [A])))
+    seen.append(await outcome(seat_statuses(seating, session, [A, B])))
+    back = ReturnSeats(
+        session_id=session,
+        area_id=A,
+        hold_id=hold_id(2),
+        order_id=order_id(2),
+        seat_ids=second.seat_ids,
+    )
+    seen.append(await outcome(seating.ask(back)))
+    seen.append(await outcome(seating.ask(back)))
+    seen.append(await outcome(seat_statuses(seating, session, [A])))
     return seen
 
 
@@ -282,15 +307,17 @@ async def error_story(seating: Seating, clock: FakeClock, session: SessionId) ->
     held = await hold(seating, session, 1, ["A-1-1"])
     seen = [
         await outcome(hold(seating, session, 2, ["A-1-1", "A-1-3"])),  # SeatsUnavailable
-        await outcome(seating.release(session, A, hold_id(99))),  # NotHolder
+        await outcome(release(seating, session, 99)),  # NotHolder
         await outcome(  # StaleFencingToken
-            seating.sell(
-                session_id=session,
-                area_id=A,
-                hold_id=hold_id(1),
-                fencing_token=held.fencing_token + 1,
-                order_id=order_id(1),
-                seat_ids=held.seat_ids,
+            seating.ask(
+                SellSeats(
+                    session_id=session,
+                    area_id=A,
+                    hold_id=hold_id(1),
+                    fencing_token=held.fencing_token + 1,
+                    order_id=order_id(1),
+                    seat_ids=held.seat_ids,
+                )
             )
         ),
         await outcome(hold(seating, session, 3, ["B-1-1"])),  # SeatsSpanAreas
@@ -301,7 +328,7 @@ async def error_story(seating: Seating, clock: FakeClock, session: SessionId) ->
         await outcome(hold(seating, SessionId(UUID(int=404)), 8, ["A-1-1"])),  # NotFound
     ]
     clock.advance(121)
-    seen.append(await outcome(seating.extend(session, A, hold_id(1))))  # HoldExpired
+    seen.append(await outcome(extend(seating, session, 1)))  # HoldExpired
     return seen
 
 
@@ -447,8 +474,42 @@ async def test_a_thousand_concurrent_holds_of_one_seat_grant_exactly_one(
     assert len(granted) == 1
     assert len(refused) == 999
     assert all(r.seat_ids == ("A-1-5",) for r in refused)
-    statuses = await remote.seat_statuses(worker.session, [A])
+    statuses = await seat_statuses(remote, worker.session, [A])
     assert statuses[SeatId("A-1-5")] is SeatStatus.HELD
+
+
+async def test_the_commands_of_one_tick_for_a_partition_travel_as_one_message(
+    worker_host: tuple[Side, PartitionHost], remote: RemoteSeating
+) -> None:
+    """Asked together, 40 commands of one area cost one request and one reply, in order."""
+    side, host = worker_host
+    await seat_statuses(remote, side.session, [A])  # loaded: the message below is the only one
+    sent, answered = remote.messages, host.answered
+
+    asked = [hold(remote, side.session, n, ["A-2-9"]) for n in range(20)]
+    asked += [hold(remote, side.session, n, ["A-2-7"]) for n in range(20, 40)]
+    answers = await asyncio.gather(*asked, return_exceptions=True)
+
+    assert remote.messages == sent + 1
+    assert host.answered == answered + 1
+    for first in (0, 20):  # the first hold of each seat in the message wins
+        granted, *refused = answers[first : first + 20]
+        assert isinstance(granted, SeatHold)
+        assert granted.hold_id == hold_id(first)
+        assert all(isinstance(r, SeatsUnavailable) for r in refused)
+
+
+async def test_more_commands_than_a_message_carries_go_in_several(
+    worker: Side, remote: RemoteSeating
+) -> None:
+    sent = remote.messages
+    asked = [
+        hold(remote, worker.session, n, ["A-2-8"]) for n in range(MAX_COMMANDS_PER_MESSAGE + 1)
+    ]
+    answers = await asyncio.gather(*asked, return_exceptions=True)
+
+    assert remote.messages == sent + 2
+    assert sum(isinstance(a, SeatHold) for a in answers) == 1
 
 
 @contextlib.contextmanager
@@ -512,7 +573,7 @@ async def test_a_hold_that_timed_out_is_released_so_its_seats_are_not_stuck(
     worker: Side, nats_client: Client, unique: str, remote: RemoteSeating
 ) -> None:
     impatient = RemoteSeating(nats_client, PartitionRouter(PARTITIONS), prefix=unique, timeout=0.2)
-    await impatient.seat_statuses(worker.session, [A])  # loaded before the store slows down
+    await seat_statuses(impatient, worker.session, [A])  # loaded before the store slows down
     worker.lock_store.slow = True  # each batch takes 0.5 s: the hold is granted, too late
 
     with pytest.raises(SeatingUnavailable, match="no answer"):
@@ -533,7 +594,7 @@ async def test_a_partition_with_too_much_undecided_work_refuses_more_at_once(
             await host.serve(partition)
         remote = RemoteSeating(nats_client, PartitionRouter(PARTITIONS), prefix=unique, timeout=5)
         try:
-            await remote.seat_statuses(side.session, [A])  # loaded before the store slows down
+            await seat_statuses(remote, side.session, [A])  # loaded before the store slows down
             side.lock_store.slow = True
             attempts = await asyncio.gather(
                 *(hold(remote, side.session, n, [f"A-2-{n + 1}"]) for n in range(6)),
@@ -558,13 +619,17 @@ async def test_two_hosts_in_the_queue_group_answer_each_request_once(
     async with hosting(nats_url, side.seating, unique) as second:
         subject = second.subject(remote_partition(side.session))
         for n in range(requests):
-            request = HoldRequest(
-                session_id=side.session,
-                area_id=A,
-                hold_id=hold_id(n),
-                holder_id=buyer(n),
-                order_id=order_id(n),
-                seat_ids=(SeatId("A-1-7"),),
+            request = CommandBatch(
+                commands=[
+                    HoldSeats(
+                        session_id=side.session,
+                        area_id=A,
+                        hold_id=hold_id(n),
+                        holder_id=buyer(n),
+                        order_id=order_id(n),
+                        seat_ids=(SeatId("A-1-7"),),
+                    )
+                ]
             )
             await nats_client.publish(subject, msgspec.json.encode(request), reply=inbox)
         bodies = [(await replies.next_msg(timeout=5)).data for _ in range(requests)]
@@ -575,7 +640,7 @@ async def test_two_hosts_in_the_queue_group_answer_each_request_once(
     assert second.answered > 0
     await nats_client.flush()
     assert replies.pending_msgs == 0
-    granted = [b for b in bodies if b.startswith(b'{"ok"')]
+    granted = [b for b in bodies if b.startswith(b'[{"ok"')]
     assert len(granted) == 1
 
 
@@ -597,7 +662,7 @@ async def test_a_released_partition_is_unavailable_and_the_others_still_answer(
         await hold(remote, side.session, 2, ["A-1-9"])
     others = [a for a in (A, B) if remote_partition(side.session, a) != partition]
     for area in others:
-        assert await remote.seat_statuses(side.session, [area])
+        assert await seat_statuses(remote, side.session, [area])
     await host.serve(partition)  # taken back: answered again, from the same state
     with pytest.raises(SeatsUnavailable):
         await hold(remote, side.session, 3, ["A-1-8"])
@@ -639,9 +704,9 @@ async def test_a_host_only_serves_partitions_it_owns_and_refuses_misrouted_reque
             await host.serve(owned)
             misconfigured = RemoteSeating(nats_client, PartitionRouter(count), prefix=prefix)
             with pytest.raises(SeatingUnavailable, match="routes"):
-                await misconfigured.seat_statuses(worker.session, [area])
+                await seat_statuses(misconfigured, worker.session, [area])
             right = RemoteSeating(nats_client, PartitionRouter(PARTITIONS), prefix=prefix)
-            statuses = await right.seat_statuses(worker.session, [A])
+            statuses = await seat_statuses(right, worker.session, [A])
             assert statuses[SeatId("A-1-1")] is SeatStatus.AVAILABLE
         finally:
             await host.stop()
@@ -673,7 +738,7 @@ async def test_with_the_streams_set_up_a_command_gets_the_hosts_reply_not_a_puba
         assert held.seat_ids == ("A-2-5",)
 
         subject = host.subject(remote_partition(side.session))
-        request = HoldRequest(
+        hold_a_2_6 = HoldSeats(
             session_id=side.session,
             area_id=A,
             hold_id=hold_id(2),
@@ -681,9 +746,10 @@ async def test_with_the_streams_set_up_a_command_gets_the_hosts_reply_not_a_puba
             order_id=order_id(2),
             seat_ids=(SeatId("A-2-6"),),
         )
+        request = CommandBatch(commands=[hold_a_2_6])
         raw = await nats_client.request(subject, msgspec.json.encode(request), timeout=5)
-        body = msgspec.json.decode(raw.data)
-        assert set(body) == {"ok"}  # a PubAck would be {"stream": ..., "seq": ...}
+        (body,) = msgspec.json.decode(raw.data)  # a PubAck would be {"stream": ..., "seq": ...}
+        assert set(body) == {"ok"}
         assert body["ok"]["seat_ids"] == ["A-2-6"]
         assert (await js.stream_info(stream_name(SEATS, unique))).state.messages == 0
 

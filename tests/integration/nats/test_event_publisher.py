@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import types
 import typing
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -106,16 +106,9 @@ class ReadablePublisher(NatsEventPublisher):
 
 
 @pytest.fixture
-async def js(nats_client: Client, unique: str) -> AsyncIterator[JetStreamContext]:
-    """JetStream with the test's own streams (prefix ``unique``), deleted at the end."""
-    context = nats_client.jetstream()
-    await ensure_streams(context, prefix=unique)
-    try:
-        yield context
-    finally:
-        for layout in STREAMS:
-            with contextlib.suppress(NotFoundError):
-                await context.delete_stream(stream_name(layout.name, unique))
+def js(event_streams: JetStreamContext) -> JetStreamContext:
+    """JetStream with the test's own event streams."""
+    return event_streams
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ from openticket.application.ports.lock_store import (
     ReleaseSold,
     RestoreHold,
 )
+from openticket.application.seating.api import seat_statuses
+from openticket.application.seating.commands import HoldSeats, ReleaseSeats, SellSeats
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.domain.ordering import OrderStatus
@@ -305,17 +307,19 @@ async def test_two_actors_owning_one_partition_still_hold_each_seat_once() -> No
         )
         await rival.start()
         session, area = world.session_id, AreaId("A")
-        await rival.seat_statuses(session, [area])  # the rival loads its inventory now
+        await seat_statuses(rival, session, [area])  # the rival loads its inventory now
         await app.place_order(world.buyer(1), session, ["A-1-8"])
 
         with pytest.raises(SeatsUnavailable) as refused:
-            await rival.hold(
-                session_id=session,
-                area_id=area,
-                hold_id=HoldId(UUID(int=501)),
-                holder_id=UserId(UUID(int=502)),
-                order_id=OrderId(UUID(int=503)),
-                seat_ids=[SeatId("A-1-8")],
+            await rival.ask(
+                HoldSeats(
+                    session_id=session,
+                    area_id=area,
+                    hold_id=HoldId(UUID(int=501)),
+                    holder_id=UserId(UUID(int=502)),
+                    order_id=OrderId(UUID(int=503)),
+                    seat_ids=(SeatId("A-1-8"),),
+                )
             )
         assert refused.value.seat_ids == ("A-1-8",)
         await rival.stop()
@@ -380,38 +384,42 @@ async def test_an_owner_paused_past_its_lease_decides_nothing_from_what_it_knew(
     order = OrderId(UUID(int=601))
 
     def hold(seating: SeatingService, hold_id: int) -> asyncio.Future[SeatHold]:
-        return seating.hold(
-            session_id=session,
-            area_id=area,
-            hold_id=HoldId(UUID(int=hold_id)),
-            holder_id=UserId(UUID(int=602)),
-            order_id=order,
-            seat_ids=[SeatId("A-2-2")],
+        return seating.ask(
+            HoldSeats(
+                session_id=session,
+                area_id=area,
+                hold_id=HoldId(UUID(int=hold_id)),
+                holder_id=UserId(UUID(int=602)),
+                order_id=order,
+                seat_ids=(SeatId("A-2-2"),),
+            )
         )
 
     try:
         with pytest.raises(SeatingUnavailable):  # nobody holds the lease yet
             await hold(first, 610)
         leases.give(partition, "w1")
-        await first.seat_statuses(session, [area])  # w1 knows the area: A-2-2 is free
+        await seat_statuses(first, session, [area])  # w1 knows the area: A-2-2 is free
         leases.lapse(partition)  # w1 is paused past its lease...
         leases.give(partition, "w2")  # ...and w2 takes the partition over
         granted = await hold(second, 611)
         with pytest.raises(SeatingUnavailable):  # w1 resumes: not its partition now
-            await first.release(session, area, granted.hold_id)
+            await first.ask(ReleaseSeats(session_id=session, area_id=area, hold_id=granted.hold_id))
         await first.expire_due()  # its housekeeping is simply not due
         leases.give(partition, "w1")  # w2 hands it back; w1 claims it again
 
-        sale = await first.sell(
-            session_id=session,
-            area_id=area,
-            hold_id=granted.hold_id,
-            fencing_token=granted.fencing_token,
-            order_id=order,
-            seat_ids=granted.seat_ids,
+        sale = await first.ask(
+            SellSeats(
+                session_id=session,
+                area_id=area,
+                hold_id=granted.hold_id,
+                fencing_token=granted.fencing_token,
+                order_id=order,
+                seat_ids=granted.seat_ids,
+            )
         )
         assert sale.seat_ids == ("A-2-2",)
-        statuses = await first.seat_statuses(session, [area])
+        statuses = await seat_statuses(first, session, [area])
         assert statuses[SeatId("A-2-2")] is SeatStatus.SOLD
     finally:
         await first.stop()

@@ -5,30 +5,40 @@ sends the seat commands of that partition to it by NATS core request/reply on
 ``seat.lock.request.<partition>`` (seed §2.2) under the deployment's prefix, the same
 prefix as the event streams (:func:`~openticket.adapters.nats.streams.subject_name`:
 prefix ``T1A2`` gives ``t1a2.seat.lock.request.3``). :class:`RemoteSeating` is the
-sending side, with the command methods of the local ``SeatingService``;
-:class:`PartitionHost` answers them on a worker from its local ``SeatingService``.
+sending side, the ``Seating`` port's ``ask``; :class:`PartitionHost` answers on a
+worker from its local ``SeatingService``.
+
+One message per partition per tick
+    The commands a process asks of one partition within one turn of its event loop go
+    as **one** request, and come back as one reply, as the actor decides what piled up
+    in its mailbox as one batch anyway. Under a flash sale's load that is one NATS
+    round trip for tens of holds; alone, a command still goes at once (the next turn).
 
 Wire format: compact JSON (msgspec)
-    One message per command, one per reply. JSON rather than msgpack because the
-    messages are small (≈300 bytes), msgspec encodes either in about a microsecond
-    against a NATS round trip of a hundred, and JSON can be read with ``nats req`` /
-    ``nats sub`` and by a service in any language — as the event envelopes already are.
+    The commands are the application's own seat commands
+    (:mod:`openticket.application.seating.commands`), encoded as they are: objects
+    tagged by ``op`` (``hold``, ``release``, ``extend``, ``sell``, ``return``,
+    ``statuses``). A request is::
 
-    A request is an object tagged by ``op``, with the command's fields and the
-    correlation id (the request id, :data:`~openticket.application.correlation.
-    correlation_id`) when there is one::
+        {"commands": [{"op": "hold", "session_id": "5c0e…", "area_id": "A",
+                       "hold_id": "9b1d…", "holder_id": "…", "order_id": "…",
+                       "seat_ids": ["A-1-1"], "max_seats": 4}, …],
+         "correlation_ids": ["req-42", …]}
 
-        {"op": "hold", "session_id": "5c0e…", "area_id": "A", "hold_id": "9b1d…",
-         "holder_id": "…", "order_id": "…", "seat_ids": ["A-1-1"], "max_seats": 4,
-         "correlation_id": "req-42"}
-
-    ``op`` is one of ``hold``, ``release``, ``extend``, ``sell`` (``fencing_token``…),
-    ``return`` and ``statuses`` (the seat statuses of one area). A reply is
-    ``{"ok": <result>}`` — a ``SeatHold``, a ``SaleRecorded``, the returned seat ids, or
+    with ``correlation_ids`` (the request ids, :data:`~openticket.application.
+    correlation.correlation_id`, one per command) left out when there are none. The
+    reply is a list with one entry per command, in order: ``{"ok": <result>}`` — the
+    command's ``reply_type``: a ``SeatHold``, a ``SaleRecorded``, the returned seat ids,
     the seats of each status — or an error::
 
         {"error": "seat_unavailable", "message": "seats not available: A-1-1",
          "seat_ids": ["A-1-1"], "kind": "domain"}
+
+    A reply that is one error object instead of a list (a malformed request, a
+    partition with too much undecided work) is the answer to every command of it.
+    JSON rather than msgpack: msgspec encodes either in about a microsecond a command,
+    and JSON can be read with ``nats req`` / ``nats sub`` and by a service in any
+    language — as the event envelopes already are.
 
 Errors
     Every error the local ``SeatingService`` raises is raised again on the caller's side
@@ -43,15 +53,16 @@ Errors
 
     Nobody answering (no worker serves the partition), no answer within ``timeout``, a
     connection that is closed or reconnecting, or a reply that cannot be read raise
-    ``SeatingUnavailable`` (HTTP 503), as a stopped local actor does.
+    ``SeatingUnavailable`` (HTTP 503) for every command of the message, as a stopped
+    local actor does.
 
 At most once
-    A command is sent once and never retried here. A command that timed out may still
+    A message is sent once and never retried here. A command that timed out may still
     have been decided; the application's commands are safe to repeat (a sale replayed is
     ``replayed``, a release of a released hold is ``NotHolder``) except a hold, whose
-    seats would stay held by nobody's order until the hold's TTL. So when a hold times
-    out, :class:`RemoteSeating` asks the partition to release it (on the same connection,
-    so after the hold; best effort) before raising.
+    seats would stay held by nobody's order until the hold's TTL. So when a message
+    times out, :class:`RemoteSeating` asks the partition to release each hold in it (on
+    the same connection, so after the holds; best effort) before raising.
 """
 
 from __future__ import annotations
@@ -59,7 +70,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Callable, Mapping, Sequence
+import itertools
+from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import msgspec
@@ -73,29 +85,25 @@ from openticket.adapters.nats.streams import SEAT_LOCK_REQUEST, subject_name
 from openticket.application.correlation import correlation_id
 from openticket.application.errors import ApplicationError, NotFound, SeatingUnavailable
 from openticket.application.ports.errors import AdapterUnavailable, PortError
-from openticket.application.seating.actor import PartitionActor, SaleRecorded
+from openticket.application.seating.actor import PartitionActor
+from openticket.application.seating.commands import (
+    AnySeatCommand,
+    HoldSeats,
+    R,
+    ReleaseSeats,
+    SeatCommand,
+)
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService
 from openticket.domain.seating import (
     HoldExpired,
     NotHolder,
-    SeatHold,
     SeatsSpanAreas,
-    SeatStatus,
     SeatsUnavailable,
     StaleFencingToken,
     TooManySeats,
 )
-from openticket.domain.shared import (
-    AreaId,
-    DomainError,
-    HoldId,
-    OrderId,
-    SeatId,
-    SessionId,
-    UserId,
-    ValidationError,
-)
+from openticket.domain.shared import DomainError, SeatId, ValidationError
 from openticket.domain.venue import UnknownSeats
 
 _log = structlog.get_logger("openticket.nats.command_path")
@@ -109,72 +117,24 @@ COMPENSATION_PATIENCE: Final = 10
 DEFAULT_MAX_PENDING: Final = 10_000
 """Undecided commands per partition beyond which a host refuses more (load shedding)."""
 
+MAX_COMMANDS_PER_MESSAGE: Final = 512
+"""Commands of one tick for one partition beyond this go in further messages (each
+stays far below NATS's default 1 MB payload: a command is about 300 bytes)."""
+
 QUEUE_GROUP: Final = "partition-owners"
 """Queue group of the hosts (under the prefix): one owner answers each request."""
 
 T = TypeVar("T")
 
 
-# --- the wire: requests ---------------------------------------------------------------
+# --- the wire ---------------------------------------------------------------------------------
 
 
-class SeatRequest(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="op"):
-    """A command to the actor owning ``(session_id, area_id)``; ``op`` tells which."""
+class CommandBatch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One request: the commands for one partition, and their request ids if any."""
 
-    session_id: SessionId
-    area_id: AreaId
-    correlation_id: str | None = None
-
-
-class HoldRequest(SeatRequest, frozen=True, kw_only=True, tag="hold"):
-    """``SeatingService.hold``."""
-
-    hold_id: HoldId
-    holder_id: UserId
-    order_id: OrderId
-    seat_ids: tuple[SeatId, ...]
-    max_seats: int | None = None
-
-
-class ReleaseRequest(SeatRequest, frozen=True, kw_only=True, tag="release"):
-    """``SeatingService.release``."""
-
-    hold_id: HoldId
-
-
-class ExtendRequest(SeatRequest, frozen=True, kw_only=True, tag="extend"):
-    """``SeatingService.extend``."""
-
-    hold_id: HoldId
-
-
-class SellRequest(SeatRequest, frozen=True, kw_only=True, tag="sell"):
-    """``SeatingService.sell``."""
-
-    hold_id: HoldId
-    fencing_token: int
-    order_id: OrderId
-    seat_ids: tuple[SeatId, ...]
-
-
-class ReturnRequest(SeatRequest, frozen=True, kw_only=True, tag="return"):
-    """``SeatingService.return_seats``."""
-
-    hold_id: HoldId
-    order_id: OrderId
-    seat_ids: tuple[SeatId, ...]
-
-
-class StatusesRequest(SeatRequest, frozen=True, kw_only=True, tag="statuses"):
-    """``SeatingService.seat_statuses`` of one area."""
-
-
-AnyRequest = (
-    HoldRequest | ReleaseRequest | ExtendRequest | SellRequest | ReturnRequest | StatusesRequest
-)
-
-
-# --- the wire: replies ------------------------------------------------------------------
+    commands: list[AnySeatCommand]
+    correlation_ids: list[str | None] | None = None
 
 
 class Reply(msgspec.Struct, Generic[T], frozen=True, kw_only=True, omit_defaults=True):
@@ -187,16 +147,28 @@ class Reply(msgspec.Struct, Generic[T], frozen=True, kw_only=True, omit_defaults
     kind: str | None = None
 
 
-StatusesByKind = dict[SeatStatus, tuple[SeatId, ...]]
-"""The ``statuses`` result: the seats of each status (smaller than a map of every seat)."""
+class RawReply(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``Reply`` as read off the wire: its result still undecoded (empty: none)."""
+
+    ok: msgspec.Raw = msgspec.Raw()
+    error: str | None = None
+    message: str = ""
+    seat_ids: tuple[str, ...] | None = None
+    kind: str | None = None
+
+
+NO_RESPONDERS_STATUS: Final = "503"
+"""The status of the server's answer when nobody subscribes to a request's subject."""
 
 _encoder: Final = msgspec.json.Encoder()
-_request_decoder: Final = msgspec.json.Decoder(AnyRequest)
-_hold_reply: Final = msgspec.json.Decoder(Reply[SeatHold])
-_sale_reply: Final = msgspec.json.Decoder(Reply[SaleRecorded])
-_seats_reply: Final = msgspec.json.Decoder(Reply[tuple[SeatId, ...]])
-_statuses_reply: Final = msgspec.json.Decoder(Reply[StatusesByKind])
-_error_reply: Final = msgspec.json.Decoder(Reply[msgspec.Raw])
+_batch_decoder: Final = msgspec.json.Decoder(CommandBatch)
+_replies_decoder: Final = msgspec.json.Decoder(list[RawReply] | RawReply)
+
+
+@functools.cache
+def _result_decoder(reply_type: Any) -> msgspec.json.Decoder[Any]:
+    """A decoder of one command's result (one per reply type)."""
+    return msgspec.json.Decoder(reply_type)
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -254,7 +226,7 @@ def _kind(error: BaseException) -> str:
     return "internal"
 
 
-def encode_error(error: BaseException) -> bytes:
+def error_reply(error: BaseException) -> Reply[Any]:
     """The error reply that makes the caller raise ``error`` again (see the module doc)."""
     code = _WIRE_CODES.get(type(error))
     if code is None:
@@ -268,16 +240,20 @@ def encode_error(error: BaseException) -> bytes:
     else:
         message = str(error)
     seat_ids = getattr(error, "seat_ids", None)
-    reply: Reply[None] = Reply(
+    return Reply(
         error=code,
         message=message,
         seat_ids=tuple(seat_ids) if isinstance(seat_ids, tuple | list) else None,
         kind=_kind(error),
     )
-    return _encoder.encode(reply)
 
 
-def rebuild_error(reply: Reply[Any]) -> Exception:
+def encode_error(error: BaseException) -> bytes:
+    """The body of an error reply to a whole message: every command in it gets ``error``."""
+    return _encoder.encode(error_reply(error))
+
+
+def rebuild_error(reply: Reply[Any] | RawReply) -> Exception:
     """The exception an error reply stands for (the same class and fields as raised)."""
     code = reply.error or "internal_error"
     seat_ids = reply.seat_ids or ()
@@ -296,7 +272,7 @@ def rebuild_error(reply: Reply[Any]) -> Exception:
 
 def decode_error(data: bytes) -> Exception:
     """The exception an error reply's body stands for (tests, tools)."""
-    return rebuild_error(_error_reply.decode(data))
+    return rebuild_error(msgspec.json.decode(data, type=RawReply))
 
 
 @functools.lru_cache(maxsize=256)
@@ -312,18 +288,23 @@ def _remote_error_class(kind: str, code: str) -> type[RemoteSeatingError]:
 
 # --- the sending side -------------------------------------------------------------------------
 
+_Asked = tuple[SeatCommand[Any], "asyncio.Future[Any]", str | None]
+"""A command waiting for its partition's message: the command, its reply, its request id."""
+
 
 class RemoteSeating:
-    """The seat commands of ``SeatingService``, sent to each partition's owner over NATS.
+    """The ``Seating`` port over NATS: each command goes to its partition's owner.
 
     ``client`` is a NATS client (connected by its owner before the first command);
     ``router`` must have the same number of partitions as every worker's; ``prefix`` is
-    the deployment's (as for the event streams). Each command waits at most
+    the deployment's (as for the event streams). Each message waits at most
     ``timeout`` seconds for its answer.
 
-    The hosts expire their own holds in their sweep, so :meth:`expire_due` does nothing
-    here, and events are published by the owners, so :meth:`flush_events` has nothing
-    to wait for. :attr:`actors` is empty: no actor runs in this process.
+    The commands asked within one turn of the event loop are sent at the end of it, one
+    message per partition (see the module docstring). The hosts expire their own holds
+    in their sweep, so :meth:`expire_due` does nothing here, and events are published by
+    the owners, so :meth:`flush_events` has nothing to wait for. :attr:`actors` is
+    empty: no actor runs in this process.
     """
 
     def __init__(
@@ -339,19 +320,39 @@ class RemoteSeating:
         self.router = router
         self.actors: dict[int, PartitionActor] = {}
         self.timeout = timeout
+        self.messages = 0
+        """Requests sent (each carries the commands of one partition and tick)."""
         self._client = client
         self._subjects = tuple(
             subject_name(f"{SEAT_LOCK_REQUEST}.{n}", prefix) for n in range(router.partitions)
         )
+        self._asked: dict[int, list[_Asked]] = {}
+        self._wake = asyncio.Event()
+        self._sender: asyncio.Task[None] | None = None
+        self._inbox = ""
+        self._tokens = itertools.count()
+        self._awaited: dict[str, _Sent] = {}
+        """Messages sent and not answered yet, by the token of their reply subject."""
         self._compensations: set[asyncio.Task[None]] = set()
 
     # --- lifecycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Nothing to start: the client is connected by its owner."""
+        """Nothing to start: the client is connected by its owner, the sender starts itself."""
 
     async def stop(self) -> None:
-        """Wait for the releases of timed-out holds still under way (give up after theirs)."""
+        """Wait for the answers and the releases of timed-out holds still under way."""
+        answers = [f for w in self._asked.values() for _, f, _ in w]
+        answers += [f for sent in self._awaited.values() for _, f, _ in sent.waiting]
+        if answers:  # each is answered within the timeout, if only by its expiry
+            await asyncio.wait(answers, timeout=self.timeout * 2)
+        sender, self._sender = self._sender, None
+        if sender is not None:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+        for token in list(self._awaited):
+            self._no_answer(token)
         pending = set(self._compensations)
         if pending:
             _, late = await asyncio.wait(pending, timeout=self.timeout * COMPENSATION_PATIENCE)
@@ -370,189 +371,226 @@ class RemoteSeating:
 
     # --- commands -------------------------------------------------------------------------
 
-    async def _ask(
-        self,
-        subject: str,
-        request: SeatRequest,
-        *,
-        hold: HoldRequest | None = None,
-        patience: float | None = None,
-    ) -> bytes:
-        """Send ``request``, return the reply's body; ``SeatingUnavailable`` for no answer.
+    def ask(self, command: SeatCommand[R]) -> asyncio.Future[R]:
+        """Send ``command`` to its partition's owner with the others of this tick.
 
-        ``hold``: the hold to release if the answer does not come in time; ``patience``:
-        the seconds to wait instead of ``timeout``.
+        The future resolves to the owner's reply or raises its error again; it raises
+        ``SeatingUnavailable`` when no owner answers in time.
         """
-        wait = self.timeout if patience is None else patience
+        loop = asyncio.get_running_loop()
+        reply: asyncio.Future[R] = loop.create_future()
+        partition = self.router.partition_of(command.session_id, command.area_id)
+        asked = self._asked
+        if not asked:
+            self._wake.set()
+            if self._sender is None:
+                self._sender = loop.create_task(self._send_asked(), name="seat-command-sender")
+        waiting = asked.get(partition)
+        if waiting is None:
+            asked[partition] = [(command, reply, correlation_id.get())]
+        else:
+            waiting.append((command, reply, correlation_id.get()))
+        return reply
+
+    async def _send_asked(self) -> None:
+        """The sender: after each tick, one message per partition of what was asked."""
+        client = self._client
+        loop = asyncio.get_running_loop()
+        inbox = client.new_inbox()
         try:
-            reply = await self._client.request(subject, _encoder.encode(request), wait)
+            await client.subscribe(f"{inbox}.*", cb=self._on_reply)
+        except (nats.errors.Error, OSError) as e:  # asked again later, it tries again
+            self._sender = None
+            asked, self._asked = self._asked, {}
+            error = SeatingUnavailable(f"cannot take answers: {e!r}")
+            for waiting in asked.values():
+                self._answer(waiting, error)
+            return
+        self._inbox = inbox
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            asked, self._asked = self._asked, {}
+            for partition, waiting in asked.items():
+                subject = self._subjects[partition]
+                for start in range(0, len(waiting), MAX_COMMANDS_PER_MESSAGE):
+                    chunk = waiting[start : start + MAX_COMMANDS_PER_MESSAGE]
+                    token = str(next(self._tokens))
+                    timer = loop.call_later(self.timeout, self._no_answer, token)
+                    self._awaited[token] = _Sent(subject, chunk, timer)
+                    self.messages += 1
+                    try:
+                        await client.publish(
+                            subject, _encoder.encode(_batch(chunk)), reply=f"{inbox}.{token}"
+                        )
+                    except (nats.errors.Error, OSError) as e:
+                        self._fail(token, SeatingUnavailable(f"cannot send to {subject}: {e!r}"))
+
+    async def _on_reply(self, msg: Msg) -> None:
+        token = msg.subject[len(self._inbox) + 1 :]
+        sent = self._awaited.pop(token, None)
+        if sent is None:
+            return  # answered after its timeout: its commands were answered already
+        sent.timer.cancel()
+        if msg.headers and msg.headers.get("Status") == NO_RESPONDERS_STATUS:
+            self._answer(sent.waiting, SeatingUnavailable(f"no worker serves {sent.subject}"))
+            return
+        try:
+            results = self._results(sent.subject, msg.data, len(sent.waiting))
+        except SeatingUnavailable as e:
+            self._answer(sent.waiting, e)
+            return
+        for (command, future, _), result in zip(sent.waiting, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+                continue
+            try:
+                future.set_result(self._result(command, sent.subject, result))
+            except Exception as e:  # an error reply, or an unreadable result
+                future.set_exception(e)
+
+    def _no_answer(self, token: str) -> None:
+        """A message's answer did not come in time: its commands may still be decided."""
+        sent = self._awaited.get(token)
+        if sent is None:
+            return
+        for command, _, correlation in sent.waiting:
+            if isinstance(command, HoldSeats):
+                self._release_later(sent.subject, command, correlation)
+        self._fail(
+            token, SeatingUnavailable(f"no answer on {sent.subject} within {self.timeout:g} s")
+        )
+
+    def _fail(self, token: str, error: SeatingUnavailable) -> None:
+        sent = self._awaited.pop(token, None)
+        if sent is not None:
+            sent.timer.cancel()
+            self._answer(sent.waiting, error)
+
+    @staticmethod
+    def _answer(waiting: list[_Asked], error: SeatingUnavailable) -> None:
+        """Every command of ``waiting`` raises ``error`` (each its own copy)."""
+        for _, future, _ in waiting:
+            if not future.done():
+                future.set_exception(SeatingUnavailable(str(error)))
+
+    async def _request(self, subject: str, batch: CommandBatch, wait: float) -> bytes:
+        """Send ``batch``, return the reply's body; ``SeatingUnavailable`` for no answer."""
+        try:
+            reply = await self._client.request(subject, _encoder.encode(batch), wait)
         except nats.errors.NoRespondersError:
             raise SeatingUnavailable(f"no worker serves {subject}") from None
         except nats.errors.TimeoutError:
-            if hold is not None:
-                self._release_later(subject, hold)
             raise SeatingUnavailable(f"no answer on {subject} within {wait:g} s") from None
         except (nats.errors.Error, OSError) as e:
             raise SeatingUnavailable(f"cannot send to {subject}: {e!r}") from e
         return reply.data
 
     @staticmethod
-    def _result(decoder: msgspec.json.Decoder[Reply[T]], subject: str, data: bytes) -> T:
+    def _results(subject: str, data: bytes, count: int) -> list[RawReply | Exception]:
+        """One reply per command, or the error every one of them gets."""
         try:
-            reply = decoder.decode(data)
+            replies = _replies_decoder.decode(data)
         except msgspec.DecodeError as e:
             raise SeatingUnavailable(f"unreadable reply on {subject}: {e}") from e
+        if isinstance(replies, RawReply):  # one answer for the whole message
+            if replies.error is None:
+                raise SeatingUnavailable(f"reply on {subject} answers no command")
+            return [rebuild_error(replies) for _ in range(count)]
+        if len(replies) != count:
+            raise SeatingUnavailable(
+                f"reply on {subject} answers {len(replies)} commands, not {count}"
+            )
+        return list(replies)
+
+    @staticmethod
+    def _result(command: SeatCommand[Any], subject: str, reply: RawReply) -> Any:
         if reply.error is not None:
             raise rebuild_error(reply)
-        if reply.ok is None:
+        if not reply.ok:
             raise SeatingUnavailable(f"reply on {subject} has neither a result nor an error")
-        return reply.ok
-
-    async def hold(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        holder_id: UserId,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-        max_seats: int | None = None,
-    ) -> SeatHold:
-        """Hold all of ``seat_ids`` for one TTL, or raise ``SeatsUnavailable``."""
-        subject = self._subjects[self.router.partition_of(session_id, area_id)]
-        request = HoldRequest(
-            session_id=session_id,
-            area_id=area_id,
-            correlation_id=correlation_id.get(),
-            hold_id=hold_id,
-            holder_id=holder_id,
-            order_id=order_id,
-            seat_ids=tuple(seat_ids),
-            max_seats=max_seats,
-        )
-        return self._result(_hold_reply, subject, await self._ask(subject, request, hold=request))
-
-    async def release(self, session_id: SessionId, area_id: AreaId, hold_id: HoldId) -> SeatHold:
-        """Give a live hold's seats back (``NotHolder`` / ``HoldExpired`` if it is gone)."""
-        subject = self._subjects[self.router.partition_of(session_id, area_id)]
-        request = ReleaseRequest(
-            session_id=session_id,
-            area_id=area_id,
-            correlation_id=correlation_id.get(),
-            hold_id=hold_id,
-        )
-        return self._result(_hold_reply, subject, await self._ask(subject, request))
-
-    async def extend(self, session_id: SessionId, area_id: AreaId, hold_id: HoldId) -> SeatHold:
-        """Keep a live hold for another TTL from now."""
-        subject = self._subjects[self.router.partition_of(session_id, area_id)]
-        request = ExtendRequest(
-            session_id=session_id,
-            area_id=area_id,
-            correlation_id=correlation_id.get(),
-            hold_id=hold_id,
-        )
-        return self._result(_hold_reply, subject, await self._ask(subject, request))
-
-    async def sell(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        fencing_token: int,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-    ) -> SaleRecorded:
-        """Sell a hold's seats to its order; a replay of a made sale answers ``replayed``."""
-        subject = self._subjects[self.router.partition_of(session_id, area_id)]
-        request = SellRequest(
-            session_id=session_id,
-            area_id=area_id,
-            correlation_id=correlation_id.get(),
-            hold_id=hold_id,
-            fencing_token=fencing_token,
-            order_id=order_id,
-            seat_ids=tuple(seat_ids),
-        )
-        return self._result(_sale_reply, subject, await self._ask(subject, request))
-
-    async def return_seats(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-    ) -> tuple[SeatId, ...]:
-        """Make an order's sold seats available again; answers the seats it freed."""
-        subject = self._subjects[self.router.partition_of(session_id, area_id)]
-        request = ReturnRequest(
-            session_id=session_id,
-            area_id=area_id,
-            correlation_id=correlation_id.get(),
-            hold_id=hold_id,
-            order_id=order_id,
-            seat_ids=tuple(seat_ids),
-        )
-        return self._result(_seats_reply, subject, await self._ask(subject, request))
-
-    # --- queries --------------------------------------------------------------------------
-
-    async def seat_statuses(
-        self, session_id: SessionId, area_ids: Sequence[AreaId]
-    ) -> dict[SeatId, SeatStatus]:
-        """Every seat of the given areas with its status now (asked of each area's owner)."""
-        answers = await asyncio.gather(*(self._statuses(session_id, a) for a in area_ids))
-        statuses: dict[SeatId, SeatStatus] = {}
-        for by_kind in answers:
-            for status, seats in by_kind.items():
-                statuses.update(dict.fromkeys(seats, status))
-        return statuses
-
-    async def _statuses(self, session_id: SessionId, area_id: AreaId) -> StatusesByKind:
-        subject = self._subjects[self.router.partition_of(session_id, area_id)]
-        request = StatusesRequest(
-            session_id=session_id, area_id=area_id, correlation_id=correlation_id.get()
-        )
-        return self._result(_statuses_reply, subject, await self._ask(subject, request))
+        try:
+            return _result_decoder(command.reply_type).decode(reply.ok)
+        except (msgspec.DecodeError, msgspec.ValidationError) as e:
+            raise SeatingUnavailable(f"unreadable result on {subject}: {e}") from e
 
     # --- a hold whose answer never came ----------------------------------------------------
 
-    def _release_later(self, subject: str, hold: HoldRequest) -> None:
-        request = ReleaseRequest(
-            session_id=hold.session_id,
-            area_id=hold.area_id,
-            correlation_id=hold.correlation_id,
-            hold_id=hold.hold_id,
+    def _release_later(self, subject: str, hold: HoldSeats, correlation: str | None) -> None:
+        release = ReleaseSeats(
+            session_id=hold.session_id, area_id=hold.area_id, hold_id=hold.hold_id
         )
-        task = asyncio.get_running_loop().create_task(self._release_timed_out(subject, request))
+        task = asyncio.get_running_loop().create_task(
+            self._release_timed_out(subject, release, correlation)
+        )
         self._compensations.add(task)
         task.add_done_callback(self._compensations.discard)
 
-    async def _release_timed_out(self, subject: str, request: ReleaseRequest) -> None:
+    async def _release_timed_out(
+        self, subject: str, release: ReleaseSeats, correlation: str | None
+    ) -> None:
         # the hold is still queued behind a slow batch: give the release more time
         patience = self.timeout * COMPENSATION_PATIENCE
+        batch = CommandBatch(
+            commands=[release], correlation_ids=None if correlation is None else [correlation]
+        )
         try:
-            self._result(_hold_reply, subject, await self._ask(subject, request, patience=patience))
+            data = await self._request(subject, batch, patience)
+            (reply,) = self._results(subject, data, 1)
+            if isinstance(reply, Exception):
+                raise reply
+            self._result(release, subject, reply)
         except (NotHolder, HoldExpired):
             return  # the hold was refused (or is gone): nothing held
         except Exception as e:  # best effort: the hold ends at its TTL anyway
-            _log.warning("timed_out_hold_not_released", hold_id=str(request.hold_id), error=str(e))
+            _log.warning("timed_out_hold_not_released", hold_id=str(release.hold_id), error=str(e))
             return
-        _log.info("timed_out_hold_released", hold_id=str(request.hold_id))
+        _log.info("timed_out_hold_released", hold_id=str(release.hold_id))
+
+
+class _Sent:
+    """A message sent and not answered yet."""
+
+    __slots__ = ("subject", "timer", "waiting")
+
+    def __init__(self, subject: str, waiting: list[_Asked], timer: asyncio.TimerHandle) -> None:
+        self.subject = subject
+        self.waiting = waiting
+        self.timer = timer
+
+
+def _batch(waiting: list[_Asked]) -> CommandBatch:
+    correlations = [correlation for _, _, correlation in waiting]
+    return CommandBatch(
+        commands=[command for command, _, _ in waiting],  # type: ignore[misc]  # the union
+        correlation_ids=correlations if any(correlations) else None,
+    )
 
 
 # --- the answering side -----------------------------------------------------------------------
 
 
-def _grouped(statuses: Mapping[SeatId, SeatStatus]) -> StatusesByKind:
-    by_kind: dict[SeatStatus, list[SeatId]] = {}
-    for seat, status in statuses.items():
-        by_kind.setdefault(status, []).append(seat)
-    return {status: tuple(seats) for status, seats in by_kind.items()}
+def _failed(error: Exception) -> asyncio.Future[Any]:
+    """A reply future that already raises ``error``."""
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(error)
+    return failed
+
+
+class _Answer:
+    """The reply to one message, sent when the last of its commands is decided."""
+
+    __slots__ = ("futures", "inflight", "left", "reply_to")
+
+    def __init__(
+        self, reply_to: str, futures: list[asyncio.Future[Any]], inflight: set[asyncio.Future[Any]]
+    ) -> None:
+        self.reply_to = reply_to
+        self.futures = futures
+        self.inflight = inflight
+        self.left = len(futures)
 
 
 class PartitionHost:
@@ -563,10 +601,10 @@ class PartitionHost:
     request is still answered once; :meth:`release` drains the subscription and waits
     until the commands it took are decided.
 
-    The subscription callback only decodes a request and puts it into the actor's
-    mailbox; the reply is sent when the actor's future resolves, by one task that sends
-    every reply due. So a slow command never holds up the requests behind it, and the
-    actor decides in batches what arrives meanwhile.
+    The subscription callback only decodes a message and puts its commands into the
+    actor's mailbox; the reply is sent when the last of them is decided, by one task
+    that sends every reply due. So a slow command never holds up the messages behind
+    it, and the actor decides in batches what arrives meanwhile.
 
     A partition with ``max_pending`` commands undecided (its store is slow, or down)
     answers more at once with ``SeatingUnavailable`` rather than queue work whose
@@ -586,7 +624,7 @@ class PartitionHost:
         self.seating = seating
         self.max_pending = max_pending
         self.answered = 0
-        """Replies sent (results and errors), for metrics and tests."""
+        """Replies sent (one per message: results and errors), for metrics and tests."""
         self._client = client
         self._prefix = prefix
         self._queue = subject_name(QUEUE_GROUP, prefix)
@@ -661,99 +699,73 @@ class PartitionHost:
         if not reply_to:
             return  # not a request: there is nobody to answer
         try:
-            request = _request_decoder.decode(msg.data)
+            batch = _batch_decoder.decode(msg.data)
         except (msgspec.DecodeError, msgspec.ValidationError) as e:
             self._send(reply_to, encode_error(ValueError(f"malformed seat command: {e}")))
             return
-        inflight = self._inflight.setdefault(partition, set())
-        if len(inflight) >= self.max_pending:
-            busy = f"partition {partition} has {len(inflight)} commands undecided; try again"
-            self._send(reply_to, encode_error(SeatingUnavailable(busy)))
-            return
-        seating = self.seating
-        owner = seating.router.partition_of(request.session_id, request.area_id)
-        if owner != partition or owner not in seating.actors:
+        commands = batch.commands
+        correlations = batch.correlation_ids
+        if correlations is not None and len(correlations) != len(commands):
             self._send(
-                reply_to,
-                encode_error(
-                    SeatingUnavailable(
-                        f"this worker routes {request.session_id}:{request.area_id} to "
-                        f"partition {owner}, not {partition} (or does not own it)"
-                    )
-                ),
+                reply_to, encode_error(ValueError("malformed seat command: one id per command"))
             )
             return
-        token = correlation_id.set(request.correlation_id)
-        try:
-            future, shape = self._submit(request)
-        except Exception as e:  # a command that cannot even be queued is answered too
-            self._send(reply_to, encode_error(e))
+        inflight = self._inflight.setdefault(partition, set())
+        room = self.max_pending - len(inflight)
+        busy = f"partition {partition} has {len(inflight)} commands undecided; try again"
+        if room <= 0:
+            self._send(reply_to, encode_error(SeatingUnavailable(busy)))
             return
-        finally:
-            correlation_id.reset(token)
-        inflight.add(future)
-        future.add_done_callback(functools.partial(self._on_decided, reply_to, shape, inflight))
+        futures = [
+            self._submit(partition, command, None if correlations is None else correlations[n])
+            if n < room
+            else _failed(SeatingUnavailable(busy))  # the first ones fit; the rest: later
+            for n, command in enumerate(commands)
+        ]
+        answer = _Answer(reply_to, futures, inflight)
+        decided = functools.partial(self._on_decided, answer)
+        for future in futures:
+            inflight.add(future)
+            future.add_done_callback(decided)
 
     def _submit(
-        self, request: AnyRequest
-    ) -> tuple[asyncio.Future[Any], Callable[[Any], Any] | None]:
-        """Put the command into its actor's mailbox; the reply future and its wire shape."""
+        self, partition: int, command: SeatCommand[Any], correlation: str | None
+    ) -> asyncio.Future[Any]:
+        """Put the command into its actor's mailbox; its reply future."""
         seating = self.seating
-        if isinstance(request, HoldRequest):
-            return seating.hold(
-                session_id=request.session_id,
-                area_id=request.area_id,
-                hold_id=request.hold_id,
-                holder_id=request.holder_id,
-                order_id=request.order_id,
-                seat_ids=request.seat_ids,
-                max_seats=request.max_seats,
-            ), None
-        if isinstance(request, ReleaseRequest):
-            return seating.release(request.session_id, request.area_id, request.hold_id), None
-        if isinstance(request, ExtendRequest):
-            return seating.extend(request.session_id, request.area_id, request.hold_id), None
-        if isinstance(request, SellRequest):
-            return seating.sell(
-                session_id=request.session_id,
-                area_id=request.area_id,
-                hold_id=request.hold_id,
-                fencing_token=request.fencing_token,
-                order_id=request.order_id,
-                seat_ids=request.seat_ids,
-            ), None
-        if isinstance(request, ReturnRequest):
-            return seating.return_seats(
-                session_id=request.session_id,
-                area_id=request.area_id,
-                hold_id=request.hold_id,
-                order_id=request.order_id,
-                seat_ids=request.seat_ids,
-            ), None
-        statuses = seating.seat_statuses(request.session_id, [request.area_id])
-        return asyncio.ensure_future(statuses), _grouped
-
-    def _on_decided(
-        self,
-        reply_to: str,
-        shape: Callable[[Any], Any] | None,
-        inflight: set[asyncio.Future[Any]],
-        future: asyncio.Future[Any],
-    ) -> None:
-        inflight.discard(future)
-        if future.cancelled():
-            data = encode_error(SeatingUnavailable("the command was cancelled"))
-        elif (error := future.exception()) is not None:
-            data = encode_error(error)
-        else:
-            result = future.result()
-            ok: Reply[Any] = Reply(ok=result if shape is None else shape(result))
-            data = _encoder.encode(ok)
-            if len(data) > self._client.max_payload:
-                data = encode_error(
-                    SeatingUnavailable(f"the answer ({len(data)} bytes) exceeds the NATS payload")
+        owner = seating.router.partition_of(command.session_id, command.area_id)
+        if owner != partition or owner not in seating.actors:
+            return _failed(
+                SeatingUnavailable(
+                    f"this worker routes {command.session_id}:{command.area_id} to "
+                    f"partition {owner}, not {partition} (or does not own it)"
                 )
-        self._send(reply_to, data)
+            )
+        token = correlation_id.set(correlation)
+        try:
+            return seating.ask(command)
+        finally:
+            correlation_id.reset(token)
+
+    def _on_decided(self, answer: _Answer, future: asyncio.Future[Any]) -> None:
+        answer.inflight.discard(future)
+        answer.left -= 1
+        if answer.left:
+            return
+        replies: list[Reply[Any]] = []
+        for decided in answer.futures:
+            if decided.cancelled():
+                replies.append(error_reply(SeatingUnavailable("the command was cancelled")))
+            elif (error := decided.exception()) is not None:
+                replies.append(error_reply(error))
+            else:
+                replies.append(Reply(ok=decided.result()))
+        data = _encoder.encode(replies)
+        if len(data) > self._client.max_payload:
+            data = encode_error(
+                SeatingUnavailable(f"the answer ({len(data)} bytes) exceeds the NATS payload")
+            )
+        self._send(answer.reply_to, data)
 
     # --- replies --------------------------------------------------------------------------
 

@@ -19,6 +19,18 @@ One acknowledgement at a time
     loopback one acknowledgement takes well under a millisecond, and the outbox relay
     of every process publishes in parallel with the others.
 
+A window, for the live seat feed only
+    :meth:`NatsEventPublisher.publish_window` sends a worker's seat events in order as
+    plain messages, without waiting between them, and only the last with an
+    acknowledgement: one wait for a batch, and none of the per-message bookkeeping of
+    an acknowledged publish. It is for the ``SEATS`` stream, which only live feeds
+    read. The acknowledgement of the last says the server took the window (it handles
+    one connection's messages in order); a message the stream refused on the way (a
+    full stream; SEATS discards old messages instead) would go unreported, and a
+    window sent again after a lost acknowledgement is dropped as repeats. A watcher's
+    seat map would show a stale status until that seat's next change or its next
+    snapshot. Decisions never read that stream.
+
 Repeats
     An event published again within the stream's duplicate window is acknowledged as a
     duplicate and not stored again: that is success (an outbox retry), counted in
@@ -33,9 +45,11 @@ Failures
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 import nats.errors
+from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from openticket.adapters.nats.envelope import encode
@@ -44,6 +58,12 @@ from openticket.adapters.serialization import EventCodec
 from openticket.application.correlation import correlation_id
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.domain.shared import DomainEvent
+
+EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"
+"""The header by which the server refuses a message a stream of another name captured."""
+
+YIELD_EVERY = 16
+"""Events a window encodes and sends before it lets the event loop run other work."""
 
 
 class NatsEventPublisher:
@@ -60,6 +80,7 @@ class NatsEventPublisher:
         prefix: str = "",
         codec: EventCodec | None = None,
         timeout: float = 5.0,
+        client: Client | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("the acknowledgement timeout must be positive")
@@ -68,6 +89,8 @@ class NatsEventPublisher:
         self._prefix = prefix
         self._codec = codec or EventCodec()
         self._timeout = timeout
+        self._client = client
+        """The core client, for windows of plain messages (:meth:`publish_window`)."""
         self.duplicates = 0
         """Events the server acknowledged as already stored (repeats within the window)."""
 
@@ -99,3 +122,43 @@ class NatsEventPublisher:
                 ) from e
             if ack.duplicate:
                 self.duplicates += 1
+
+    async def publish_window(self, events: Sequence[tuple[DomainEvent, str | None]]) -> None:
+        """Publish ``events`` (each with its correlation id) in order; the last acknowledged.
+
+        All but the last go as plain messages, one after the other without waiting, and
+        the stream stores them as it stores any message on its subjects; the last is
+        published with an acknowledgement. The server handles one connection's
+        messages in order, so that acknowledgement says the window reached the stream.
+        Raises ``AdapterUnavailable`` if it does not come within the timeout: send the
+        window again, and what was stored is dropped as a repeat (``Nats-Msg-Id``).
+        Needs the ``client`` the publisher was made with.
+        """
+        if not events:
+            return
+        client = self._client
+        if client is None:
+            raise ValueError("publish_window needs the NATS client (NatsEventPublisher(client=))")
+        prefix, codec = self._prefix, self._codec
+        *sent, (last, last_correlation) = events
+        try:
+            for n, (event, correlation) in enumerate(sent, 1):
+                subject, body, headers = encode(event, correlation, prefix=prefix, codec=codec)
+                headers[EXPECTED_STREAM_HEADER] = stream_name(route_of(event).stream, prefix)
+                await client.publish(subject, body, headers=headers)
+                if not n % YIELD_EVERY:  # let the loop answer requests meanwhile
+                    await asyncio.sleep(0)
+            subject, body, headers = encode(last, last_correlation, prefix=prefix, codec=codec)
+            ack = await self._js.publish(
+                subject,
+                body,
+                timeout=self._timeout,
+                stream=stream_name(route_of(last).stream, prefix),
+                headers=headers,
+            )
+        except (nats.errors.Error, OSError) as e:
+            raise AdapterUnavailable(
+                f"JetStream did not acknowledge a window of {len(events)} events: {e!r}"
+            ) from e
+        if ack.duplicate:
+            self.duplicates += 1

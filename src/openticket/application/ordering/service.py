@@ -15,6 +15,7 @@ from openticket.application.ports.errors import ConcurrencyError
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.api import Seating
+from openticket.application.seating.commands import HoldSeats, ReleaseSeats
 from openticket.domain.ordering import Order, OrderItem
 from openticket.domain.seating import SeatsSpanAreas
 from openticket.domain.shared import (
@@ -89,14 +90,16 @@ class OrderingService:
         context.venue.seat_map.require_seats(wanted)
         items = [OrderItem(seat, context.prices.price_of(seat)) for seat in wanted]
         order_id, hold_id = OrderId(self._ids.new_id()), HoldId(self._ids.new_id())
-        hold = await self._seating.hold(
-            session_id=session_id,
-            area_id=area_id,
-            hold_id=hold_id,
-            holder_id=by.user_id,
-            order_id=order_id,
-            seat_ids=wanted,
-            max_seats=session.max_seats_per_order,
+        hold = await self._seating.ask(
+            HoldSeats(
+                session_id=session_id,
+                area_id=area_id,
+                hold_id=hold_id,
+                holder_id=by.user_id,
+                order_id=order_id,
+                seat_ids=wanted,
+                max_seats=session.max_seats_per_order,
+            )
         )
         try:
             order = Order.create(
@@ -116,7 +119,9 @@ class OrderingService:
         except BaseException:
             # the order was not stored: give the seats back now rather than at expiry
             with contextlib.suppress(Exception):
-                await self._seating.release(session_id, area_id, hold_id)
+                await self._seating.ask(
+                    ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
+                )
             raise
         await self._publish(uow.collect_new_events())
         return order

@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 from uuid import UUID
 
 import attrs
@@ -49,6 +49,17 @@ from openticket.application.ports.lock_store import (
     ReleaseSold,
     RestoreHold,
 )
+from openticket.application.seating.commands import (
+    ExtendSeats,
+    HoldSeats,
+    ReadSeats,
+    ReleaseSeats,
+    ReturnSeats,
+    SaleRecorded,
+    SeatCommand,
+    SeatsByStatus,
+    SellSeats,
+)
 from openticket.application.seating.router import PartitionKey
 from openticket.domain.seating import (
     HoldExpired,
@@ -69,7 +80,6 @@ from openticket.domain.shared import (
     OrderId,
     SeatId,
     SessionId,
-    UserId,
 )
 
 
@@ -102,69 +112,17 @@ EventSink = Callable[[list[DomainEvent], dict[UUID, str]], None]
 of those a request caused, by event id. Must not block."""
 
 
-# --- commands (tuples: they are made once per request on the hot path) ---------------
-
-
-class HoldSeats(NamedTuple):
-    """Hold every one of ``seat_ids`` for ``order_id``, or none."""
-
-    key: PartitionKey
-    hold_id: HoldId
-    holder_id: UserId
-    order_id: OrderId
-    seat_ids: tuple[SeatId, ...]
-    max_seats: int | None = None
-
-
-class ReleaseSeats(NamedTuple):
-    """Give a hold's seats back (cancel, failed payment, expired order)."""
-
-    key: PartitionKey
-    hold_id: HoldId
-
-
-class ExtendSeats(NamedTuple):
-    """Keep a live hold for another TTL from now."""
-
-    key: PartitionKey
-    hold_id: HoldId
-
-
-class SellSeats(NamedTuple):
-    """Turn a hold into a sale; the fencing token must be the hold's. Replays are answered."""
-
-    key: PartitionKey
-    hold_id: HoldId
-    fencing_token: int
-    order_id: OrderId
-    seat_ids: tuple[SeatId, ...]
-
-
-class ReturnSeats(NamedTuple):
-    """Make an order's sold seats available again (refund). Replays are harmless."""
-
-    key: PartitionKey
-    hold_id: HoldId
-    order_id: OrderId
-    seat_ids: tuple[SeatId, ...]
+# --- what only the actor is asked ----------------------------------------------------
 
 
 @attrs.frozen
 class ExpireHolds:
-    """Expire every hold of this partition that is due now."""
+    """Expire every hold of this partition that is due now (the sweep's housekeeping)."""
 
 
-PartitionCommand = HoldSeats | ReleaseSeats | ExtendSeats | SellSeats | ReturnSeats
-"""A command about one session's area (routed by its partition key)."""
-SeatCommand = PartitionCommand | ExpireHolds
-
-
-@attrs.frozen
-class SaleRecorded:
-    """Reply to ``SellSeats``: the seats are sold to the order (``replayed``: already were)."""
-
-    seat_ids: tuple[SeatId, ...]
-    replayed: bool = False
+Mail = tuple[SeatCommand[Any] | ExpireHolds, PartitionKey | None, "asyncio.Future[Any]", str | None]
+"""A mailbox item: the command, its partition key (none for ``ExpireHolds``), the reply
+future and the request id (correlation) of the request that sent it."""
 
 
 # --- the actor --------------------------------------------------------------------
@@ -180,6 +138,7 @@ class _Plan:
         "events",
         "hold",
         "inventory",
+        "key",
         "op_index",
         "reply",
         "result",
@@ -189,9 +148,14 @@ class _Plan:
     """The inventory of the command's partition key; set once loaded (never read before)."""
 
     def __init__(
-        self, command: SeatCommand, reply: asyncio.Future[Any], correlation: str | None
+        self,
+        command: SeatCommand[Any] | ExpireHolds,
+        key: PartitionKey | None,
+        reply: asyncio.Future[Any],
+        correlation: str | None,
     ) -> None:
         self.command = command
+        self.key = key
         self.reply = reply
         self.correlation = correlation
         self.events = (0, 0)
@@ -218,9 +182,9 @@ class _Batch:
         self.taken: tuple[SeatId, ...] = ()
         """The seats in the way of the hold just refused."""
 
-    def freed_in(self, command: ReleaseSeats) -> set[SeatId]:
-        """Seats released earlier in this batch in the command's partition key."""
-        return self.freed.setdefault(command.key, set())
+    def freed_in(self, key: PartitionKey) -> set[SeatId]:
+        """Seats released earlier in this batch in a partition key."""
+        return self.freed.setdefault(key, set())
 
 
 class PartitionActor:
@@ -252,7 +216,7 @@ class PartitionActor:
         self._ttl = hold_ttl
         self._emit = emit
         self._inventories: dict[PartitionKey, SeatInventory] = {}
-        self._mailbox: list[tuple[SeatCommand, asyncio.Future[Any], str | None]] = []
+        self._mailbox: list[Mail] = []
         self._idle: asyncio.Future[None] | None = None
         """Set while the actor waits for mail; the next command wakes it."""
         self._task: asyncio.Task[None] | None = None
@@ -274,7 +238,7 @@ class PartitionActor:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         mailbox, self._mailbox = self._mailbox, []
-        for _, reply, _ in mailbox:
+        for _, _, reply, _ in mailbox:
             if not reply.done():
                 reply.set_exception(SeatingUnavailable(f"partition {self.partition} stopped"))
 
@@ -289,15 +253,21 @@ class PartitionActor:
 
     # --- asking ----------------------------------------------------------------------
 
-    def submit(self, command: SeatCommand) -> asyncio.Future[Any]:
-        """Queue ``command``; the future resolves to its reply or raises its error."""
+    def submit(
+        self, command: SeatCommand[Any] | ExpireHolds, key: PartitionKey | None
+    ) -> asyncio.Future[Any]:
+        """Queue ``command`` (of ``key``, this partition's); the future resolves to its reply.
+
+        The future raises the command's error instead. ``key`` is ``None`` only for
+        ``ExpireHolds``, which is about the whole partition.
+        """
         task = self._task
         if task is None:
             reply: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             reply.set_exception(SeatingUnavailable(f"partition {self.partition} is not running"))
             return reply
         reply = task.get_loop().create_future()
-        self._mailbox.append((command, reply, correlation_id.get()))
+        self._mailbox.append((command, key, reply, correlation_id.get()))
         idle = self._idle
         if idle is not None and not idle.done():
             idle.set_result(None)
@@ -331,7 +301,7 @@ class PartitionActor:
             try:
                 await self._decide(batch)
             except Exception as e:  # the actor must survive; every caller gets the error
-                for _, reply, _ in batch:
+                for _, _, reply, _ in batch:
                     if not reply.done():
                         reply.set_exception(e)
 
@@ -390,20 +360,18 @@ class PartitionActor:
             available=tuple(by_status[SeatStatus.AVAILABLE]),
         )
 
-    async def _decide(
-        self, batch: list[tuple[SeatCommand, asyncio.Future[Any], str | None]]
-    ) -> None:
+    async def _decide(self, batch: list[Mail]) -> None:
         self.batches += 1
         self.decided += len(batch)
-        plans = [_Plan(command, reply, correlation) for command, reply, correlation in batch]
+        plans = [_Plan(*mail) for mail in batch]
         if not self._in_tenure():
             self._refuse_all(plans)
             return
         epoch = self._epoch
         inventories = self._inventories
         for plan in plans:
-            if not isinstance(plan.command, ExpireHolds):
-                key = plan.command.key
+            key = plan.key
+            if key is not None:
                 inventory = inventories.get(key)
                 if inventory is None:
                     try:
@@ -486,40 +454,42 @@ class PartitionActor:
         for plan in plans:
             if plan.error is not None:
                 continue
-            command = plan.command
+            command, key = plan.command, plan.key
+            if key is None:  # ExpireHolds: about the whole partition
+                self._expire(now, batch.ops, events)
+                continue
             try:
-                if isinstance(command, ExpireHolds):
-                    self._expire(now, batch.ops, events)
-                    continue
-                inventory = plan.inventory
                 if isinstance(command, HoldSeats):
-                    op: LockOp | None = self._plan_hold(command, inventory, batch)
+                    op: LockOp | None = self._plan_hold(command, key, plan.inventory, batch)
                     if op is None:  # refused: no store call, no exception on the hot path
                         plan.error = error = SeatsUnavailable(batch.taken)
                         events.append(self._rejection(command, error, now))
                         plan.events = (len(events) - 1, len(events))
                         continue
                 elif isinstance(command, SellSeats):
-                    op = self._plan_sale(command, inventory, batch, plan)
+                    op = self._plan_sale(command, plan, batch)
                 elif isinstance(command, ReleaseSeats):
-                    hold = self._live_hold(inventory, command.hold_id, batch.touched, now)
+                    hold = self._live_hold(plan.inventory, command.hold_id, batch)
                     batch.touched.add(hold.hold_id)
-                    batch.freed_in(command).update(hold.seat_ids)
+                    batch.freed_in(key).update(hold.seat_ids)
                     op = ReleaseHold(
-                        session_id=command.key.session_id,
-                        hold_id=hold.hold_id,
-                        seat_ids=hold.seat_ids,
+                        session_id=command.session_id, hold_id=hold.hold_id, seat_ids=hold.seat_ids
                     )
                 elif isinstance(command, ExtendSeats):
-                    hold = self._live_hold(inventory, command.hold_id, batch.touched, now)
+                    hold = self._live_hold(plan.inventory, command.hold_id, batch)
                     op = ExtendHold(
-                        session_id=command.key.session_id,
+                        session_id=command.session_id,
                         hold_id=hold.hold_id,
                         seat_ids=hold.seat_ids,
                         expires_at=batch.expires_at,
                     )
+                elif isinstance(command, ReturnSeats):
+                    op = self._plan_return(command, plan)
+                elif isinstance(command, ReadSeats):
+                    plan.result = _by_status(plan.inventory, now)
+                    op = None
                 else:
-                    op = self._plan_return(command, inventory, plan)
+                    raise TypeError(f"not a seat command: {command!r}")
                 if op is not None:
                     plan.op_index = len(batch.ops)
                     batch.ops.append(op)
@@ -530,29 +500,30 @@ class PartitionActor:
         return batch.ops
 
     @staticmethod
-    def _plan_hold(command: HoldSeats, inventory: SeatInventory, batch: _Batch) -> LockOp | None:
-        inventory.validate_request(command.seat_ids, command.max_seats)
-        # (a reused hold id is refused when the hold is granted: ``SeatInventory.grant``)
-        seats, key = command.seat_ids, command.key
+    def _plan_hold(
+        command: HoldSeats, key: PartitionKey, inventory: SeatInventory, batch: _Batch
+    ) -> LockOp | None:
         claimed, freed = batch.claimed, batch.freed
         mine = claimed.get(key) if claimed else None
-        back = freed.get(key) if freed else None
-        taken = inventory.unavailable(seats, batch.now)
-        if back:  # released earlier in this batch: free by the time this hold is applied
-            taken = tuple(s for s in taken if s not in back)
-        if mine:  # held earlier in this batch
-            taken = tuple(s for s in seats if s in mine or s in taken)
+        # (a reused hold id is refused when the hold is granted: ``SeatInventory.grant``)
+        taken = inventory.check_hold(
+            command.seat_ids,
+            command.max_seats,
+            batch.now,
+            claimed=mine,
+            freed=freed.get(key) if freed else None,
+        )
         if taken:
             batch.taken = taken
             return None
         if mine is None:
-            claimed[key] = set(seats)
+            claimed[key] = set(command.seat_ids)
         else:
-            mine.update(seats)
+            mine.update(command.seat_ids)
         return AcquireHold(
             hold_id=command.hold_id,
-            session_id=command.key.session_id,
-            area_id=command.key.area_id,
+            session_id=command.session_id,
+            area_id=command.area_id,
             holder_id=command.holder_id,
             order_id=command.order_id,
             seat_ids=command.seat_ids,
@@ -560,50 +531,42 @@ class PartitionActor:
             after_token=inventory.last_fencing_token,
         )
 
-    def _plan_sale(
-        self, command: SellSeats, inventory: SeatInventory, batch: _Batch, plan: _Plan
-    ) -> LockOp | None:
-        if inventory.is_sold_to(command.order_id, command.seat_ids):
+    def _plan_sale(self, command: SellSeats, plan: _Plan, batch: _Batch) -> LockOp | None:
+        if command.hold_id in batch.touched:
+            raise NotHolder(f"no hold {command.hold_id} in this partition")
+        hold = plan.inventory.check_sale(
+            command.hold_id, command.fencing_token, command.order_id, command.seat_ids, batch.now
+        )
+        if hold is None:
             plan.result = SaleRecorded(command.seat_ids, replayed=True)
             return None
-        hold = self._live_hold(inventory, command.hold_id, batch.touched, batch.now)
-        if command.fencing_token != hold.fencing_token:
-            raise StaleFencingToken(
-                f"hold {hold.hold_id} has token {hold.fencing_token}, not {command.fencing_token}"
-            )
         batch.touched.add(hold.hold_id)
         plan.hold = hold
         return MarkSold(
-            session_id=command.key.session_id,
+            session_id=command.session_id,
             hold_id=hold.hold_id,
             seat_ids=hold.seat_ids,
             fencing_token=hold.fencing_token,
         )
 
     @staticmethod
-    def _plan_return(command: ReturnSeats, inventory: SeatInventory, plan: _Plan) -> LockOp | None:
-        sold_to_order = tuple(
-            s for s in command.seat_ids if inventory.sold_to(s) == command.order_id
-        )
+    def _plan_return(command: ReturnSeats, plan: _Plan) -> LockOp | None:
+        sold_to_order = plan.inventory.sold_to_order(command.order_id, command.seat_ids)
         if not sold_to_order:
             plan.result = ()
             return None
-        return ReleaseSold(session_id=command.key.session_id, seat_ids=sold_to_order)
+        return ReleaseSold(session_id=command.session_id, seat_ids=sold_to_order)
 
     @staticmethod
     def _correlated(plans: list[_Plan]) -> bool:
         return any(plan.correlation is not None for plan in plans)
 
     @staticmethod
-    def _live_hold(
-        inventory: SeatInventory, hold_id: HoldId, touched: set[HoldId], now: datetime
-    ) -> SeatHold:
-        hold = inventory.hold_of(hold_id)
-        if hold is None or hold_id in touched:
+    def _live_hold(inventory: SeatInventory, hold_id: HoldId, batch: _Batch) -> SeatHold:
+        """The live hold, unless a command earlier in the batch already released or sold it."""
+        if hold_id in batch.touched:
             raise NotHolder(f"no hold {hold_id} in this partition")
-        if not hold.is_live(now):
-            raise HoldExpired(f"hold {hold_id} expired at {hold.expires_at.isoformat()}")
-        return hold
+        return inventory.live_hold(hold_id, batch.now)
 
     def _expire(self, now: datetime, ops: list[LockOp], events: list[DomainEvent]) -> None:
         for inventory in self._inventories.values():
@@ -621,8 +584,8 @@ class PartitionActor:
         return SeatHoldRejected(
             event_id=self._new_id(),
             occurred_at=now,
-            session_id=command.key.session_id,
-            area_id=command.key.area_id,
+            session_id=command.session_id,
+            area_id=command.area_id,
             hold_id=command.hold_id,
             order_id=command.order_id,
             seat_ids=command.seat_ids,
@@ -643,11 +606,7 @@ class PartitionActor:
         for plan in plans:
             reply = plan.reply
             command = plan.command
-            if (
-                plan.error is None
-                and plan.op_index is not None
-                and not isinstance(command, ExpireHolds)
-            ):
+            if plan.error is None and plan.op_index is not None and plan.key is not None:
                 start = len(events)
                 result = results[plan.op_index]
                 inventory = plan.inventory
@@ -673,7 +632,7 @@ class PartitionActor:
 
     def _apply_one(
         self,
-        command: SeatCommand,
+        command: SeatCommand[Any] | ExpireHolds,
         result: LockResult,
         inventory: SeatInventory,
         now: datetime,
@@ -701,14 +660,20 @@ class PartitionActor:
                 raise HoldExpired(f"hold {command.hold_id} is no longer in the lock store")
             return inventory.extend(command.hold_id, now=now, ids=ids)
         if isinstance(command, ReturnSeats):
-            returned = tuple(
-                s for s in command.seat_ids if inventory.sold_to(s) == command.order_id
-            )
+            returned = inventory.sold_to_order(command.order_id, command.seat_ids)
             inventory.return_seats(
                 returned, order_id=command.order_id, hold_id=command.hold_id, now=now, ids=ids
             )
             return returned
         raise TypeError(f"not a seat command: {command!r}")
+
+
+def _by_status(inventory: SeatInventory, now: datetime) -> SeatsByStatus:
+    """The seats of each status now (a ``ReadSeats`` reply)."""
+    by_status: dict[SeatStatus, list[SeatId]] = {}
+    for seat in inventory.seat_ids:
+        by_status.setdefault(inventory.status(seat, now), []).append(seat)
+    return {status: tuple(seats) for status, seats in by_status.items()}
 
 
 def _correlations(plans: list[_Plan], events: list[DomainEvent]) -> dict[UUID, str]:

@@ -2,18 +2,21 @@
 
 ``SeatingService`` runs the partition actors in this process; the NATS adapter's
 ``RemoteSeating`` sends every command to the worker process that owns the partition.
-Use cases only ever see this protocol.
+Use cases only ever see this protocol, and give it commands
+(:mod:`openticket.application.seating.commands`) through its one entry point, ``ask``.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Protocol
 
-from openticket.application.seating.actor import PartitionActor, SaleRecorded
+from openticket.application.seating.actor import PartitionActor
+from openticket.application.seating.commands import R, ReadSeats, SeatCommand
 from openticket.application.seating.router import PartitionRouter
-from openticket.domain.seating import SeatHold, SeatStatus
-from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId, UserId
+from openticket.domain.seating import SeatStatus
+from openticket.domain.shared import AreaId, SeatId, SessionId
 
 
 class Seating(Protocol):
@@ -46,59 +49,26 @@ class Seating(Protocol):
         """Expire due holds (of the actors in this process)."""
         ...
 
-    def hold(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        holder_id: UserId,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-        max_seats: int | None = None,
-    ) -> Awaitable[SeatHold]:
-        """Hold all of ``seat_ids`` for one TTL, or raise ``SeatsUnavailable``."""
+    def ask(self, command: SeatCommand[R]) -> Awaitable[R]:
+        """Have the actor of the command's partition decide it; resolves to its reply.
+
+        The one entry point for every seat command (``HoldSeats``, ``ReleaseSeats``,
+        ``ExtendSeats``, ``SellSeats``, ``ReturnSeats``, ``ReadSeats``). Raises the
+        command's error (``SeatsUnavailable``, ``NotHolder``…) when awaited, or
+        ``SeatingUnavailable`` when no actor can decide it now.
+        """
         ...
 
-    def release(
-        self, session_id: SessionId, area_id: AreaId, hold_id: HoldId
-    ) -> Awaitable[SeatHold]:
-        """Give a live hold's seats back."""
-        ...
 
-    def extend(
-        self, session_id: SessionId, area_id: AreaId, hold_id: HoldId
-    ) -> Awaitable[SeatHold]:
-        """Keep a live hold for another TTL from now."""
-        ...
-
-    def sell(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        fencing_token: int,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-    ) -> Awaitable[SaleRecorded]:
-        """Sell a hold's seats to its order."""
-        ...
-
-    def return_seats(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-    ) -> Awaitable[tuple[SeatId, ...]]:
-        """Make an order's sold seats available again."""
-        ...
-
-    async def seat_statuses(
-        self, session_id: SessionId, area_ids: Sequence[AreaId]
-    ) -> dict[SeatId, SeatStatus]:
-        """Every seat of the given areas with its status now."""
-        ...
+async def seat_statuses(
+    seating: Seating, session_id: SessionId, area_ids: Sequence[AreaId]
+) -> dict[SeatId, SeatStatus]:
+    """Every seat of the given areas with its status now (one ``ReadSeats`` per area)."""
+    answers = await asyncio.gather(
+        *(seating.ask(ReadSeats(session_id=session_id, area_id=area_id)) for area_id in area_ids)
+    )
+    statuses: dict[SeatId, SeatStatus] = {}
+    for by_status in answers:
+        for status, seats in by_status.items():
+            statuses.update(dict.fromkeys(seats, status))
+    return statuses

@@ -7,40 +7,25 @@ import contextlib
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 import structlog
 
 from openticket.application.correlation import correlation_id
+from openticket.application.errors import SeatingUnavailable
 from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.lock_store import LockStore
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.actor import (
     ExpireHolds,
-    ExtendSeats,
-    HoldSeats,
     PartitionActor,
-    PartitionCommand,
-    ReleaseSeats,
-    ReturnSeats,
-    SaleRecorded,
     SeatLayout,
-    SellSeats,
     SoldSeats,
 )
+from openticket.application.seating.commands import R, SeatCommand
 from openticket.application.seating.router import PartitionRouter
-from openticket.domain.seating import SeatHold, SeatStatus
-from openticket.domain.shared import (
-    AreaId,
-    DomainEvent,
-    HoldId,
-    OrderId,
-    SeatId,
-    SessionId,
-    UserId,
-)
+from openticket.domain.shared import AreaId, DomainEvent, OrderId, SeatId, SessionId
 
 
 class TicketedSeats:
@@ -169,84 +154,25 @@ class SeatingService:
         """The actor that owns a session's area."""
         return self.actors[self.router.partition_of(session_id, area_id)]
 
-    def _ask(self, command: PartitionCommand) -> asyncio.Future[Any]:
-        return self.actors[command.key.partition].submit(command)
+    def ask(self, command: SeatCommand[R]) -> asyncio.Future[R]:
+        """Have the partition's actor decide ``command``; the future is its reply.
 
-    # The command methods return the actor's reply future itself (no coroutine around
-    # it): this is the hot path, and every awaited frame costs.
-
-    def hold(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        holder_id: UserId,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-        max_seats: int | None = None,
-    ) -> asyncio.Future[SeatHold]:
-        """Hold all of ``seat_ids`` for one TTL, or raise ``SeatsUnavailable``."""
-        key = self.router.key(session_id, area_id)
-        return self._ask(HoldSeats(key, hold_id, holder_id, order_id, tuple(seat_ids), max_seats))
-
-    def release(
-        self, session_id: SessionId, area_id: AreaId, hold_id: HoldId
-    ) -> asyncio.Future[SeatHold]:
-        """Give a live hold's seats back (``NotHolder`` / ``HoldExpired`` if it is gone)."""
-        return self._ask(ReleaseSeats(self.router.key(session_id, area_id), hold_id))
-
-    def extend(
-        self, session_id: SessionId, area_id: AreaId, hold_id: HoldId
-    ) -> asyncio.Future[SeatHold]:
-        """Keep a live hold for another TTL from now."""
-        return self._ask(ExtendSeats(self.router.key(session_id, area_id), hold_id))
-
-    def sell(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        fencing_token: int,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-    ) -> asyncio.Future[SaleRecorded]:
-        """Sell a hold's seats to its order; a replay of a made sale answers ``replayed``."""
-        key = self.router.key(session_id, area_id)
-        return self._ask(SellSeats(key, hold_id, fencing_token, order_id, tuple(seat_ids)))
-
-    def return_seats(
-        self,
-        *,
-        session_id: SessionId,
-        area_id: AreaId,
-        hold_id: HoldId,
-        order_id: OrderId,
-        seat_ids: Sequence[SeatId],
-    ) -> asyncio.Future[tuple[SeatId, ...]]:
-        """Make an order's sold seats available again; resolves to the seats it freed."""
-        key = self.router.key(session_id, area_id)
-        return self._ask(ReturnSeats(key, hold_id, order_id, tuple(seat_ids)))
+        It returns the actor's reply future itself, no coroutine around it: this is the
+        hot path, and every awaited frame costs.
+        """
+        key = self.router.key(command.session_id, command.area_id)
+        actor = self.actors.get(key.partition)
+        if actor is None:
+            reply: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+            reply.set_exception(
+                SeatingUnavailable(f"partition {key.partition} has no actor in this process")
+            )
+            return reply
+        return actor.submit(command, key)
 
     async def expire_due(self) -> None:
         """Have every actor expire its due holds now."""
-        await asyncio.gather(*(a.submit(ExpireHolds()) for a in self.actors.values()))
-
-    # --- queries ------------------------------------------------------------------------
-
-    async def seat_statuses(
-        self, session_id: SessionId, area_ids: Sequence[AreaId]
-    ) -> dict[SeatId, SeatStatus]:
-        """Every seat of the given areas with its status now."""
-        now = self._clock.now()
-        statuses: dict[SeatId, SeatStatus] = {}
-        for area_id in area_ids:
-            key = self.router.key(session_id, area_id)
-            inventory = await self.actors[key.partition].ensure_loaded(key)
-            for seat in inventory.seat_ids:
-                statuses[seat] = inventory.status(seat, now)
-        return statuses
+        await asyncio.gather(*(a.submit(ExpireHolds(), None) for a in self.actors.values()))
 
 
 def _by_correlation(
