@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -44,7 +44,7 @@ from openticket.adapters.nats.command_path import (
     encode_error,
 )
 from openticket.adapters.nats.streams import SEATS, STREAMS, ensure_streams, stream_name
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated, correlation_id
 from openticket.application.errors import NotFound, SeatingUnavailable
 from openticket.application.ports.errors import AdapterUnavailable, ConcurrencyError
 from openticket.application.ports.lock_store import LockOp, LockResult
@@ -510,15 +510,6 @@ async def test_more_commands_than_a_message_carries_go_in_several(
 
     assert remote.messages == sent + 2
     assert sum(isinstance(a, SeatHold) for a in answers) == 1
-
-
-@contextlib.contextmanager
-def correlated(value: str | None) -> Iterator[None]:
-    token = correlation_id.set(value)
-    try:
-        yield
-    finally:
-        correlation_id.reset(token)
 
 
 async def test_the_request_id_reaches_the_events_the_owner_publishes(

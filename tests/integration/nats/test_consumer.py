@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -59,7 +59,7 @@ from openticket.adapters.nats.streams import (
     stream_name,
     subject_name,
 )
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated, correlation_id
 from openticket.application.ports.errors import AdapterUnavailable, ConcurrencyError
 from openticket.domain.ordering import OrderCancelled, OrderEvent, OrderExpired, OrderFailed
 from openticket.domain.shared import DomainEvent, OrderId, SessionId, UserId
@@ -205,15 +205,6 @@ async def consumer_of(
     finally:
         for consumer in made:
             await consumer.stop()
-
-
-@contextlib.contextmanager
-def correlated(value: str | None) -> Iterator[None]:
-    token = correlation_id.set(value)
-    try:
-        yield
-    finally:
-        correlation_id.reset(token)
 
 
 async def parked_messages(js: JetStreamContext, prefix: str) -> list[RawStreamMsg]:

@@ -6,10 +6,9 @@ end; what reached the bus is read back from the streams message by message.
 
 from __future__ import annotations
 
-import contextlib
 import types
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -44,7 +43,7 @@ from openticket.adapters.nats.streams import (
     stream_name,
 )
 from openticket.adapters.serialization import EventCodec, UnknownEventType
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import EventPublisher
 from openticket.domain.ordering import OrderEvent
@@ -114,15 +113,6 @@ def js(event_streams: JetStreamContext) -> JetStreamContext:
 @pytest.fixture
 def publisher(js: JetStreamContext, unique: str) -> ReadablePublisher:
     return ReadablePublisher(js, unique)
-
-
-@contextlib.contextmanager
-def correlated(value: str | None) -> Iterator[None]:
-    token = correlation_id.set(value)
-    try:
-        yield
-    finally:
-        correlation_id.reset(token)
 
 
 def some_events() -> list[DomainEvent]:

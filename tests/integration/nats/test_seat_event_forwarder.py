@@ -9,8 +9,7 @@ prefix), deleted at the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -26,7 +25,7 @@ from openticket.adapters.nats.streams import (
     stream_name,
     subject_name,
 )
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated
 from openticket.domain.seating import SeatsHeld
 from openticket.domain.shared import AreaId, HoldId, OrderId, SessionId, UserId
 from openticket.testing.contracts._builders import T0, new_id, seat
@@ -55,15 +54,6 @@ async def forwarder(publisher: NatsEventPublisher) -> AsyncIterator[SeatEventFor
         yield forward
     finally:
         await forward.stop()
-
-
-@contextlib.contextmanager
-def correlated(value: str | None) -> Iterator[None]:
-    token = correlation_id.set(value)
-    try:
-        yield
-    finally:
-        correlation_id.reset(token)
 
 
 def seat_held(n: int) -> SeatsHeld:

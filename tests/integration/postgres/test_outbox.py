@@ -16,7 +16,7 @@ import pytest
 
 from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
 from openticket.adapters.serialization import EventCodec
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated, correlation_id
 from openticket.domain.shared import DomainEvent, SessionId
 from openticket.testing.contracts._builders import new_order, new_ticket, seat
 from openticket.testing.contracts._uow import let_others_run
@@ -68,15 +68,12 @@ async def commit_orders(
 ) -> list[DomainEvent]:
     """Commit ``count`` new orders, one unit each; their events in commit order."""
     events: list[DomainEvent] = []
-    token = correlation_id.set(correlation)
-    try:
+    with correlated(correlation):
         for _ in range(count):
             async with database.unit_of_work() as uow:
                 await uow.orders.add(new_order())
                 await uow.commit()
             events.extend(uow.collect_new_events())
-    finally:
-        correlation_id.reset(token)
     assert len(events) == count
     return events
 

@@ -352,7 +352,7 @@ class RemoteSeating:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         for token in list(self._awaited):
-            self._no_answer(token)
+            self._no_answer(token, self.timeout)
         pending = set(self._compensations)
         if pending:
             _, late = await asyncio.wait(pending, timeout=self.timeout * COMPENSATION_PATIENCE)
@@ -395,7 +395,6 @@ class RemoteSeating:
     async def _send_asked(self) -> None:
         """The sender: after each tick, one message per partition of what was asked."""
         client = self._client
-        loop = asyncio.get_running_loop()
         inbox = client.new_inbox()
         try:
             await client.subscribe(f"{inbox}.*", cb=self._on_reply)
@@ -415,16 +414,20 @@ class RemoteSeating:
                 subject = self._subjects[partition]
                 for start in range(0, len(waiting), MAX_COMMANDS_PER_MESSAGE):
                     chunk = waiting[start : start + MAX_COMMANDS_PER_MESSAGE]
-                    token = str(next(self._tokens))
-                    timer = loop.call_later(self.timeout, self._no_answer, token)
-                    self._awaited[token] = _Sent(subject, chunk, timer)
-                    self.messages += 1
-                    try:
-                        await client.publish(
-                            subject, _encoder.encode(_batch(chunk)), reply=f"{inbox}.{token}"
-                        )
-                    except (nats.errors.Error, OSError) as e:
-                        self._fail(token, SeatingUnavailable(f"cannot send to {subject}: {e!r}"))
+                    await self._send(subject, chunk, self.timeout)
+
+    async def _send(self, subject: str, waiting: list[_Asked], patience: float) -> None:
+        """One message of ``waiting``'s commands; they are answered within ``patience`` s."""
+        token = str(next(self._tokens))
+        timer = asyncio.get_running_loop().call_later(patience, self._no_answer, token, patience)
+        self._awaited[token] = _Sent(subject, waiting, timer)
+        self.messages += 1
+        try:
+            await self._client.publish(
+                subject, _encoder.encode(_batch(waiting)), reply=f"{self._inbox}.{token}"
+            )
+        except (nats.errors.Error, OSError) as e:
+            self._fail(token, SeatingUnavailable(f"cannot send to {subject}: {e!r}"))
 
     async def _on_reply(self, msg: Msg) -> None:
         token = msg.subject[len(self._inbox) + 1 :]
@@ -451,7 +454,7 @@ class RemoteSeating:
             except Exception as e:  # an error reply, or an unreadable result
                 future.set_exception(e)
 
-    def _no_answer(self, token: str) -> None:
+    def _no_answer(self, token: str, timeout: float) -> None:
         """A message's answer did not come in time: its commands may still be decided."""
         sent = self._awaited.get(token)
         if sent is None:
@@ -459,9 +462,7 @@ class RemoteSeating:
         for command, _, correlation in sent.waiting:
             if isinstance(command, HoldSeats):
                 self._release_later(sent.subject, command, correlation)
-        self._fail(
-            token, SeatingUnavailable(f"no answer on {sent.subject} within {self.timeout:g} s")
-        )
+        self._fail(token, SeatingUnavailable(f"no answer on {sent.subject} within {timeout:g} s"))
 
     def _fail(self, token: str, error: SeatingUnavailable) -> None:
         sent = self._awaited.pop(token, None)
@@ -475,18 +476,6 @@ class RemoteSeating:
         for _, future, _ in waiting:
             if not future.done():
                 future.set_exception(SeatingUnavailable(str(error)))
-
-    async def _request(self, subject: str, batch: CommandBatch, wait: float) -> bytes:
-        """Send ``batch``, return the reply's body; ``SeatingUnavailable`` for no answer."""
-        try:
-            reply = await self._client.request(subject, _encoder.encode(batch), wait)
-        except nats.errors.NoRespondersError:
-            raise SeatingUnavailable(f"no worker serves {subject}") from None
-        except nats.errors.TimeoutError:
-            raise SeatingUnavailable(f"no answer on {subject} within {wait:g} s") from None
-        except (nats.errors.Error, OSError) as e:
-            raise SeatingUnavailable(f"cannot send to {subject}: {e!r}") from e
-        return reply.data
 
     @staticmethod
     def _results(subject: str, data: bytes, count: int) -> list[RawReply | Exception]:
@@ -532,16 +521,12 @@ class RemoteSeating:
         self, subject: str, release: ReleaseSeats, correlation: str | None
     ) -> None:
         # the hold is still queued behind a slow batch: give the release more time
-        patience = self.timeout * COMPENSATION_PATIENCE
-        batch = CommandBatch(
-            commands=[release], correlation_ids=None if correlation is None else [correlation]
+        released: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        await self._send(
+            subject, [(release, released, correlation)], self.timeout * COMPENSATION_PATIENCE
         )
         try:
-            data = await self._request(subject, batch, patience)
-            (reply,) = self._results(subject, data, 1)
-            if isinstance(reply, Exception):
-                raise reply
-            self._result(release, subject, reply)
+            await released
         except (NotHolder, HoldExpired):
             return  # the hold was refused (or is gone): nothing held
         except Exception as e:  # best effort: the hold ends at its TTL anyway

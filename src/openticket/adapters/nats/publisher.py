@@ -51,6 +51,7 @@ from collections.abc import Sequence
 import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.api import Header
 
 from openticket.adapters.nats.envelope import encode
 from openticket.adapters.nats.streams import route_of, stream_name
@@ -58,9 +59,6 @@ from openticket.adapters.serialization import EventCodec
 from openticket.application.correlation import correlation_id
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.domain.shared import DomainEvent
-
-EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"
-"""The header by which the server refuses a message a stream of another name captured."""
 
 YIELD_EVERY = 16
 """Events a window encodes and sends before it lets the event loop run other work."""
@@ -144,7 +142,7 @@ class NatsEventPublisher:
         try:
             for n, (event, correlation) in enumerate(sent, 1):
                 subject, body, headers = encode(event, correlation, prefix=prefix, codec=codec)
-                headers[EXPECTED_STREAM_HEADER] = stream_name(route_of(event).stream, prefix)
+                headers[Header.EXPECTED_STREAM] = stream_name(route_of(event).stream, prefix)
                 await client.publish(subject, body, headers=headers)
                 if not n % YIELD_EVERY:  # let the loop answer requests meanwhile
                     await asyncio.sleep(0)

@@ -32,7 +32,7 @@ import structlog
 from openticket.adapters.postgres.database import PostgresDatabase
 from openticket.adapters.postgres.errors import translate
 from openticket.adapters.serialization import UnknownEventType
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.domain.shared import DomainEvent
 
@@ -154,11 +154,8 @@ class OutboxRelay:
                     except UnknownEventType as e:  # left for a release that can read it
                         _log.error("outbox_event_unreadable", seq=seq, error=str(e))
                         continue
-                    token = correlation_id.set(correlation)
-                    try:
+                    with correlated(correlation):
                         await self._publish([event])
-                    finally:
-                        correlation_id.reset(token)
                     published.append(seq)
                 await conn.execute(
                     "UPDATE outbox SET published_at = now() WHERE seq = ANY(%s)", (published,)

@@ -532,8 +532,7 @@ class PartitionActor:
         )
 
     def _plan_sale(self, command: SellSeats, plan: _Plan, batch: _Batch) -> LockOp | None:
-        if command.hold_id in batch.touched:
-            raise NotHolder(f"no hold {command.hold_id} in this partition")
+        _untouched(command.hold_id, batch)
         hold = plan.inventory.check_sale(
             command.hold_id, command.fencing_token, command.order_id, command.seat_ids, batch.now
         )
@@ -564,8 +563,7 @@ class PartitionActor:
     @staticmethod
     def _live_hold(inventory: SeatInventory, hold_id: HoldId, batch: _Batch) -> SeatHold:
         """The live hold, unless a command earlier in the batch already released or sold it."""
-        if hold_id in batch.touched:
-            raise NotHolder(f"no hold {hold_id} in this partition")
+        _untouched(hold_id, batch)
         return inventory.live_hold(hold_id, batch.now)
 
     def _expire(self, now: datetime, ops: list[LockOp], events: list[DomainEvent]) -> None:
@@ -666,6 +664,12 @@ class PartitionActor:
             )
             return returned
         raise TypeError(f"not a seat command: {command!r}")
+
+
+def _untouched(hold_id: HoldId, batch: _Batch) -> None:
+    """Refuse a hold a command earlier in the batch already released or sold (``NotHolder``)."""
+    if hold_id in batch.touched:
+        raise NotHolder(f"no hold {hold_id} in this partition")
 
 
 def _by_status(inventory: SeatInventory, now: datetime) -> SeatsByStatus:

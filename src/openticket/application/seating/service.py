@@ -11,7 +11,7 @@ from uuid import UUID
 
 import structlog
 
-from openticket.application.correlation import correlation_id
+from openticket.application.correlation import correlated
 from openticket.application.errors import SeatingUnavailable
 from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
@@ -138,12 +138,11 @@ class SeatingService:
                         await self._publish(events)
                         continue
                     # handlers run as part of the request that caused the events
-                    token = correlation_id.set(correlation)
-                    try:
-                        with structlog.contextvars.bound_contextvars(request_id=correlation):
-                            await self._publish(events)
-                    finally:
-                        correlation_id.reset(token)
+                    with (
+                        correlated(correlation),
+                        structlog.contextvars.bound_contextvars(request_id=correlation),
+                    ):
+                        await self._publish(events)
             finally:
                 for _ in batches:
                     queue.task_done()
