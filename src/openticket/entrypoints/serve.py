@@ -28,6 +28,7 @@ from openticket.entrypoints.demo import (
     retire_demo_accounts,
     seed_demo,
 )
+from openticket.entrypoints.heap import settle_heap
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
@@ -171,6 +172,7 @@ async def _serve(
         if done:
             await running
             return 1  # the app did not start; uvicorn said why
+    settle_heap()
     _announce(_base(host, sock), settings, seeded=seeded, session_id=session_id, catalog=catalog)
     await running
     return 0

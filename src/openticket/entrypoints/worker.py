@@ -40,6 +40,7 @@ from openticket.application.seating.service import SeatingService
 from openticket.domain.seating import SeatEvent
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
+from openticket.entrypoints.heap import settle_heap
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
@@ -120,6 +121,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         flush=True,
     )
     sweep = asyncio.create_task(_sweep(local, settings.sweep_interval_seconds, stopping))
+    settle_heap()
     await stopping.wait()
     print(f"openticket worker {name}: handing its work over...", flush=True)
     await consumers.stop()  # running saga steps finish; the rest goes to the other workers

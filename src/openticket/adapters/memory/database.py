@@ -18,6 +18,7 @@ from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from openticket.adapters.paging import decode_cursor, encode_cursor
+from openticket.adapters.units import RepositoriesOnFirstUse
 from openticket.application.ports.errors import (
     ConcurrencyError,
     DuplicateError,
@@ -542,7 +543,7 @@ class MemoryProcessedEventRepository:
 # --- the unit of work -----------------------------------------------------------------
 
 
-class MemoryUnitOfWork:
+class MemoryUnitOfWork(RepositoriesOnFirstUse):
     """A ``UnitOfWork`` over a ``MemoryDatabase``. Use once, inside ``async with``."""
 
     def __init__(self, database: MemoryDatabase) -> None:
@@ -638,6 +639,13 @@ class MemoryUnitOfWork:
     ) -> None:
         await self.rollback()
         self._active = False
+        self._let_go()
+
+
+    def _let_go(self) -> None:
+        """Drop the table views and the repositories, which point back at this unit."""
+        self._tables = []
+        self._drop_repositories()
 
     async def commit(self) -> None:
         """Check every staged change against what others committed, then apply them all."""

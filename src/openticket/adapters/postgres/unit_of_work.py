@@ -25,6 +25,7 @@ How several statements travel together
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -49,6 +50,7 @@ from openticket.adapters.postgres.repositories import (
     PostgresUserRepository,
     PostgresVenueRepository,
 )
+from openticket.adapters.units import RepositoriesOnFirstUse
 from openticket.application.correlation import correlation_id
 from openticket.application.ports.errors import ConcurrencyError, NotInTransaction, PortError
 from openticket.domain.shared import Aggregate, DomainEvent
@@ -115,7 +117,7 @@ async def _together(
     return cursor
 
 
-class PostgresUnitOfWork:
+class PostgresUnitOfWork(RepositoriesOnFirstUse):
     """A ``UnitOfWork`` over a ``PostgresDatabase``. Use once, inside ``async with``."""
 
     def __init__(self, database: PostgresDatabase) -> None:
@@ -129,15 +131,53 @@ class PostgresUnitOfWork:
         self._new_events: list[DomainEvent] = []
         self._deferred: list[tuple[LiteralString, Params]] = []
         """Writes not sent yet: they go first with the next statement (see the module doc)."""
-        self.users = PostgresUserRepository(self)
-        self.venues = PostgresVenueRepository(self)
-        self.events = PostgresEventRepository(self)
-        self.sessions = PostgresSessionRepository(self)
-        self.price_categories = PostgresPriceCategoryRepository(self)
-        self.orders = PostgresOrderRepository(self)
-        self.payments = PostgresPaymentRepository(self)
-        self.tickets = PostgresTicketRepository(self)
-        self.processed_events = PostgresProcessedEventRepository(self)
+
+    # Repositories are made when first used (see RepositoriesOnFirstUse).
+
+    @functools.cached_property
+    def users(self) -> PostgresUserRepository:
+        """The users of this transaction."""
+        return PostgresUserRepository(self)
+
+    @functools.cached_property
+    def venues(self) -> PostgresVenueRepository:
+        """The venues of this transaction."""
+        return PostgresVenueRepository(self)
+
+    @functools.cached_property
+    def events(self) -> PostgresEventRepository:
+        """The events of this transaction."""
+        return PostgresEventRepository(self)
+
+    @functools.cached_property
+    def sessions(self) -> PostgresSessionRepository:
+        """The sessions of this transaction."""
+        return PostgresSessionRepository(self)
+
+    @functools.cached_property
+    def price_categories(self) -> PostgresPriceCategoryRepository:
+        """The price categories of this transaction."""
+        return PostgresPriceCategoryRepository(self)
+
+    @functools.cached_property
+    def orders(self) -> PostgresOrderRepository:
+        """The orders of this transaction."""
+        return PostgresOrderRepository(self)
+
+    @functools.cached_property
+    def payments(self) -> PostgresPaymentRepository:
+        """The payments of this transaction."""
+        return PostgresPaymentRepository(self)
+
+    @functools.cached_property
+    def tickets(self) -> PostgresTicketRepository:
+        """The tickets of this transaction."""
+        return PostgresTicketRepository(self)
+
+    @functools.cached_property
+    def processed_events(self) -> PostgresProcessedEventRepository:
+        """Which consumer handled which event, in this transaction."""
+        return PostgresProcessedEventRepository(self)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -157,6 +197,7 @@ class PostgresUnitOfWork:
             await self.rollback()
         finally:
             self._active = False
+            self._drop_repositories()
             conn, self._conn = self._conn, None
             if conn is not None:
                 await self.database.give_back(conn)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -388,3 +391,38 @@ class UnitOfWorkContract:
         assert uow.collect_new_events() == []
         assert await _stored(uow_factory, bystander.order_id) is None
         assert await _stored_user(uow_factory, late.user_id) is None
+
+    # --- memory ------------------------------------------------------------------------
+
+    async def test_a_finished_unit_is_freed_without_the_garbage_collector(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """A unit that used every repository is gone as soon as nobody holds it.
+
+        A unit in a reference cycle waits for the garbage collector; a server making
+        hundreds a second then spends much of its CPU, and long pauses, collecting them.
+        """
+        order = new_order()
+        payment = new_payment(order)
+        gc.collect()
+        gc.disable()
+        try:
+            async with uow_factory() as uow:
+                await uow.orders.add(order)
+                await uow.payments.add(payment)
+                assert await uow.orders.get(order.order_id) is not None
+                await uow.users.get(UserId(uuid4()))
+                await uow.tickets.list_for_order(order.order_id)
+                await uow.processed_events.add("contract", uuid4())
+                await uow.commit()
+            assert [type(e) for e in uow.collect_new_events()][:1] == [OrderCreated]
+            again = uow_factory()  # and one left by an error
+            with contextlib.suppress(_Oops):
+                async with again:
+                    await again.users.get(UserId(uuid4()))
+                    raise _Oops
+            units = [weakref.ref(uow), weakref.ref(again)]
+            del uow, again
+            assert [unit() for unit in units] == [None, None], "a unit outlived its last user"
+        finally:
+            gc.enable()
