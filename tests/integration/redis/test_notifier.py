@@ -272,6 +272,43 @@ async def test_many_watchers_share_one_subscription_on_one_connection(
             assert [await next_of(feed) for _ in changes] == changes
 
 
+async def test_calls_made_together_leave_in_one_pipeline_in_call_order(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    """Thirty requests publishing at once cost one round trip, not thirty, and a
+    watcher still gets every change in the order of the calls; calls one after the
+    other still go one by one."""
+    session_id = SessionId(uuid4())
+    changes = seat_changes(session_id, 30)
+    async with (
+        started(RedisNotifier(redis_client, prefix=key_prefix)) as notifier,
+        notifier.watch_seats(session_id) as feed,
+    ):
+        await asyncio.gather(*(notifier.publish([change]) for change in changes))
+        assert notifier.pipelines == 1
+        assert [await next_of(feed) for _ in changes] == changes
+
+        later = seat_changes(session_id, 2, offset=100)
+        for change in later:
+            await notifier.publish([change])
+        assert notifier.pipelines == 3
+        assert [await next_of(feed) for _ in later] == later
+
+
+async def test_a_failed_pipeline_fails_every_call_it_carried() -> None:
+    client = _unreachable_client()
+    try:
+        notifier = RedisNotifier(client)
+        outcomes = await asyncio.gather(
+            *(notifier.publish(seat_changes(SessionId(uuid4()), 1)) for _ in range(5)),
+            return_exceptions=True,
+        )
+        assert [type(o) for o in outcomes] == [AdapterUnavailable] * 5
+        assert notifier.pipelines == 1
+    finally:
+        await client.aclose()
+
+
 async def test_watchers_coming_and_going_all_the_time_miss_nothing(
     redis_client: aioredis.Redis, key_prefix: str
 ) -> None:
