@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
+from uuid import UUID
 
 import attrs
 
@@ -71,6 +72,36 @@ class Delivery:
     """False: tried once here; a durable consumer elsewhere makes sure of it."""
 
 
+class SettledHere:
+    """Events whose durable roles already ran in this process, until they are published.
+
+    A role tried once on the bus (``retry=False``, the ``inline`` placement) records
+    each event its step handled without error. The event bus that carries the event to
+    the workers reads this when it publishes the event, so a worker's consumer of that
+    role can acknowledge it without running the step again: it would find the step done
+    and change nothing. Only the last ``capacity`` events are kept: one whose publisher
+    never asked is forgotten, and its consumer runs the step as it always may.
+    """
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._capacity = capacity
+        self._roles: dict[UUID, list[str]] = {}
+
+    def record(self, event_id: UUID, role: str) -> None:
+        """``role`` handled the event ``event_id`` here."""
+        roles = self._roles.get(event_id)
+        if roles is None:
+            if len(self._roles) >= self._capacity:
+                del self._roles[next(iter(self._roles))]
+            self._roles[event_id] = [role]
+        elif role not in roles:
+            roles.append(role)
+
+    def take(self, event_id: UUID) -> list[str]:
+        """The roles that handled ``event_id`` here (forgotten once taken)."""
+        return self._roles.pop(event_id, [])
+
+
 @attrs.frozen
 class Subscription:
     """One handler of one kind of event."""
@@ -105,6 +136,8 @@ class MessageBus:
         self._resolved: dict[type[DomainEvent], list[Subscription]] = {}
         self.retries: list[Delivery] = []
         self.dead_letters: list[Delivery] = []
+        self.settled_here = SettledHere()
+        """Events whose roles, tried once here, succeeded (see ``SettledHere``)."""
 
     def register(
         self, command_type: type[Command[R]], handler: Callable[[Any], Awaitable[R]]

@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import attrs
 
-from openticket.application.messagebus import MessageBus
+from openticket.application.messagebus import MessageBus, SettledHere
 from openticket.domain.shared import DomainEvent
 
 TICKETING: Final = "ticketing"
@@ -65,9 +65,24 @@ class EventRole:
         return tuple(self.handlers)
 
     def subscribe(self, bus: MessageBus, *, retry: bool = True) -> None:
-        """Run this role on ``bus`` (``retry=False``: failures are left to consumers)."""
+        """Run this role on ``bus``.
+
+        ``retry=False``: failures are left to the role's consumers, and each event the
+        step handled is recorded in ``bus.settled_here``, so that those consumers may
+        skip it.
+        """
         for event_type, (name, handler) in self.handlers.items():
-            bus.subscribe(event_type, name, handler, retry=retry)
+            step = handler if retry else self._recorded(handler, bus.settled_here)
+            bus.subscribe(event_type, name, step, retry=retry)
+
+    def _recorded(self, handler: Handler, settled: SettledHere) -> Handler:
+        role = self.name
+
+        async def step(event: DomainEvent) -> None:
+            await handler(event)
+            settled.record(event.event_id, role)
+
+        return step
 
     async def handle(self, event: DomainEvent) -> None:
         """Run the handler of ``event``'s kind; an event of another kind is not its work."""

@@ -86,12 +86,16 @@ def _nats_lock_store(
     return store
 
 
-def _nats_events(connection: NatsConnection, prefix: str, replicas: int) -> NatsEventPublisher:
+def _nats_events(
+    connection: NatsConnection, prefix: str, replicas: int, bus: MessageBus
+) -> NatsEventPublisher:
     async def streams(js: JetStreamContext) -> None:
         await ensure_streams(js, prefix=prefix, replicas=replicas)
 
     connection.on_connect(streams)
-    return NatsEventPublisher(connection.js, prefix=prefix, client=connection.client)
+    return NatsEventPublisher(
+        connection.js, prefix=prefix, client=connection.client, settled=bus.settled_here
+    )
 
 
 def _live_feed_follower(
@@ -322,7 +326,9 @@ class Container(containers.DeclarativeContainer):
     notifications = providers.Singleton(LiveNotifications, notifier, seat_cache)
     """Live feeds from events: on the bus, or (API processes with workers and no Redis)
     fed by the stream followers."""
-    nats_events = providers.Singleton(_nats_events, nats, config.nats_prefix, config.nats_replicas)
+    nats_events = providers.Singleton(
+        _nats_events, nats, config.nats_prefix, config.nats_replicas, bus
+    )
     """The JetStream streams, where every committed event also goes when NATS is set."""
     outbox_relay = providers.Singleton(
         OutboxRelay,

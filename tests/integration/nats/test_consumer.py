@@ -60,6 +60,7 @@ from openticket.adapters.nats.streams import (
     subject_name,
 )
 from openticket.application.correlation import correlated, correlation_id
+from openticket.application.messagebus import SettledHere
 from openticket.application.ports.errors import AdapterUnavailable, ConcurrencyError
 from openticket.domain.ordering import OrderCancelled, OrderEvent, OrderExpired, OrderFailed
 from openticket.domain.shared import DomainEvent, OrderId, SessionId, UserId
@@ -253,9 +254,37 @@ async def test_each_event_is_handled_once_in_order_with_its_correlation_then_ack
         "deferred": 0,
         "parked": 0,
         "skipped": 0,
+        "settled_elsewhere": 0,
         "duplicates": 0,
     }
     assert await parked_messages(js, publisher.prefix) == []
+
+
+async def test_a_step_the_committer_took_already_is_acknowledged_without_running_it_again(
+    consumer_of: ConsumerFactory, js: JetStreamContext, unique: str
+) -> None:
+    """The API paid an order and ran ``ticketing`` on it: the worker's ``ticketing``
+    consumer acknowledges the event unread; another role's consumer still runs it, and
+    so does ``ticketing`` for an event the API did not handle."""
+    settled_here = SettledHere()
+    publisher = NatsEventPublisher(js, prefix=unique, settled=settled_here)
+    done, open_ = (order_event(OrderFailed, uuid4(), reason=r) for r in ("done", "open"))
+    settled_here.record(done.event_id, "ticketing")
+    await publisher.publish([done, open_])
+    assert settled_here.take(done.event_id) == [], "the publisher took what it sent"
+
+    ticketing, other = Recorder(), Recorder()
+    ticketing_consumer = consumer_of(ticketing, settled_by="ticketing")
+    other_consumer = consumer_of(other, settled_by="order-saga", durable=f"other-{unique}")
+    await ticketing_consumer.start()
+    await other_consumer.start()
+    await eventually(lambda: len(other.effects) == 2, what="the other role ran both")
+    await eventually(lambda: settled(js, ticketing_consumer), what="ticketing settled both")
+
+    assert [event for event, _ in ticketing.calls] == [open_]
+    assert ticketing_consumer.settled_elsewhere == 1
+    assert ticketing_consumer.handled == 1
+    assert other_consumer.settled_elsewhere == 0
 
 
 async def test_the_durable_is_created_with_explicit_acks_and_updated_in_place(

@@ -11,7 +11,8 @@ import structlog
 from structlog.testing import capture_logs
 
 from openticket.adapters.memory import FakeClock
-from openticket.application.messagebus import Command, MessageBus, UnknownCommand
+from openticket.application.messagebus import Command, MessageBus, SettledHere, UnknownCommand
+from openticket.application.roles import EventRole
 from openticket.domain.shared import DomainEvent
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
@@ -149,3 +150,39 @@ async def test_a_command_goes_to_its_one_handler_and_its_error_reaches_the_calle
         await bus.execute(Nobody())
     with pytest.raises(ValueError, match="already"):
         bus.register(Double, double)
+
+
+# --- roles tried once: what they settled ---------------------------------------------
+
+
+async def test_a_role_tried_once_records_the_events_its_step_handled_and_no_others() -> None:
+    """What the API ran inline is recorded for its publisher (and taken once); a step
+    that failed, and a role run with retries in one process, record nothing."""
+    bus = make_bus(FakeClock(datetime(2030, 1, 1, tzinfo=UTC)))
+
+    async def step(event: Rang) -> None:
+        if event.n == 2:
+            raise RuntimeError("the step failed")
+
+    EventRole("ticketing", {Rang: ("ticketing.rang", step)}).subscribe(bus, retry=False)
+    EventRole("local", {RangTwice: ("local.rang", step)}).subscribe(bus)
+    handled, failed, elsewhere = rang(1), rang(2), rang(3, RangTwice)
+    with capture_logs():
+        await bus.publish([handled, failed, elsewhere])
+
+    assert bus.settled_here.take(handled.event_id) == ["ticketing"]
+    assert bus.settled_here.take(handled.event_id) == [], "taken once"
+    assert bus.settled_here.take(failed.event_id) == []
+    assert bus.settled_here.take(elsewhere.event_id) == ["ticketing"], "a Rang too, not 'local'"
+
+
+def test_settled_here_forgets_the_oldest_beyond_its_capacity() -> None:
+    settled = SettledHere(capacity=2)
+    first, second, third = (rang(n).event_id for n in range(3))
+    for event_id in (first, second, third):
+        settled.record(event_id, "ticketing")
+    settled.record(third, "ticketing")
+    settled.record(third, "payments")
+    assert settled.take(first) == []
+    assert settled.take(second) == ["ticketing"]
+    assert settled.take(third) == ["ticketing", "payments"]

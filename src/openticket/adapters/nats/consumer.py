@@ -36,6 +36,9 @@ One message after the other
     handler that never returns therefore holds its message until ``stop`` gives up.
 
 For each message
+    0. With ``settled_by`` (a role's name) among the names in ``Openticket-Settled-By``:
+       the process that committed the event ran this role's step on it already, so it
+       is acknowledged unhandled (counted in :attr:`EventConsumer.settled_elsewhere`).
     1. A subject none of ``subjects`` matches: acknowledged, skipped.
     2. The envelope is decoded (:func:`~openticket.adapters.nats.envelope.decode`). A body
        that is no envelope (``MalformedEnvelope``) can never succeed: it is **parked** at
@@ -131,7 +134,12 @@ from nats.js.errors import (
     NotFoundError,
 )
 
-from openticket.adapters.nats.envelope import MSG_ID_HEADER, MalformedEnvelope, decode
+from openticket.adapters.nats.envelope import (
+    MSG_ID_HEADER,
+    SETTLED_BY_HEADER,
+    MalformedEnvelope,
+    decode,
+)
 from openticket.adapters.nats.errors import STREAM_NAME_IN_USE, UNREACHABLE
 from openticket.adapters.nats.streams import (
     DEFAULT_DUPLICATE_WINDOW,
@@ -546,6 +554,7 @@ class EventConsumer:
         ack_timeout: float = 5.0,
         stop_grace: timedelta | None = None,
         codec: EventCodec | None = None,
+        settled_by: str | None = None,
     ) -> None:
         _check_names(stream, durable)
         _check_counts(max_deliver=max_deliver, batch=batch, max_ack_pending=max_ack_pending)
@@ -574,7 +583,7 @@ class EventConsumer:
         self._transient = transient
         self._ack_timeout = ack_timeout
         self._stop_grace = None if stop_grace is None else stop_grace.total_seconds()
-        self._codec = codec or EventCodec()
+        self._codec, self._settled_by = codec or EventCodec(), settled_by
         self._lifecycle = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -591,6 +600,8 @@ class EventConsumer:
         """Messages terminated and copied to the parking stream."""
         self.skipped = 0
         """Messages acknowledged unhandled: their subject is none of ``subjects``."""
+        self.settled_elsewhere = 0
+        """Messages acknowledged unhandled: their committer ran this role's step already."""
         self.duplicates = 0
         """Deliveries of a message this consumer had acked or parked: settled again."""
         self._settled: OrderedDict[tuple[int, str | None], str] = OrderedDict()
@@ -626,6 +637,7 @@ class EventConsumer:
             "deferred": self.deferred,
             "parked": self.parked,
             "skipped": self.skipped,
+            "settled_elsewhere": self.settled_elsewhere,
             "duplicates": self.duplicates,
         }
 
@@ -764,6 +776,11 @@ class EventConsumer:
 
     async def _judge(self, msg: Msg) -> _Verdict:
         """Run the handler on ``msg`` and say how to settle it."""
+        if self._settled_by is not None and msg.headers:
+            settled = msg.headers.get(SETTLED_BY_HEADER)
+            if settled is not None and self._settled_by in settled.split(","):
+                self.settled_elsewhere += 1
+                return _ACK
         if self._check_subjects and not any(matches(s, msg.subject) for s in self._subjects):
             self.skipped += 1
             return _ACK

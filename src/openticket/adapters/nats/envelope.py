@@ -31,6 +31,11 @@ from openticket.domain.shared import DomainEvent
 
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 """The header JetStream deduplicates by."""
+SETTLED_BY_HEADER: Final = "Openticket-Settled-By"
+"""The roles (comma-separated) that already ran the event in the process that committed it.
+
+Their durable consumers acknowledge such a message without running the step again
+(:class:`~openticket.application.messagebus.SettledHere`)."""
 
 
 class MalformedEnvelope(ValueError):

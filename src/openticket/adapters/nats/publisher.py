@@ -31,6 +31,14 @@ A window, for the live seat feed only
     seat map would show a stale status until that seat's next change or its next
     snapshot. Decisions never read that stream.
 
+Steps already taken
+    With ``settled`` (the bus's :class:`~openticket.application.messagebus.SettledHere`),
+    an event whose durable roles already ran in this process carries their names in
+    ``Openticket-Settled-By``, and those roles' consumers acknowledge it without running
+    the step again (it would find its work done). A paid order completed by the request
+    that paid it is thus not read again by a worker. The outbox's recovery path
+    publishes without the header: a worker then checks, as it always may.
+
 Repeats
     An event published again within the stream's duplicate window is acknowledged as a
     duplicate and not stored again: that is success (an outbox retry), counted in
@@ -53,10 +61,11 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
-from openticket.adapters.nats.envelope import encode
+from openticket.adapters.nats.envelope import SETTLED_BY_HEADER, encode
 from openticket.adapters.nats.streams import route_of, stream_name
 from openticket.adapters.serialization import EventCodec
 from openticket.application.correlation import correlation_id
+from openticket.application.messagebus import SettledHere
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.domain.shared import DomainEvent
 
@@ -79,6 +88,7 @@ class NatsEventPublisher:
         codec: EventCodec | None = None,
         timeout: float = 5.0,
         client: Client | None = None,
+        settled: SettledHere | None = None,
     ) -> None:
         if timeout <= 0:
             raise ValueError("the acknowledgement timeout must be positive")
@@ -88,6 +98,8 @@ class NatsEventPublisher:
         self._codec = codec or EventCodec()
         self._timeout = timeout
         self._client = client
+        self._settled = settled
+        """Which roles ran an event here already (see "Steps already taken")."""
         """The core client, for windows of plain messages (:meth:`publish_window`)."""
         self.duplicates = 0
         """Events the server acknowledged as already stored (repeats within the window)."""
@@ -104,10 +116,13 @@ class NatsEventPublisher:
         (the ones before it are stored, the ones after it are not sent).
         """
         correlation = correlation_id.get()
+        settled = self._settled
         for event in events:
             subject, body, headers = encode(
                 event, correlation, prefix=self._prefix, codec=self._codec
             )
+            if settled is not None and (roles := settled.take(event.event_id)):
+                headers[SETTLED_BY_HEADER] = ",".join(roles)
             stream = stream_name(route_of(event).stream, self._prefix)
             try:
                 ack = await self._js.publish(

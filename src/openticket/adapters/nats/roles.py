@@ -128,6 +128,7 @@ class RoleConsumers:
                 batch=batch,
                 fetch_timeout=fetch_timeout,
                 transient=ROLE_TRANSIENT,
+                settled_by=role.name,
             )
             for role in roles
             for stream, durable, subject in role_durables(role, prefix)
