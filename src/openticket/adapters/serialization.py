@@ -1,20 +1,23 @@
 """Domain events to JSON-ready dicts and back: what the outbox and the event streams carry.
 
 Every ``DomainEvent`` subclass is known by its class name (``event_type``). Values map
-to JSON without loss: UUIDs and decimals as strings, times as ISO 8601 with offset,
-tuples and frozensets as lists, ``Money`` as ``{"amount": "12.50", "currency": "EUR"}``.
+to JSON without loss: UUIDs and decimals as strings, times as RFC 3339 with their offset
+(``Z`` for UTC), tuples and frozensets as lists, ``Money`` as
+``{"amount": "12.50", "currency": "EUR"}``.
+
+msgspec does both directions, from the attrs classes themselves: a seat event costs
+about 2 µs to encode and 3 µs to decode here, against 8.5 and 13 µs with cattrs, and
+every seat decision of a flash sale is encoded once and decoded by every API process
+(``docs/performance.md``). Times written as ``+00:00`` by earlier releases read the same.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Mapping
-from datetime import datetime
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
-import cattrs
+import msgspec
 
 # Imported for their event classes: the registry is every subclass loaded.
 import openticket.application.saga
@@ -37,22 +40,14 @@ def _subclasses(cls: type[DomainEvent]) -> Iterator[type[DomainEvent]]:
         yield from _subclasses(sub)
 
 
-def _converter() -> cattrs.Converter:
-    converter = cattrs.Converter()
-    converter.register_unstructure_hook(UUID, str)
-    converter.register_structure_hook(UUID, lambda value, _: UUID(value))
-    converter.register_unstructure_hook(datetime, datetime.isoformat)
-    converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
-    converter.register_unstructure_hook(Decimal, str)
-    converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
-    return converter
+_to_json = msgspec.json.Encoder()
+_to_json_values = msgspec.json.Decoder()
 
 
 class EventCodec:
     """Encodes domain events to ``(event_type, payload)`` and decodes them back."""
 
     def __init__(self) -> None:
-        self._converter = _converter()
         self._types: dict[str, type[DomainEvent]] = {}
         for cls in _subclasses(DomainEvent):
             known = self._types.setdefault(cls.__name__, cls)
@@ -66,7 +61,8 @@ class EventCodec:
 
     def encode(self, event: DomainEvent) -> tuple[str, dict[str, Any]]:
         """The event's type name and its fields as JSON-ready values."""
-        payload: dict[str, Any] = self._converter.unstructure(event)
+        # to JSON and back: plain JSON values (lists, not tuples), faster than to_builtins
+        payload: dict[str, Any] = _to_json_values.decode(_to_json.encode(event))
         return event.event_type, payload
 
     def decode(self, event_type: str, payload: Mapping[str, Any]) -> DomainEvent:
@@ -75,6 +71,6 @@ class EventCodec:
         if cls is None:
             raise UnknownEventType(f"unknown event type {event_type!r}")
         try:
-            return self._converter.structure(dict(payload), cls)
-        except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as e:
+            return msgspec.convert(payload, cls, strict=False)
+        except (msgspec.ValidationError, ValueError, TypeError, KeyError) as e:
             raise UnknownEventType(f"{event_type} payload does not fit its class: {e}") from e
