@@ -157,16 +157,22 @@ def audit(sale: Sale, *, grace: float = 0) -> tuple[int, dict[str, Any]]:
     return done.returncode, report
 
 
-async def audit_until_it_holds(sale: Sale, *, within: float) -> tuple[float, dict[str, Any]]:
+async def audit_until_it_holds(
+    sale: Sale, *, within: float, no_payment_pending: bool = False
+) -> tuple[float, dict[str, Any]]:
     """Audit again and again until every promise holds (or ``within`` passes).
 
     Returns how long it took and the last report; the sweeper, the saga's consumers
     and the reconciliation with the provider settle what the sale left in flight.
+    With ``no_payment_pending``, also until no payment is pending any more: a late
+    payer's order may still hold its seats when the sale ends, and its payment is
+    settled only once that hold expires (``HOLD_TTL``) and reconciliation asks.
     """
     began = time.monotonic()
     while True:
         code, report = await asyncio.to_thread(audit, sale)
-        if code == 0 or time.monotonic() - began > within:
+        settled = not no_payment_pending or not report.get("payments", {}).get("pending")
+        if (code == 0 and settled) or time.monotonic() - began > within:
             return time.monotonic() - began, report
         await asyncio.sleep(1)
 
@@ -239,6 +245,7 @@ async def sale_through(
     fault: Callable[[], None] | None,
     *,
     seat_map_must_agree: bool = True,
+    no_payment_pending: bool = False,
     **options: Any,
 ) -> dict[str, Any]:
     """Run the flash sale with ``fault`` in it, wait until the books hold, and report.
@@ -255,7 +262,9 @@ async def sale_through(
     log = await flash_sale(
         sale.base, sale.session_id, sale.buyers, fault=fault, **options_used, **options
     )
-    settled_in, report = await audit_until_it_holds(sale, within=HOLD_TTL + 60)
+    settled_in, report = await audit_until_it_holds(
+        sale, within=HOLD_TTL + 60, no_payment_pending=no_payment_pending
+    )
     map_agreed_in, sold_on_map = await seat_map_agrees(sale, report["seats_sold"], within=10)
     summary = {
         "scenario": name,
