@@ -14,10 +14,11 @@ round trip with their ``COMMIT`` instead of one each; on this machine a round tr
 PostgreSQL costs more CPU than the statement (``docs/performance.md``).
 
 How several statements travel together
-    As one simple query: each statement's values are bound by psycopg on the client
-    (``ClientCursor.mogrify``, psycopg's own quoting) and the statements joined with
-    ``;``. The server runs them in order and stops at the first error; the results of
-    the last one are the answer. psycopg's pipeline mode did the same in one round trip
+    As one simple query: each statement's values are written in on the client
+    (:func:`~openticket.adapters.postgres.literals.bind` for the common types, psycopg's
+    ``ClientCursor.mogrify`` for the rest) and the statements joined with ``;``. The
+    server runs them in order and stops at the first error; the results of the last one
+    are the answer. psycopg's pipeline mode did the same in one round trip
     but cost its client two to three times the CPU (a generator step per statement and
     per result, ``docs/performance.md``). A statement alone still goes with its values
     apart (the extended protocol, prepared after a few uses).
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, LiteralString, Self
 
@@ -35,10 +35,10 @@ import attrs
 import psycopg
 from psycopg import errors as pg
 from psycopg import sql
-from psycopg.types.datetime import DatetimeDumper
 from psycopg.types.json import Jsonb
 
 from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
+from openticket.adapters.postgres.literals import Mogrify, bind, writes_literals
 from openticket.adapters.postgres.repositories import (
     PostgresEventRepository,
     PostgresOrderRepository,
@@ -81,17 +81,6 @@ class _Written:
     objects: list[Aggregate]
 
 
-class _UtcDatetimeDumper(DatetimeDumper):
-    """A moment as text in UTC: PostgreSQL takes offsets up to 15:59, Python up to 23:59."""
-
-    def dump(self, obj: datetime) -> bytes:
-        """The moment in UTC, as ``timestamptz`` text (``DataError`` before year 1 there)."""
-        try:
-            return str(obj.astimezone(UTC) if obj.tzinfo else obj).encode()
-        except OverflowError as e:
-            raise psycopg.DataError(f"a moment out of range: {e}") from e
-
-
 async def _together(
     conn: psycopg.AsyncConnection[Row],
     statements: Sequence[tuple[LiteralString, Params | None]],
@@ -105,8 +94,11 @@ async def _together(
     fails raises, and none after it runs (a ``COMMIT`` among them neither).
     """
     cursor = psycopg.AsyncClientCursor(conn)
-    cursor.adapters.register_dumper(datetime, _UtcDatetimeDumper)
-    parts = [cursor.mogrify(query, params) for query, params in statements]
+    mogrify = Mogrify(conn)
+    if writes_literals(conn):
+        parts = [bind(query, params, mogrify) for query, params in statements]
+    else:
+        parts = [mogrify(query, params) for query, params in statements]
     if begin:
         parts.insert(0, "BEGIN")
     if commit:
