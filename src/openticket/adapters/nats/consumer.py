@@ -40,6 +40,11 @@ For each message
        the process that committed the event ran this role's step on it already, so it
        is acknowledged unhandled (counted in :attr:`EventConsumer.settled_elsewhere`).
     1. A subject none of ``subjects`` matches: acknowledged, skipped.
+
+    Messages of 0 and 1 are acknowledged without waiting for the server to confirm it
+    (a plain ``ack``): nothing was done for them, so an acknowledgement lost on the way
+    only brings the message back, to be acknowledged unread again. That saves a round
+    trip per purchase in the workers (``docs/performance.md``).
     2. The envelope is decoded (:func:`~openticket.adapters.nats.envelope.decode`). A body
        that is no envelope (``MalformedEnvelope``) can never succeed: it is **parked** at
        once. An event type this release does not know (``UnknownEventType``) is most
@@ -484,7 +489,7 @@ class _Verdict(NamedTuple):
     """What to do with a message once its handling is over."""
 
     action: str
-    """``ack``, ``nak``, ``term`` (no copy) or ``park``."""
+    """``ack``, ``ack_unread`` (not confirmed), ``nak``, ``term`` (no copy) or ``park``."""
     delay: float = 0.0
     reason: ParkReason | None = None
     error: str = ""
@@ -492,6 +497,8 @@ class _Verdict(NamedTuple):
 
 
 _ACK: Final = _Verdict("ack")
+_ACK_UNREAD: Final = _Verdict("ack_unread")
+"""For a message left unhandled: a lost acknowledgement just brings it back unread."""
 
 
 def _check_names(stream: str, durable: str) -> None:
@@ -780,10 +787,10 @@ class EventConsumer:
             settled = msg.headers.get(SETTLED_BY_HEADER)
             if settled is not None and self._settled_by in settled.split(","):
                 self.settled_elsewhere += 1
-                return _ACK
+                return _ACK_UNREAD
         if self._check_subjects and not any(matches(s, msg.subject) for s in self._subjects):
             self.skipped += 1
-            return _ACK
+            return _ACK_UNREAD
         deliveries = msg.metadata.num_delivered
         last = deliveries >= self._max_deliver
         try:
@@ -836,6 +843,9 @@ class EventConsumer:
             if verdict.action == "ack":
                 await msg.ack_sync(timeout=self._ack_timeout)
                 self._remember(msg, "ack")
+            elif verdict.action == "ack_unread":
+                await msg.ack()
+                self._remember(msg, "ack_unread")
             elif verdict.action == "nak":
                 await msg.nak(delay=verdict.delay)
             elif verdict.action == "term":
