@@ -55,11 +55,25 @@ ORDER_STATUS_AFTER: dict[type[OrderEvent], OrderStatus] = {
 
 
 class LiveNotifications:
-    """Feeds the ``Notifier`` (and the shared seat-status cache, if any) from events."""
+    """Feeds the ``Notifier`` (and the shared seat-status cache, if any) from events.
 
-    def __init__(self, notifier: Notifier, seat_cache: SeatStatusCache | None = None) -> None:
+    ``cache_with_news``: the notifier records seat changes in ``seat_cache`` itself,
+    ahead of their news and in the same round trip (the Redis notifier made with the
+    cache); a seat event then only goes to the notifier. The cache's whole-partition
+    seeding (``PartitionLoaded``) still writes ``seat_cache`` directly.
+    """
+
+    def __init__(
+        self,
+        notifier: Notifier,
+        seat_cache: SeatStatusCache | None = None,
+        *,
+        cache_with_news: bool = False,
+    ) -> None:
         self._notifier = notifier
         self._seat_cache = seat_cache
+        self._cache_with_news = cache_with_news
+        """The notifier records seat changes in the cache itself, with their news."""
 
     def role(self) -> EventRole:
         """The ``notifications`` role: every seat and order event a watcher would see."""
@@ -89,8 +103,8 @@ class LiveNotifications:
             )
             for seat in event.seat_ids
         ]
-        if self._seat_cache is not None:  # first, so a reader who got the news finds it
-            await self._seat_cache.apply(changes)
+        if self._seat_cache is not None and not self._cache_with_news:
+            await self._seat_cache.apply(changes)  # first: a reader who got the news finds it
         await self._notifier.publish(changes)
 
     async def partition_loaded(self, event: PartitionLoaded) -> None:

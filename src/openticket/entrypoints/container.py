@@ -256,10 +256,15 @@ class Container(containers.DeclarativeContainer):
             _nats_lock_store, nats, clock, config.nats_prefix, config.nats_replicas
         ),
     )
+    redis_seat_cache = providers.Singleton(
+        RedisSeatStatusCache, redis_client, prefix=config.redis_prefix
+    )
     notifier = providers.Selector(
         config.hot_state,
         memory=providers.Singleton(MemoryNotifier),
-        redis=providers.Singleton(RedisNotifier, redis_client, prefix=config.redis_prefix),
+        redis=providers.Singleton(
+            RedisNotifier, redis_client, prefix=config.redis_prefix, seat_cache=redis_seat_cache
+        ),
     )
     rate_limiter = providers.Selector(
         config.hot_state,
@@ -271,9 +276,13 @@ class Container(containers.DeclarativeContainer):
     seat_cache = providers.Selector(
         config.hot_state,
         memory=providers.Object(None),
-        redis=providers.Singleton(RedisSeatStatusCache, redis_client, prefix=config.redis_prefix),
+        redis=redis_seat_cache,
     )
     """Seat statuses shared by API processes; in one process the actors answer directly."""
+    cache_with_news = providers.Selector(
+        config.hot_state, memory=providers.Object(False), redis=providers.Object(True)
+    )
+    """The Redis notifier writes the seat cache with the news of a change (one round trip)."""
     waiting_room = providers.Selector(
         config.hot_state,
         memory=providers.Singleton(
@@ -323,7 +332,9 @@ class Container(containers.DeclarativeContainer):
 
     # --- application --------------------------------------------------------------------------
     bus = providers.Singleton(MessageBus, clock=clock, logger=logger)
-    notifications = providers.Singleton(LiveNotifications, notifier, seat_cache)
+    notifications = providers.Singleton(
+        LiveNotifications, notifier, seat_cache, cache_with_news=cache_with_news
+    )
     """Live feeds from events: on the bus, or (API processes with workers and no Redis)
     fed by the stream followers."""
     nats_events = providers.Singleton(

@@ -19,6 +19,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from openticket.adapters.redis.notifier import RedisNotifier, WatcherOverflow
+from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import (
     Notifier,
@@ -293,6 +294,51 @@ async def test_calls_made_together_leave_in_one_pipeline_in_call_order(
             await notifier.publish([change])
         assert notifier.pipelines == 3
         assert [await next_of(feed) for _ in later] == later
+
+
+async def test_with_the_seat_cache_a_change_and_its_news_travel_in_one_round_trip(
+    redis_client: aioredis.Redis, key_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker's seat change costs one round trip: the cache's write goes first in the
+    pipeline that carries the news, so a watcher who hears it finds the seat's status
+    in the cache, whichever status it is."""
+    session_id = SessionId(uuid4())
+    cache = RedisSeatStatusCache(redis_client, prefix=key_prefix)
+    made: list[object] = []
+    pipeline = redis_client.pipeline
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(args)
+        return pipeline(*args, **kwargs)
+
+    monkeypatch.setattr(redis_client, "pipeline", counted)
+    async with (
+        started(RedisNotifier(redis_client, prefix=key_prefix, seat_cache=cache)) as notifier,
+        notifier.watch_seats(session_id) as feed,
+    ):
+        seat_id = seat("A", 1, 1)
+        for status in (SeatStatus.HELD, SeatStatus.SOLD, SeatStatus.AVAILABLE, SeatStatus.HELD):
+            change = SeatStatusChanged(session_id=session_id, seat_id=seat_id, status=status, at=T0)
+            await notifier.publish([change])
+            assert await next_of(feed) == change
+            cached = await cache.statuses(session_id)
+            assert cached.get(seat_id, SeatStatus.AVAILABLE) is status
+        assert len(made) == notifier.pipelines == 4
+
+
+async def test_a_seat_cache_write_that_fails_fails_the_call(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    session_id = SessionId(uuid4())
+    cache = RedisSeatStatusCache(redis_client, prefix=key_prefix)
+    await redis_client.set(cache.key(session_id), "not a hash")  # HSET answers WRONGTYPE
+    try:
+        notifier = RedisNotifier(redis_client, prefix=key_prefix, seat_cache=cache)
+        with pytest.raises(AdapterUnavailable):
+            await notifier.publish(seat_changes(session_id, 1))
+        await notifier.publish(seat_changes(SessionId(uuid4()), 1))  # the next call goes on
+    finally:
+        await redis_client.delete(cache.key(session_id))
 
 
 async def test_a_failed_pipeline_fails_every_call_it_carried() -> None:

@@ -136,6 +136,28 @@ async def test_one_batch_of_seat_changes_reaches_three_masters(
         assert dict(await cache.statuses(session)) == {}
 
 
+async def test_the_notifier_writes_the_seat_cache_before_the_news_on_every_master(
+    redis_cluster: LocalCluster, cluster_client: RedisCluster, key_prefix: str
+) -> None:
+    """On a cluster the cache's writes go in a round trip of their own, first: a
+    watcher who hears a change finds it in the cache, whichever master holds it."""
+    cache = RedisSeatStatusCache(cluster_client, prefix=key_prefix)
+    notifier = RedisNotifier(cluster_client, prefix=key_prefix, seat_cache=cache)
+    await notifier.start()
+    try:
+        for session in sessions_on_every_master(redis_cluster, cache.key).values():
+            change = SeatStatusChanged(
+                session_id=session, seat_id=seat("A", 1, 1), status=SeatStatus.SOLD, at=T0
+            )
+            async with notifier.watch_seats(session) as feed:
+                await notifier.publish([change])
+                assert await asyncio.wait_for(anext(feed), 5) == change
+                assert dict(await cache.statuses(session)) == {seat("A", 1, 1): SeatStatus.SOLD}
+            await cache.clear(session)
+    finally:
+        await notifier.stop()
+
+
 async def test_a_watcher_hears_what_another_process_publishes_for_every_master(
     redis_cluster: LocalCluster, cluster_client: RedisCluster, key_prefix: str
 ) -> None:

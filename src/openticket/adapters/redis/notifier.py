@@ -24,6 +24,15 @@ Publishing
     once Redis took its notifications; a pipeline that fails raises
     ``AdapterUnavailable`` in every call whose notifications it carried.
 
+The seat-status cache
+    A notifier made with ``seat_cache`` (:class:`~.seat_cache.RedisSeatStatusCache`)
+    records the seat changes it publishes in that cache, in the same pipeline and
+    before their messages, so that a reader who got the news finds it there: a seat
+    change costs one round trip instead of two (``LiveNotifications(cache_with_news=
+    True)`` then leaves the cache to it). On a cluster the cache is written in a round
+    trip of its own first, since a cluster pipeline sends each node its part at once.
+    A pipeline that fails fails the calls it carried, whichever part failed.
+
 Watching
     The notifier owns one pub/sub connection, taken from the client's pool, and one
     reader task that dispatches what arrives to the local watchers' queues. A
@@ -89,6 +98,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
+from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.messaging import (
     Notification,
@@ -196,10 +206,12 @@ def _text(value: object) -> str:
 class _Outgoing:
     """Notifications of the calls waiting for one pipeline, and its outcome."""
 
-    __slots__ = ("messages", "sent")
+    __slots__ = ("changes", "messages", "sent")
 
     def __init__(self, sent: asyncio.Future[None]) -> None:
         self.messages: list[tuple[str, bytes]] = []
+        self.changes: list[SeatStatusChanged] = []
+        """Seat changes for the seat-status cache, written before the messages."""
         self.sent = sent
         # its failure is read by the callers; none left (all gave up) is not an error
         sent.add_done_callback(_read_outcome)
@@ -323,10 +335,13 @@ class RedisNotifier:
         health_check_interval: float = 10.0,
         reconnect_delay: float = 0.1,
         max_reconnect_delay: float = 5.0,
+        seat_cache: RedisSeatStatusCache | None = None,
     ) -> None:
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         self._client = client
+        self._seat_cache = seat_cache
+        """Written with the news of seat changes (see "The seat-status cache")."""
         self._prefix = prefix
         self._max_queue = max_queue
         self._subscribe_timeout = subscribe_timeout
@@ -380,9 +395,10 @@ class RedisNotifier:
         if outgoing is None:
             outgoing = self._next = _Outgoing(asyncio.get_running_loop().create_future())
         outgoing.messages.extend(
-            (self._channel_of(notification), encode(notification))
-            for notification in notifications
+            (self._channel_of(notification), encode(notification)) for notification in notifications
         )
+        if self._seat_cache is not None:
+            outgoing.changes.extend(n for n in notifications if isinstance(n, SeatStatusChanged))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_waiting(), name="redis-notifier-send")
         # shielded: a caller that gives up must not cancel the others' wait
@@ -394,6 +410,13 @@ class RedisNotifier:
             while (outgoing := self._next) is not None:
                 self._next = None
                 pipe = self._client.pipeline(transaction=False)
+                cache = self._seat_cache
+                if (
+                    cache
+                    and outgoing.changes
+                    and not await self._cache_first(cache, pipe, outgoing)
+                ):
+                    continue
                 for channel, payload in outgoing.messages:
                     # as a plain command: the cluster pipeline refuses ``publish`` but
                     # routes a PUBLISH by its channel
@@ -413,6 +436,25 @@ class RedisNotifier:
             if self._next is not None:  # cancelled with calls still waiting
                 self._next.fail(AdapterUnavailable("the notifier stopped publishing"))
                 self._next = None
+
+    async def _cache_first(
+        self, cache: RedisSeatStatusCache, pipe: Any, outgoing: _Outgoing
+    ) -> bool:
+        """Put the seat-status cache's writes ahead of the news; False if they failed.
+
+        On one server they go first in the same pipeline: Redis runs one connection's
+        commands in order. A cluster's pipeline sends each node its part at once, so
+        there the cache is written in a round trip of its own before the news leave.
+        """
+        if not isinstance(self._client, RedisCluster):
+            cache.write(pipe, outgoing.changes)
+            return True
+        try:
+            await cache.apply(outgoing.changes)
+        except AdapterUnavailable as e:
+            outgoing.fail(e)
+            return False
+        return True
 
     # --- watching -------------------------------------------------------------------
 

@@ -58,10 +58,23 @@ class RedisSeatStatusCache:
         """Record ``changes`` in order (last one per seat wins) in one round trip."""
         if not changes:
             return
+        pipe = self._client.pipeline(transaction=False)
+        self.write(pipe, changes)
+        try:
+            await pipe.execute()
+        except REDIS_FAILURES as e:
+            await relearn_slots(self._client, e)
+            raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
+
+    def write(self, pipe: Any, changes: Sequence[SeatStatusChanged]) -> None:
+        """Queue the commands that record ``changes`` on ``pipe`` (a pipeline of the client).
+
+        For a caller that sends them with other commands in one round trip (the notifier
+        with the news of the same changes); :meth:`apply` sends them alone.
+        """
         latest: dict[SessionId, dict[SeatId, SeatStatus]] = {}
         for change in changes:
             latest.setdefault(change.session_id, {})[change.seat_id] = change.status
-        pipe = self._client.pipeline(transaction=False)
         for session_id, seats in latest.items():
             key = self.key(session_id)
             taken: dict[FieldT, EncodableT] = {
@@ -74,11 +87,6 @@ class RedisSeatStatusCache:
                 pipe.hset(key, mapping=taken)
             if freed:
                 pipe.hdel(key, *freed)
-        try:
-            await pipe.execute()
-        except REDIS_FAILURES as e:
-            await relearn_slots(self._client, e)
-            raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
 
     async def statuses(self, session_id: SessionId) -> Mapping[SeatId, SeatStatus]:
         """The taken seats of the session with their status; absent seats are available."""
