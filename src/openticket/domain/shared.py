@@ -12,7 +12,8 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import ClassVar, NewType, Self
+from types import MemberDescriptorType
+from typing import Any, ClassVar, NewType, Self
 from uuid import UUID
 
 import attrs
@@ -243,9 +244,55 @@ def human_text(
     return value
 
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-"""The attrs fields of each aggregate class, by class (``detached_copy``)."""
 _PLAIN_CONTAINERS = frozenset({list, dict, set})
+_LEAVES = frozenset({str, int, bool, type(None), UUID, datetime, Decimal})
+"""Types whose values are immutable: a copy shares them without asking more."""
+_COPIERS: dict[type, Callable[[Any], Any]] = {}
+"""The field-by-field copier of each aggregate class (``detached_copy``)."""
+
+
+def _copier_of(cls: type) -> Callable[[Any], Any]:
+    """A function that copies an aggregate of ``cls`` as ``detached_copy`` describes.
+
+    Written out per class, one statement per field, with each field's slot setter
+    bound: three to four times faster than a loop over the field names with
+    ``getattr``/``object.__setattr__`` (13 µs → 3.7 µs for an order), and an embedded
+    purchase copies a dozen aggregates (``docs/performance.md``).
+    """
+    names = tuple(field.name for field in attrs.fields(cls))
+    scope: dict[str, Any] = {
+        "new": object.__new__,
+        "cls": cls,
+        "plain": _PLAIN_CONTAINERS,
+        "leaves": _LEAVES,
+        "containers": (list, dict, set),
+        "shallow": copy.copy,
+        "put": object.__setattr__,
+    }
+    lines = ["def copy_of(self):", "    clone = new(cls)"]
+    for n, name in enumerate(names):
+        slot = next((k.__dict__[name] for k in cls.__mro__ if name in k.__dict__), None)
+        if isinstance(slot, MemberDescriptorType):
+            scope[f"set_{n}"] = slot.__set__
+            setter = f"set_{n}(clone, {{}})"
+        else:
+            setter = f"put(clone, {name!r}, {{}})"
+        if name == "_pending_events":
+            lines.append("    " + setter.format("[]"))
+            continue
+        lines += [
+            f"    value = self.{name}",
+            "    kind = type(value)",
+            "    if kind in plain:",
+            "        value = value.copy()",
+            "    elif kind not in leaves and isinstance(value, containers):",
+            "        value = shallow(value)",
+            "    " + setter.format("value"),
+        ]
+    lines.append("    return clone")
+    exec("\n".join(lines), scope)  # noqa: S102 - code made above from attrs' field names
+    copier: Callable[[Any], Any] = scope["copy_of"]
+    return copier
 
 
 @attrs.define(kw_only=True)
@@ -276,20 +323,15 @@ class Aggregate:
 
         A shallow copy would share mutable containers (an inventory's holds, say), so
         changing the copy would change the original behind the repository's back. Their
-        items are immutable values, so copying the containers is enough. (Field by field
-        rather than ``copy.copy``: repositories in memory hand out a copy per read.)
+        items are immutable values, so copying the containers is enough. (Field by field,
+        by a copier written for the class, rather than ``copy.copy``: repositories in
+        memory hand out a copy per read.)
         """
         cls = type(self)
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(field.name for field in attrs.fields(cls))
-        clone = object.__new__(cls)
-        for name in names:
-            value = getattr(self, name)
-            if isinstance(value, list | dict | set):
-                value = value.copy() if type(value) in _PLAIN_CONTAINERS else copy.copy(value)
-            object.__setattr__(clone, name, value)
-        clone._pending_events = []
+        copier = _COPIERS.get(cls)
+        if copier is None:
+            copier = _COPIERS[cls] = _copier_of(cls)
+        clone: Self = copier(self)
         return clone
 
     @property

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
+import attrs
 import pytest
 
 from openticket.domain.identity import Role, User
 from openticket.domain.seating import SeatsReleased
 from openticket.domain.shared import (
+    Aggregate,
     AreaId,
     DomainError,
     HoldId,
@@ -62,6 +64,46 @@ def test_a_detached_copy_has_the_same_state_and_no_pending_events(now: datetime)
     copy.grant(Role.ADMIN)
     assert aggregate.roles == frozenset({Role.BUYER})
     assert aggregate.has_pending_events
+
+
+class _Tally(dict[str, int]):
+    """A container of a type the copier does not know by name."""
+
+
+@attrs.define(kw_only=True)
+class _Slotted(Aggregate):
+    names: list[str]
+    counts: dict[str, int]
+    tally: _Tally
+    label: str = "x"
+
+
+@attrs.define(kw_only=True, slots=False)
+class _WithDict(Aggregate):
+    names: list[str]
+
+
+@pytest.mark.parametrize("kind", [_Slotted, _WithDict])
+def test_a_detached_copy_shares_no_container_with_the_original(kind: type[Aggregate]) -> None:
+    if kind is _Slotted:
+        original: Aggregate = _Slotted(names=["a"], counts={"a": 1}, tally=_Tally(a=1), version=3)
+    else:
+        original = _WithDict(names=["a"], version=3)
+    original.record(released(1, datetime(2030, 1, 1, tzinfo=UTC)))
+    copy = original.detached_copy()
+    assert copy == original
+    assert type(copy) is kind
+    assert copy.version == 3
+    assert not copy.has_pending_events
+    assert original.has_pending_events
+    copy.names.append("b")  # type: ignore[attr-defined]
+    assert original.names == ["a"]  # type: ignore[attr-defined]
+    if isinstance(copy, _Slotted) and isinstance(original, _Slotted):
+        copy.counts["b"] = 2
+        copy.tally["b"] = 2
+        assert original.counts == {"a": 1}
+        assert original.tally == _Tally(a=1)
+        assert type(copy.tally) is _Tally
 
 
 def test_an_events_type_is_its_class_name(now: datetime) -> None:
