@@ -533,6 +533,15 @@ async def test_metrics_count_requests_holds_and_orders(api: Api) -> None:
     text = (await api.client.get("/metrics")).text
     assert "openticket_http_request_seconds_bucket" in text
     assert 'route="/api/orders"' in text
+    # every request is counted under its route and status, the hold that was refused too
+    assert (
+        'openticket_http_request_seconds_count{method="POST",route="/api/orders",status="201"} 1.0'
+        in text
+    )
+    assert (
+        'openticket_http_request_seconds_count{method="POST",route="/api/orders",status="409"} 1.0'
+        in text
+    )
     assert "openticket_seat_hold_seconds_count 2.0" in text
     assert "openticket_double_sales_prevented_total 0.0" in text
 

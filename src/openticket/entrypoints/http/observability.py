@@ -26,6 +26,7 @@ from openticket.domain.ordering import OrderEvent
 from openticket.domain.seating import SeatHoldRejected, SeatsHeld
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
 EXPOSITION_MEDIA_TYPE = "text/plain; version=0.0.4"
 """Prometheus's text format; Litestar adds the ``charset=utf-8`` of every ``text/`` answer."""
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -122,14 +123,26 @@ def metrics_endpoint(metrics: Metrics) -> Any:
 
 def observe(metrics: Metrics) -> Any:
     """ASGI middleware: a request id per request (bound into logs) and its latency."""
+    # the histogram's child per method, route and status: ``labels()`` locks and checks
+    latency: dict[tuple[str, str, int], Any] = {}
+
+    def observe_latency(method: str, route: str, status: int, seconds: float) -> None:
+        child = latency.get((method, route, status))
+        if child is None:
+            child = metrics.request_seconds.labels(method, route, str(status))
+            if len(latency) < 10_000:  # routes are templates: a small set
+                latency[(method, route, status)] = child
+        child.observe(seconds)
 
     def middleware(app: ASGIApp) -> ASGIApp:
         async def handle(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
-            headers = dict(scope.get("headers") or [])
-            given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+            given = ""
+            for name, value in scope.get("headers") or ():
+                if name == _REQUEST_ID_KEY:
+                    given = value.decode("latin-1")  # the last one wins, as in a dict
             request_id = given if 0 < len(given) <= 100 else uuid.uuid4().hex
             status = 500
             started = time.perf_counter()
@@ -145,15 +158,18 @@ def observe(metrics: Metrics) -> Any:
                 await send(message)
 
             token = correlation_id.set(request_id)
-            with structlog.contextvars.bound_contextvars(request_id=request_id):
-                try:
-                    await app(scope, receive, send_with_id)
-                finally:
-                    correlation_id.reset(token)
-                    route = scope.get("path_template") or scope.get("path", "")
-                    metrics.request_seconds.labels(
-                        scope.get("method", ""), route, str(status)
-                    ).observe(time.perf_counter() - started)
+            # set and reset, not ``bound_contextvars``: that one reads every context
+            # variable first, on every request
+            bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+            try:
+                await app(scope, receive, send_with_id)
+            finally:
+                structlog.contextvars.reset_contextvars(**bound)
+                correlation_id.reset(token)
+                route = scope.get("path_template") or scope.get("path", "")
+                observe_latency(
+                    scope.get("method", ""), route, status, time.perf_counter() - started
+                )
 
         return handle
 
