@@ -513,6 +513,16 @@ async def test_health_and_the_openapi_document(api: Api) -> None:
     assert_problem(await api.client.put("/api/orders"), 405, "method_not_allowed")
 
 
+@pytest.mark.production
+async def test_only_buyers_buy_and_a_refused_caller_holds_nothing(api: Api) -> None:
+    """An organizer's or door staff's account places no order (403); the seat stays free."""
+    for account in ("organizer@openticket.local", "staff@openticket.local"):
+        refused = await hold(api, await api.token(account), "A-5-5")
+        assert_problem(refused, 403, "forbidden")
+    bought = await hold(api, await api.buyer("carol"), "A-5-5")
+    assert bought.status_code == 201, bought.text
+
+
 async def test_metrics_count_requests_holds_and_orders(api: Api) -> None:
     alice, bob = await api.buyer("alice"), await api.buyer("bob")
     first = await hold(api, alice, "A-4-4")

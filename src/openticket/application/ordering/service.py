@@ -16,6 +16,7 @@ from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.api import Seating
 from openticket.application.seating.commands import HoldSeats, ReleaseSeats
+from openticket.domain.identity import Role
 from openticket.domain.ordering import Order, OrderItem
 from openticket.domain.seating import SeatsSpanAreas
 from openticket.domain.shared import (
@@ -70,10 +71,13 @@ class OrderingService:
     ) -> Order:
         """Hold every seat and open an order for them, or hold nothing.
 
-        Raises ``NotFound`` (no session), ``SaleNotOpen``, ``ValidationError`` family
-        (malformed, unknown or unpriced seats, several areas, too many seats) and
-        ``SeatsUnavailable`` naming the seats in the way.
+        Raises ``Forbidden`` for a caller without the buyer role (an organizer's or a
+        staff account; admins may act on anything), ``NotFound`` (no session),
+        ``SaleNotOpen``, ``ValidationError`` family (malformed, unknown or unpriced
+        seats, several areas, too many seats) and ``SeatsUnavailable`` naming the seats
+        in the way.
         """
+        by.require(Role.BUYER)
         context = await self._catalog.sale_context(session_id)
         session = context.session
         session.ensure_on_sale(self._clock.now())
