@@ -3,12 +3,12 @@
 :func:`bind` turns ``(query, params)`` into SQL text with the values as literals, as
 psycopg's ``ClientCursor.mogrify`` does, for the values a unit of work writes most:
 ``None``, ``bool``, ``int``, ``str``, ``UUID``, a finite ``Decimal``, an aware
-``datetime`` (in UTC), a list of UUIDs, text or decimals and ``Jsonb`` of plain JSON values, at
-``%s`` or ``%(name)s`` placeholders. Any other value (a naive moment, text with a
-NUL character, a subclass of those types) is written by psycopg's own quoting; so is a
-whole statement with other placeholders (``%b``, ``%t``) or values that do not match
-them (psycopg raises its error), and every statement on a connection whose strings are
-not standard-conforming UTF-8.
+``datetime`` (in UTC), a list of UUIDs, text or decimals and ``Jsonb`` of plain JSON
+values, at ``%s`` or ``%(name)s`` placeholders. Any other value (a naive moment, text
+with a NUL character, a subclass of those types) is written by psycopg's own quoting;
+so is a whole statement with other placeholders (``%b``, ``%t``) or values that do not
+match them (psycopg raises its error), and every statement on a connection whose
+strings are not standard-conforming UTF-8.
 
 Why by hand
     ``mogrify`` is general: it looks up a dumper per value, dumps it to bytes, quotes
@@ -23,8 +23,8 @@ Quoting
     NUL (0x00): such a value goes to psycopg, which refuses it with ``DataError``. Other
     types are written as psycopg writes them (``'…'::uuid``, ``'…'::timestamptz``,
     ``'…'::jsonb``, ``'{…}'::uuid[]``, a bare number, ``true``/``false``, ``NULL``),
-    so the server infers the same types. ``tests/integration/postgres/test_literals.py`` reads every
-    kind back from the server, text drawn by Hypothesis included.
+    so the server infers the same types. ``tests/integration/postgres/test_literals.py``
+    reads every kind back from the server, text drawn by Hypothesis included.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ from psycopg.types.json import Jsonb
 
 _json_encode: Final = msgspec.json.Encoder().encode
 
+Fallback = Callable[[str, Any], str]
+"""psycopg's ``mogrify`` of the same connection: ``(query, params)`` to SQL text."""
+
 
 class _NotHere(Exception):
     """A value this module does not write: psycopg writes it."""
@@ -59,19 +62,28 @@ def _uuid(value: UUID) -> str:
     return f"'{value}'::uuid"
 
 
+def _signed(text: str) -> str:
+    return " " + text if text[0] == "-" else text  # " -1": no "--" comment after a "-"
+
+
 def _integer(value: int) -> str:
-    return str(value) if value >= 0 else f" {value}"  # " -1": no "--" comment after a "-"
+    return _signed(str(value))
 
 
 def _boolean(value: bool) -> str:
     return "true" if value else "false"
 
 
+def _in_utc(value: datetime) -> str:
+    """An aware moment as PostgreSQL reads it: in UTC (it takes offsets up to 15:59 only)."""
+    return str(value.astimezone(UTC))
+
+
 def _moment(value: datetime) -> str:
     if value.tzinfo is None:
         raise _NotHere  # psycopg writes a naive moment as a ``timestamp``
     try:
-        return f"'{value.astimezone(UTC)}'::timestamptz"
+        return f"'{_in_utc(value)}'::timestamptz"
     except OverflowError as e:  # before year 1 in UTC: psycopg's dumper refuses it
         raise _NotHere from e
 
@@ -89,8 +101,7 @@ def _json(value: Jsonb) -> str:
 def _numeric(value: Decimal) -> str:
     if not value.is_finite():
         raise _NotHere  # psycopg writes 'NaN'::numeric, 'Infinity'::numeric
-    text = str(value)
-    return text if text[0] != "-" else " " + text
+    return _signed(str(value))
 
 
 def _array_item(item: object) -> str:
@@ -180,7 +191,7 @@ def _cut(query: str) -> _Cut | None:
 def bind(
     query: str,
     params: Sequence[Any] | Mapping[str, Any] | None,
-    fallback: Callable[[str, Any], str],
+    fallback: Fallback,
 ) -> str:
     """``query`` with ``params`` written in; ``fallback(query, params)`` for the rest.
 
@@ -204,18 +215,20 @@ def bind(
             value = params[key]  # type: ignore[index,call-overload]
         except KeyError:
             return fallback(query, params)  # psycopg names what is missing
-        if value is None:
-            out.append("NULL")
-        else:
-            writer = writers.get(type(value))
-            try:
-                if writer is None:
-                    raise _NotHere
-                out.append(writer(value))
-            except _NotHere:
-                out.append(fallback("%s", (value,)))
+        out.append(_literal(value, writers.get(type(value)), fallback))
         out.append(piece)
     return "".join(out)
+
+
+def _literal(value: Any, writer: Callable[[Any], str] | None, fallback: Fallback) -> str:
+    if value is None:
+        return "NULL"
+    if writer is not None:
+        try:
+            return writer(value)
+        except _NotHere:
+            pass
+    return fallback("%s", (value,))
 
 
 class UtcDatetimeDumper(DatetimeDumper):
@@ -224,7 +237,7 @@ class UtcDatetimeDumper(DatetimeDumper):
     def dump(self, obj: datetime) -> bytes:
         """The moment in UTC, as ``timestamptz`` text (``DataError`` before year 1 there)."""
         try:
-            return str(obj.astimezone(UTC) if obj.tzinfo else obj).encode()
+            return (_in_utc(obj) if obj.tzinfo else str(obj)).encode()
         except OverflowError as e:
             raise psycopg.DataError(f"a moment out of range: {e}") from e
 
