@@ -35,7 +35,7 @@ from openticket.testing.contracts import (
     SeatStatusCacheContract,
 )
 from openticket.testing.contracts._builders import T0, seat
-from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract
+from openticket.testing.contracts.waiting_room import ScriptedDraws, WaitingRoomStoreContract
 
 from .conftest import (
     MASTERS,
@@ -70,19 +70,21 @@ class TestRedisRateLimiterOnACluster(InRealTime, RateLimiterContract):
 
 class TestRedisWaitingRoomStoreOnACluster(InRealTime, WaitingRoomStoreContract):
     admission_ttl = 0.6
-    # stepping to the millisecond needs a FakeClock (the single-server suite runs it)
+    # stepping to the millisecond needs a FakeClock (the single-server suite runs them)
     test_an_admission_ends_exactly_at_admitted_until = None
+    test_the_pre_queue_closes_exactly_at_pre_queue_until = None
     slack = 0.0
 
     @pytest.fixture
     async def waiting_room(
-        self, cluster_client: RedisCluster, key_prefix: str, clock: Clock
+        self, cluster_client: RedisCluster, key_prefix: str, clock: Clock, draws: ScriptedDraws
     ) -> WaitingRoomStore:
         return RedisWaitingRoomStore(
             cluster_client,
             clock,
             prefix=key_prefix,
             admission_ttl=timedelta(seconds=self.admission_ttl),
+            draw=draws,
         )
 
 
