@@ -133,8 +133,9 @@ def production_env(request: pytest.FixtureRequest) -> dict[str, str] | None:
 @contextlib.asynccontextmanager
 async def deployment(request: pytest.FixtureRequest, env: dict[str, str]) -> AsyncIterator[Api]:
     """serve + two workers of the production profile, and a client of the API."""
-    serve, worker = request.getfixturevalue("serve_process"), request.getfixturevalue(
-        "worker_process"
+    serve, worker = (
+        request.getfixturevalue("serve_process"),
+        request.getfixturevalue("worker_process"),
     )
     last = int(env["OPENTICKET_PARTITIONS"]) - 1
     half = last // 2
@@ -217,4 +218,3 @@ async def served(
                 events = (await client.get("/api/events")).json()["items"]
                 details = (await client.get(f"/api/events/{events[0]['event_id']}")).json()
                 yield Api(client, None, None, str(details["sessions"][0]["session_id"]))
-

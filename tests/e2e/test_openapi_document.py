@@ -22,6 +22,8 @@ GUARDED = {
     "addPriceCategory",
     "addSession",
     "placeOrder",
+    "joinQueue",
+    "readQueueEntry",
     "readOrder",
     "cancelOrder",
     "payOrder",

@@ -8,6 +8,7 @@ import pytest
 from litestar.exceptions import WebSocketDisconnect
 
 from .conftest import Api
+from .test_waiting_room import queued_sale
 
 pytestmark = pytest.mark.e2e
 
@@ -77,6 +78,32 @@ async def test_the_order_feed_refuses_a_bad_or_missing_token(
 
 async def test_the_seat_feed_of_an_unknown_session_closes(api: Api) -> None:
     ws = await api.client.websocket_connect(f"/ws/sessions/{uuid.uuid4()}/seats")
+    with ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_json()
+    assert closed.value.code == 4404
+
+
+async def test_the_queue_feed_sends_the_entry_then_its_admission(api: Api) -> None:
+    assert api.clock is not None
+    session_id = await queued_sale(api, seats=2, sale_starts_in=60)
+    alice, bob = await api.buyer("alice"), await api.buyer("bob")
+    entry = (await api.client.post(f"/api/sessions/{session_id}/queue", headers=alice)).json()
+    token = alice["Authorization"].removeprefix("Bearer ")
+    path = f"/ws/sessions/{session_id}/queue/{entry['queue_id']}"
+    ws = await api.client.websocket_connect(path, params={"token": token})
+    with ws:
+        first = ws.receive_json()
+        assert first == entry  # the shape of the GET, the pre-queue's null position
+        assert first["position"] is None
+        assert first["draw_at"] is not None
+        api.clock.advance(61)  # the draw: the admitter lets alice in
+        admitted = ws.receive_json()
+        assert admitted["status"] == "admitted"
+        assert admitted["position"] == 0
+        assert admitted["admission_token"]
+    # another buyer cannot follow alice's entry
+    bob_token = bob["Authorization"].removeprefix("Bearer ")
+    ws = await api.client.websocket_connect(path, params={"token": bob_token})
     with ws, pytest.raises(WebSocketDisconnect) as closed:
         ws.receive_json()
     assert closed.value.code == 4404

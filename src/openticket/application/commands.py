@@ -25,6 +25,8 @@ class PlaceOrder(Command[Order]):
     by: Requester
     session_id: SessionId
     seat_ids: tuple[str, ...]
+    admission_token: str | None = None
+    """The waiting room's admission token, for a session sold through a queue."""
 
 
 @attrs.frozen

@@ -26,51 +26,36 @@ from openticket.application.commands import (
     RefundOrder,
     StartPayment,
 )
+from openticket.application.gate.waiting_room import WaitingRoom
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService, StartedPayment
-from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lifecycle import Component, HealthCheck
 from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
-from openticket.application.ports.seat_cache import SeatStatusCache
 from openticket.application.roles import EventRole, SagaPlacement
 from openticket.application.saga import PurchaseSaga
-from openticket.application.seating.api import Seating, seat_statuses
+from openticket.application.seating.api import Seating
+from openticket.application.seating.board import SeatBoard, SeatView
 from openticket.application.ticketing.service import TicketingService
 from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.ordering import Order
 from openticket.domain.payment import Payment
-from openticket.domain.seating import SeatStatus
 from openticket.domain.shared import (
-    AreaId,
     EventId,
     Money,
     OrderId,
-    SeatId,
     SessionId,
     VenueId,
 )
 from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import SeatMap, Venue, parse_seat_id
+from openticket.domain.venue import SeatMap, Venue
 
 READINESS_TIMEOUT = 1.0
 """Seconds a readiness probe waits for one dependency before calling it down."""
 
 _log = structlog.get_logger("openticket.sweeper")
-
-
-@attrs.frozen
-class SeatView:
-    """One seat of a session as a buyer sees it."""
-
-    seat_id: SeatId
-    area_id: AreaId
-    row: str
-    number: int
-    status: SeatStatus
-    price: Money | None
 
 
 @attrs.frozen
@@ -100,7 +85,8 @@ class OpenTicket:
         sweep_interval: timedelta = timedelta(seconds=1),
         components: Sequence[Component] = (),
         health_checks: Mapping[str, HealthCheck] | None = None,
-        seat_cache: SeatStatusCache | None = None,
+        board: SeatBoard | None = None,
+        gate: WaitingRoom | None = None,
         saga_placement: SagaPlacement = SagaPlacement.LOCAL,
         live_feeds_on_bus: bool = True,
     ) -> None:
@@ -115,8 +101,12 @@ class OpenTicket:
         self._sweep_interval = sweep_interval
         self._components = tuple(components)
         self._health_checks = dict(health_checks or {})
-        self._seat_cache = seat_cache
+        self.board = board or SeatBoard(catalog=catalog, seating=seating)
+        """Seats of a session with their statuses, and its stock."""
+        self.gate = gate
+        """The waiting rooms of sessions sold through a queue (``None``: no waiting room)."""
         self._sweeper: asyncio.Task[None] | None = None
+        self._admitter: asyncio.Task[None] | None = None
         self.notifications = notifications
         self.roles: tuple[EventRole, ...] = (*saga.roles(), payments.role())
         """The saga's roles, which workers run as durable consumers."""
@@ -125,7 +115,10 @@ class OpenTicket:
                 role.subscribe(bus, retry=saga_placement is SagaPlacement.LOCAL)
         if live_feeds_on_bus:  # else the stream followers feed them (API processes)
             notifications.register(bus)
-        bus.register(PlaceOrder, lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids))
+        bus.register(
+            PlaceOrder,
+            lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids, c.admission_token),
+        )
         bus.register(
             StartPayment, lambda c: payments.start_payment(c.by, c.order_id, c.provider, c.options)
         )
@@ -138,21 +131,28 @@ class OpenTicket:
     async def start(self, *, sweeper: bool = True) -> None:
         """Start the adapters' components, the partition actors and the expiry sweeper.
 
-        ``sweeper=False`` leaves the sweeper out (tests and benchmarks sweep by hand).
+        ``sweeper=False`` leaves the sweeper and the waiting room's admitter out (tests
+        and benchmarks sweep and admit by hand).
         """
         for component in self._components:
             await component.start()
         await self.seating.start()
         if sweeper and self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(), name="expiry-sweeper")
+        if sweeper and self.gate is not None and self._admitter is None:
+            self._admitter = asyncio.create_task(self.gate.run(), name="waiting-room-admitter")
 
     async def stop(self) -> None:
         """Stop the sweeper and the actors; events already decided are still published."""
         sweeper, self._sweeper = self._sweeper, None
-        if sweeper is not None:
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+        admitter, self._admitter = self._admitter, None
+        for task in (sweeper, admitter):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if admitter is not None and self.gate is not None:
+            await self.gate.stop_admitting()
         await self.seating.stop()
         for component in reversed(self._components):
             await component.stop()
@@ -287,47 +287,22 @@ class OpenTicket:
 
     async def seats(self, session_id: SessionId) -> list[SeatView]:
         """Every seat of a session with its status now and its price."""
-        context = await self.catalog.sale_context(session_id)
-        areas = context.venue.seat_map.areas
-        statuses = await self._seat_statuses(session_id, [a.area_id for a in areas])
-        views = []
-        for area in areas:
-            category = context.prices.category_of_area(area.area_id)
-            price = None if category is None else category.price
-            for row in area.rows:
-                for number in row.seats:
-                    seat = SeatId(f"{area.area_id}-{row.row}-{number}")
-                    status = statuses.get(seat, SeatStatus.AVAILABLE)
-                    views.append(SeatView(seat, area.area_id, row.row, number, status, price))
-        return views
-
-    async def _seat_statuses(
-        self, session_id: SessionId, area_ids: list[AreaId]
-    ) -> Mapping[SeatId, SeatStatus]:
-        """From the shared seat-status cache where it is complete, else from the actors."""
-        cache = self._seat_cache
-        if cache is None:
-            return await seat_statuses(self.seating, session_id, area_ids)
-        try:
-            cached, complete = await asyncio.gather(
-                cache.statuses(session_id), cache.complete_areas(session_id)
-            )
-        except AdapterUnavailable as e:
-            _log.warning("seat_cache_unavailable", error=str(e))
-            return await seat_statuses(self.seating, session_id, area_ids)
-        missing = [a for a in area_ids if a not in complete]
-        if not missing:
-            return cached  # absent seats are available
-        live = await seat_statuses(self.seating, session_id, missing)
-        return {**{s: v for s, v in cached.items() if parse_seat_id(s).area_id in complete}, **live}
+        return await self.board.seats(session_id)
 
     # --- buying -----------------------------------------------------------------------------
 
     async def place_order(
-        self, by: Requester, session_id: SessionId, seat_ids: Sequence[str]
+        self,
+        by: Requester,
+        session_id: SessionId,
+        seat_ids: Sequence[str],
+        admission_token: str | None = None,
     ) -> Order:
-        """Hold the seats (all or nothing) and open an order that expires with the hold."""
-        return await self.bus.execute(PlaceOrder(by, session_id, tuple(seat_ids)))
+        """Hold the seats (all or nothing) and open an order that expires with the hold.
+
+        A session sold through a waiting room needs the buyer's ``admission_token``.
+        """
+        return await self.bus.execute(PlaceOrder(by, session_id, tuple(seat_ids), admission_token))
 
     async def pay(
         self, by: Requester, order_id: OrderId, provider: str = "mock", **options: str

@@ -57,9 +57,7 @@ async def run_audit(
         await database.start()
         if nats is not None:
             await nats.start()
-        report = await container.auditor().audit(
-            session_id, grace=timedelta(seconds=grace_seconds)
-        )
+        report = await container.auditor().audit(session_id, grace=timedelta(seconds=grace_seconds))
     except (DatabaseUnreachable, NatsUnreachable, AdapterUnavailable) as e:
         print(f"{PROG}: cannot read the books: {e}", file=sys.stderr)
         return UNREADABLE
@@ -96,9 +94,7 @@ def report_text(report: AuditReport) -> str:
     def money(by: dict[str, str] | Any) -> str:
         return ", ".join(f"{amount} {currency}" for currency, amount in by.items()) or "none"
 
-    parked = (
-        "no NATS configured" if report.messages_parked is None else str(report.messages_parked)
-    )
+    parked = "no NATS configured" if report.messages_parked is None else str(report.messages_parked)
     lines = [
         f"audit of session {report.session_id} at {report.audited_at.isoformat()}"
         f" (grace {report.grace_seconds:g} s)",

@@ -175,8 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace-seconds",
         type=float,
         default=60.0,
-        help="how long a step may still be under way before it counts as a problem "
-        "(default: 60)",
+        help="how long a step may still be under way before it counts as a problem (default: 60)",
     )
     audit.add_argument("--json", action="store_true", help="print one JSON object instead")
     return parser

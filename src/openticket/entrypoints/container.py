@@ -7,6 +7,7 @@ any provider with ``container.<name>.override(...)``.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from dependency_injector import containers, providers
 from nats.js import JetStreamContext
 
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
+from openticket.adapters.identity.admission_tokens import JwtAdmissionTokens, admission_key
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.memory.ledger import MemorySaleLedger
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
@@ -44,6 +46,7 @@ from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenera
 from openticket.application.audit import SaleAuditor
 from openticket.application.catalog.service import CatalogService
 from openticket.application.facade import OpenTicket
+from openticket.application.gate.waiting_room import GatePolicy, WaitingRoom
 from openticket.application.identity.service import IdentityService
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
@@ -55,6 +58,7 @@ from openticket.application.ports.rate_limit import RateLimit, RateLimiter
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.roles import SagaPlacement
 from openticket.application.saga import PurchaseSaga
+from openticket.application.seating.board import SeatBoard
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
@@ -210,6 +214,21 @@ def _token_issuer(
     return JwtTokenIssuer.from_secret_or_random(
         clock, secret, issuer=issuer, audience=audience, ttl=ttl
     )
+
+
+def _admission_tokens(clock: Clock, *, secret: str, private_key_file: str) -> JwtAdmissionTokens:
+    """Admission tokens keyed by the deployment's signing secret (random when it has none).
+
+    Every API process derives the same key from the same JWT secret or private key, so
+    a token from one is good in all; a random key serves one embedded process.
+    """
+    if secret:
+        material: bytes = secret.encode()
+    elif private_key_file:
+        material = Path(private_key_file).read_bytes()
+    else:
+        material = secrets.token_bytes(32)
+    return JwtAdmissionTokens(clock, admission_key(material))
 
 
 async def _running(app: OpenTicket) -> AsyncIterator[OpenTicket]:
@@ -430,6 +449,30 @@ class Container(containers.DeclarativeContainer):
     )
     seating = providers.Selector(config.seat_actors, local=local_seating, workers=remote_seating)
     """What the use cases call: the local actors, or the owners' over NATS."""
+    seat_board = providers.Singleton(
+        SeatBoard, catalog=catalog, seating=seating, seat_cache=seat_cache
+    )
+    """A session's seats with their statuses, and its stock."""
+    admission_tokens = providers.Singleton(
+        _admission_tokens,
+        clock,
+        secret=config.jwt_secret,
+        private_key_file=config.jwt_private_key_file,
+    )
+    gate = providers.Singleton(
+        WaitingRoom,
+        store=waiting_room,
+        catalog=catalog,
+        stock=seat_board.provided.stock,
+        tokens=admission_tokens,
+        clock=clock,
+        policy=providers.Singleton(
+            GatePolicy,
+            overbook=config.queue_overbook,
+            admit_per_second=config.queue_admit_per_second,
+        ),
+    )
+    """The waiting rooms of sessions sold through a queue, and their admitter."""
     ordering = providers.Singleton(
         OrderingService,
         uow=uow_factory,
@@ -438,6 +481,7 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         ids=ids,
         publish=publish,
+        gate=gate,
     )
     payments = providers.Singleton(
         PaymentService,
@@ -475,7 +519,8 @@ class Container(containers.DeclarativeContainer):
         sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
         components=components,
         health_checks=health_checks,
-        seat_cache=seat_cache,
+        board=seat_board,
+        gate=gate,
         saga_placement=providers.Callable(SagaPlacement, config.saga),
         live_feeds_on_bus=providers.Callable(_is, config.live_feeds, "local"),
     )

@@ -36,12 +36,16 @@ class Demo:
 
     session_id: SessionId
     seats: int
+    queued_session_id: SessionId | None = None
+    """A second session on sale now, sold through a waiting room."""
 
 
 async def seed_demo(
     tickets: OpenTicket, identity: IdentityService, clock: Clock, password: str
 ) -> Demo | None:
-    """Create the demo accounts, and a venue with a session on sale, unless events exist.
+    """Create the demo accounts, and a venue with two sessions on sale, unless events exist.
+
+    The second session sells through a waiting room.
 
     Returns what it created, or None when the catalog already had events.
     """
@@ -78,7 +82,16 @@ async def seed_demo(
         sale_start_time=now - timedelta(minutes=1),
         sale_end_time=now + timedelta(days=30),
     )
-    return Demo(session.session_id, seat_map.capacity)
+    queued = await tickets.create_session(
+        organizer,
+        event.event_id,
+        start_time=now + timedelta(days=32),
+        end_time=now + timedelta(days=32, hours=3),
+        sale_start_time=now - timedelta(minutes=1),
+        sale_end_time=now + timedelta(days=30),
+        queue_enabled=True,
+    )
+    return Demo(session.session_id, seat_map.capacity, queued.session_id)
 
 
 async def ensure_demo_accounts(identity: IdentityService, password: str) -> dict[Role, User]:

@@ -137,11 +137,12 @@ async def _serve(
         return 1
     tickets, identity = container.app(), container.identity()
     seeded = demo or settings.storage == "memory"
-    session_id = None
+    session_id = queued_id = None
     if seeded:
         off = disabled(await ensure_demo_accounts(identity, settings.demo_password))
         made = await seed_demo(tickets, identity, container.clock(), settings.demo_password)
         session_id = made.session_id if made else None
+        queued_id = made.queued_session_id if made else None
         if off:
             print(f"openticket: demo accounts disabled earlier stay so: {', '.join(off)}")
     else:
@@ -173,7 +174,14 @@ async def _serve(
             await running
             return 1  # the app did not start; uvicorn said why
     settle_heap()
-    _announce(_base(host, sock), settings, seeded=seeded, session_id=session_id, catalog=catalog)
+    _announce(
+        _base(host, sock),
+        settings,
+        seeded=seeded,
+        session_id=session_id,
+        queued_id=queued_id,
+        catalog=catalog,
+    )
     await running
     return 0
 
@@ -238,7 +246,13 @@ def _saga(settings: Settings) -> str:
 
 
 def _announce(
-    base: str, settings: Settings, *, seeded: bool, session_id: object, catalog: bool
+    base: str,
+    settings: Settings,
+    *,
+    seeded: bool,
+    session_id: object,
+    catalog: bool,
+    queued_id: object = None,
 ) -> None:
     lines = [
         f"OpenTicket is serving on {base}",
@@ -262,6 +276,8 @@ def _announce(
         ]
     if session_id is not None:
         lines += [f"demo session on sale now: {session_id}"]
+        if queued_id is not None:
+            lines += [f"demo session on sale through a waiting room: {queued_id}"]
     elif catalog:
         lines += [f"the catalog was kept from an earlier run: curl -s {base}/api/events"]
     else:

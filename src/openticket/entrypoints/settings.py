@@ -146,6 +146,11 @@ def _above_zero(value: object) -> str | None:
     return None if number is not None and number > 0 else "use a number above 0"
 
 
+def _at_least_one(value: object) -> str | None:
+    number = _number(value)
+    return None if number is not None and number >= 1 else "use a number of 1 or more"
+
+
 def _not_negative(value: object) -> str | None:
     number = _number(value)
     return None if number is not None and number >= 0 else "use 0 or a number above"
@@ -329,6 +334,23 @@ class Settings:
         metadata=_about(
             Group.SALES,
             "how long a buyer let in from the waiting room may buy",
+            check=_above_zero,
+        ),
+    )
+    queue_overbook: float = attrs.field(
+        default=1.5,
+        metadata=_about(
+            Group.SALES,
+            "a waiting room admits while buyers let in and still shopping stay below the "
+            "seats for sale times this (at least 1)",
+            check=_at_least_one,
+        ),
+    )
+    queue_admit_per_second: float = attrs.field(
+        default=50.0,
+        metadata=_about(
+            Group.SALES,
+            "at most this many buyers a second are let in from a session's waiting room",
             check=_above_zero,
         ),
     )

@@ -641,7 +641,6 @@ class MemoryUnitOfWork(RepositoriesOnFirstUse):
         self._active = False
         self._let_go()
 
-
     def _let_go(self) -> None:
         """Drop the table views and the repositories, which point back at this unit."""
         self._tables = []

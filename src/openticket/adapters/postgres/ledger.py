@@ -100,4 +100,3 @@ class PostgresSaleLedger:
 
 def _money(amount: Decimal, currency: str) -> Money:
     return Money(amount, currency.strip())
-

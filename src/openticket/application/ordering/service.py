@@ -9,6 +9,7 @@ from typing import TypeVar
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
+from openticket.application.gate.waiting_room import QueueRequired, WaitingRoom
 from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.errors import ConcurrencyError
@@ -58,6 +59,7 @@ class OrderingService:
         clock: Clock,
         ids: IdGenerator,
         publish: Publish,
+        gate: WaitingRoom | None = None,
     ) -> None:
         self._uow = uow
         self._catalog = catalog
@@ -65,9 +67,14 @@ class OrderingService:
         self._clock = clock
         self._ids = ids
         self._publish = publish
+        self._gate = gate
 
     async def place_order(
-        self, by: Requester, session_id: SessionId, seat_ids: Sequence[str]
+        self,
+        by: Requester,
+        session_id: SessionId,
+        seat_ids: Sequence[str],
+        admission_token: str | None = None,
     ) -> Order:
         """Hold every seat and open an order for them, or hold nothing.
 
@@ -75,12 +82,18 @@ class OrderingService:
         staff account; admins may act on anything), ``NotFound`` (no session),
         ``SaleNotOpen``, ``ValidationError`` family (malformed, unknown or unpriced
         seats, several areas, too many seats) and ``SeatsUnavailable`` naming the seats
-        in the way.
+        in the way. A session sold through a waiting room needs ``admission_token``,
+        the caller's own running admission (``QueueRequired`` otherwise, before any
+        seat is held); an order that takes the buyer's last seats spends it.
         """
         by.require(Role.BUYER)
         context = await self._catalog.sale_context(session_id)
         session = context.session
         session.ensure_on_sale(self._clock.now())
+        if session.queue_enabled:
+            if self._gate is None:
+                raise QueueRequired(f"session {session_id} sells through a waiting room")
+            await self._gate.require_admission(by, session_id, admission_token)
         if not seat_ids:
             raise ValidationError("an order needs at least one seat")
         positions = [parse_seat_id(s) for s in seat_ids]
@@ -128,6 +141,10 @@ class OrderingService:
                 )
             raise
         await self._publish(uow.collect_new_events())
+        gate = self._gate
+        took_all = len(wanted) >= session.max_seats_per_order
+        if session.queue_enabled and gate is not None and took_all:
+            await gate.spend(by, session_id)
         return order
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:

@@ -23,7 +23,7 @@ from openticket.entrypoints.http.controllers.catalog import (
     SessionController,
     VenueController,
 )
-from openticket.entrypoints.http.controllers.feeds import order_feed, seat_feed
+from openticket.entrypoints.http.controllers.feeds import order_feed, queue_feed, seat_feed
 from openticket.entrypoints.http.controllers.identity import AuthController, MeController
 from openticket.entrypoints.http.controllers.operations import (
     HealthController,
@@ -35,6 +35,7 @@ from openticket.entrypoints.http.controllers.orders import (
     MyThingsController,
     OrderController,
 )
+from openticket.entrypoints.http.controllers.queue import QueueController
 from openticket.entrypoints.http.docs import PackagedSwaggerUI, static_files
 from openticket.entrypoints.http.edge import compression_config, cors_config, edge_headers
 from openticket.entrypoints.http.feed_limits import FeedLimits
@@ -113,6 +114,8 @@ def create_app(
 
     metrics = metrics or Metrics()
     metrics.watch(tickets.bus)
+    if tickets.gate is not None:
+        tickets.gate.observer = metrics
 
     def provide_metrics() -> Metrics:
         return metrics
@@ -145,6 +148,7 @@ def create_app(
             MyThingsController,
             VenueController,
             EventController,
+            QueueController,
             SessionController,
             OrderController,
             CheckInController,
@@ -153,6 +157,7 @@ def create_app(
             HealthController,
             seat_feed,
             order_feed,
+            queue_feed,
             metrics_endpoint(metrics),
             static_files(),
         ],

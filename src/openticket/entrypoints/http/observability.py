@@ -24,6 +24,7 @@ from openticket.application.notifications import ORDER_STATUS_AFTER
 from openticket.application.saga import SaleRefusedAtFinalFence
 from openticket.domain.ordering import OrderEvent
 from openticket.domain.seating import SeatHoldRejected, SeatsHeld
+from openticket.domain.shared import SessionId
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_KEY = REQUEST_ID_HEADER.encode()
@@ -69,13 +70,28 @@ class Metrics:
         )
         self.queue_depth = Gauge(
             "openticket_queue_depth",
-            "buyers waiting in waiting rooms",
+            "buyers waiting in a session's waiting room",
+            ["session_id"],
+            registry=self.registry,
+        )
+        self.queue_admitted = Counter(
+            "openticket_queue_admitted",
+            "buyers let in from a session's waiting room (by this process's admitter)",
+            ["session_id"],
             registry=self.registry,
         )
         for outcome in ("granted", "refused"):
             self.holds.labels(outcome)
         for status in ORDER_STATUS_AFTER.values():
             self.orders.labels(status.value)
+
+    def admitted(self, session_id: SessionId, count: int) -> None:
+        """The waiting room let ``count`` buyers of the session in (``GateObserver``)."""
+        self.queue_admitted.labels(str(session_id)).inc(count)
+
+    def waiting(self, session_id: SessionId, count: int) -> None:
+        """``count`` buyers wait in the session's waiting room now (``GateObserver``)."""
+        self.queue_depth.labels(str(session_id)).set(count)
 
     def watch(self, bus: MessageBus) -> None:
         """Count holds, order statuses and refused double sales from the event bus."""

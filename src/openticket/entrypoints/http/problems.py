@@ -23,6 +23,9 @@ _log = structlog.get_logger("openticket.http")
 STATUS_BY_CODE: dict[str, int] = {
     "not_found": 404,
     "forbidden": 403,
+    "queue_required": 403,
+    "bot_suspected": 403,
+    "queue_not_enabled": 409,
     "unauthorized": 401,
     "user_disabled": 403,
     "seat_unavailable": 409,

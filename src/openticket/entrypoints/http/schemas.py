@@ -16,8 +16,9 @@ from litestar.params import QueryParameter
 
 from openticket.adapters.paging import CURSOR_PATTERN
 from openticket.adapters.payments.mock import MockOutcome
-from openticket.application.facade import SeatView
+from openticket.application.gate.waiting_room import QueueEntry, QueueStatus
 from openticket.application.ports.repositories import Page
+from openticket.application.seating.board import SeatView
 from openticket.domain.catalog import (
     Event,
     EventStatus,
@@ -592,3 +593,35 @@ def order_page(page: Page[Order]) -> OrderPage:
 def ticket_page(page: Page[Ticket]) -> TicketPage:
     """The API form of a page of tickets."""
     return TicketPage([ticket_out(t) for t in page.items], page.next_cursor)
+
+
+class QueueOut(msgspec.Struct):
+    """A buyer's entry in a session's waiting room (api.md, "Waiting room").
+
+    ``position`` is null before the draw at ``draw_at`` (the sale start) and when sold
+    out, 0 once admitted. ``admission_token`` goes in ``X-Admission-Token`` of
+    ``POST /api/orders`` until ``admitted_until``.
+    """
+
+    queue_id: UUID
+    session_id: UUID
+    status: QueueStatus
+    position: int | None
+    draw_at: datetime | None = None
+    estimated_wait_s: int | None = None
+    admission_token: str | None = None
+    admitted_until: datetime | None = None
+
+
+def queue_out(entry: QueueEntry) -> QueueOut:
+    """The API form of a queue entry."""
+    return QueueOut(
+        entry.queue_id,
+        entry.session_id,
+        entry.status,
+        entry.position,
+        entry.draw_at,
+        entry.estimated_wait_s,
+        entry.admission_token,
+        entry.admitted_until,
+    )

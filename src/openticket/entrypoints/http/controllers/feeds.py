@@ -1,4 +1,4 @@
-"""Live feeds over WebSocket: a session's seat map, a user's orders.
+"""Live feeds over WebSocket: a session's seat map, a user's orders, a queue entry.
 
 Every feed is accepted first and closed with a code and a reason when it is refused,
 so that browsers, which learn nothing from a refused handshake, can tell why
@@ -20,8 +20,10 @@ from litestar.di import NamedDependency
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath, FromQuery
 
-from openticket.application.errors import ApplicationError
+from openticket.application.access import Requester
+from openticket.application.errors import ApplicationError, NotFound
 from openticket.application.facade import OpenTicket
+from openticket.application.gate.waiting_room import QueueEntry, WaitingRoom
 from openticket.application.identity.service import IdentityService
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.identity import InvalidToken
@@ -36,7 +38,7 @@ from openticket.entrypoints.http.feed_limits import (
     FeedRefused,
     MessageMeter,
 )
-from openticket.entrypoints.http.schemas import seat_out
+from openticket.entrypoints.http.schemas import queue_out, seat_out
 
 _log = structlog.get_logger("openticket.http")
 
@@ -66,6 +68,7 @@ async def _forward(
     socket: WebSocket[Any, Any, Any],
     changes: AsyncIterator[Any],
     render: Callable[[Any], dict[str, Any]],
+    ended: FeedClosing,
 ) -> FeedClosing | None:
     """Send every change; 1013 when the feed itself breaks.
 
@@ -81,7 +84,7 @@ async def _forward(
         return _FEED_INTERRUPTED
     except (WebSocketDisconnect, OSError):
         return None  # the client left while a change was on its way
-    return _FEED_INTERRUPTED  # the notifier stopped: this process is going away
+    return ended  # the notifier stopped (this process is going away), or the feed is over
 
 
 async def _listen(socket: WebSocket[Any, Any, Any], meter: MessageMeter) -> FeedClosing | None:
@@ -110,10 +113,15 @@ async def _follow(
     render: Callable[[Any], dict[str, Any]],
     limits: FeedLimits,
     expired: asyncio.Event | None = None,
+    *,
+    ended: FeedClosing = _FEED_INTERRUPTED,
 ) -> None:
-    """Forward every change until the client leaves or the feed must close, then close it."""
+    """Forward every change until the client leaves or the feed must close, then close it.
+
+    ``ended`` is how the feed closes when ``changes`` run out.
+    """
     jobs = [
-        asyncio.create_task(_forward(socket, changes, render)),
+        asyncio.create_task(_forward(socket, changes, render, ended)),
         asyncio.create_task(_listen(socket, limits.meter())),
     ]
     if expired is not None:
@@ -218,3 +226,72 @@ async def order_feed(
     except AdapterUnavailable as e:
         _log.warning("feed_unavailable", error=str(e))
         await _close(socket, _FEED_INTERRUPTED)
+
+
+QUEUE_POLL_SECONDS = 1.0
+"""How often a queue feed reads its entry (positions move with every admission)."""
+
+_NOT_IN_QUEUE = FeedClosing(NOT_FOUND, "not in this queue")
+
+
+async def _queue_changes(
+    gate: WaitingRoom, requester: Requester, session: SessionId, queue_id: UUID, first: QueueEntry
+) -> AsyncIterator[dict[str, Any]]:
+    """The entry whenever it differs from the last one sent; ends when the entry is gone."""
+    last = first
+    while True:
+        await asyncio.sleep(QUEUE_POLL_SECONDS)
+        try:
+            entry = await gate.entry(requester, session, queue_id)
+        except NotFound:
+            return
+        if entry != last:
+            last = entry
+            yield msgspec.to_builtins(queue_out(entry))
+
+
+@websocket("/ws/sessions/{session_id:uuid}/queue/{queue_id:uuid}", tags=["feeds"])
+async def queue_feed(  # noqa: PLR0917 (Litestar passes what a handler names)
+    socket: WebSocket[Any, Any, Any],
+    session_id: FromPath[UUID],
+    queue_id: FromPath[UUID],
+    tickets: NamedDependency[OpenTicket],
+    identity: NamedDependency[IdentityService],
+    feed_limits: NamedDependency[FeedLimits],
+    token: FromQuery[str | None] = None,
+) -> None:
+    """The buyer's queue entry now, then at every change of position or status.
+
+    Each message has the shape of ``GET …/queue/{queue_id}``. The feed closes 4404 when
+    the entry is gone (its admission ran out or was used up), 1008 when the token expires.
+    """
+    await socket.accept()
+    try:
+        requester, expires_at = identity.authenticate_until(token or "")
+    except InvalidToken:
+        await _close(socket, _TOKEN_NEEDED)
+        return
+    gate, session = tickets.gate, SessionId(session_id)
+    try:
+        if gate is None:
+            raise NotFound("no waiting room")
+        first = await gate.entry(requester, session, queue_id)
+    except ApplicationError:
+        await _close(socket, _NOT_IN_QUEUE)
+        return
+    except AdapterUnavailable as e:
+        _log.warning("feed_unavailable", error=str(e))
+        await _close(socket, _FEED_INTERRUPTED)
+        return
+    try:
+        with (
+            feed_limits.open_feeds.admit(_address(socket), requester.user_id),
+            feed_limits.deadlines.watch(expires_at) as expired,
+        ):
+            await socket.send_json(msgspec.to_builtins(queue_out(first)))
+            changes = _queue_changes(gate, requester, session, queue_id, first)
+            await _follow(
+                socket, changes, lambda entry: entry, feed_limits, expired, ended=_NOT_IN_QUEUE
+            )
+    except FeedRefused as refused:
+        await _close(socket, refused.closing)

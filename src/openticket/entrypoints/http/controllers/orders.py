@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import attrs
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
@@ -83,16 +83,24 @@ class OrderController(Controller):
         operation_id="placeOrder",
         responses=problems(*READ, *INPUT, 401, 403, 404, 409, 422),
     )
-    async def create(self, data: JSONBody[OrderBody], buying: NamedDependency[Buying]) -> OrderOut:
+    async def create(
+        self,
+        data: JSONBody[OrderBody],
+        buying: NamedDependency[Buying],
+        admission_token: Annotated[
+            str | None, HeaderParameter(name="X-Admission-Token", required=False, max_length=1024)
+        ] = None,
+    ) -> OrderOut:
         """All seats held until ``expires_at``, or none (409 ``seat_unavailable``).
 
         The seats must be in one area of the session's venue (422 ``seats_span_areas``,
         ``unknown_seats``), at most the session's ``max_seats_per_order`` (422), while the
-        sale is open (422 ``sale_not_open``).
+        sale is open (422 ``sale_not_open``). A session sold through a waiting room needs
+        the buyer's admission token in ``X-Admission-Token`` (403 ``queue_required``).
         """
         with buying.metrics.hold_seconds.time():
             order = await buying.tickets.place_order(
-                buying.requester, SessionId(data.session_id), data.seat_ids
+                buying.requester, SessionId(data.session_id), data.seat_ids, admission_token
             )
         return order_out(order)
 
