@@ -6,6 +6,7 @@ from openticket.adapters.memory import MemoryDatabase
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.testing.contracts import (
     EventRepositoryContract,
+    OrderLimitsContract,
     OrderRepositoryContract,
     PaymentRepositoryContract,
     PriceCategoryRepositoryContract,
@@ -47,6 +48,10 @@ class TestMemoryPriceCategoryRepository(MemoryDatabaseFixture, PriceCategoryRepo
 
 
 class TestMemoryOrderRepository(MemoryDatabaseFixture, OrderRepositoryContract):
+    pass
+
+
+class TestMemoryOrderLimits(MemoryDatabaseFixture, OrderLimitsContract):
     pass
 
 

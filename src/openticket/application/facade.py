@@ -254,6 +254,7 @@ class OpenTicket:
         sale_end_time: datetime,
         queue_enabled: bool = False,
         max_seats_per_order: int | None = None,
+        max_seats_per_user: int | None = None,
     ) -> Session:
         """A performance of one of the caller's events."""
         return await self.catalog.create_session(
@@ -265,6 +266,7 @@ class OpenTicket:
             sale_end_time=sale_end_time,
             queue_enabled=queue_enabled,
             max_seats_per_order=max_seats_per_order,
+            max_seats_per_user=max_seats_per_user,
         )
 
     async def get_venue(self, venue_id: VenueId) -> Venue:

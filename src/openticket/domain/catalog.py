@@ -28,6 +28,8 @@ from openticket.domain.venue import SeatMap, area_id_of, parse_seat_id
 
 DEFAULT_MAX_SEATS_PER_ORDER = 10
 MAX_SEATS_PER_ORDER_LIMIT = 100
+MAX_SEATS_PER_USER_LIMIT = 1000
+"""The highest per-buyer cap a session may set (it may be below its per-order cap)."""
 MAX_NAME_LENGTH = 200
 """Of an event and of a price category."""
 MAX_DESCRIPTION_LENGTH = 5000
@@ -57,10 +59,32 @@ class CurrencyOfEventDiffers(DomainError):
     code = "currency_differs"
 
 
-class QuotaExceeded(DomainError):
+class QuotaExhausted(DomainError):
     """More seats of a price category than its quota allows."""
 
-    code = "quota_exceeded"
+    code = "quota_exhausted"
+
+    @classmethod
+    def counted(cls, *, quota: int, taken: int, name: str | None = None) -> QuotaExhausted:
+        """The error for a category with ``taken`` of its ``quota`` seats in orders."""
+        left = max(quota - taken, 0)
+        which = "these seats' price category" if name is None else f"category {name!r}"
+        return cls(f"{which} has {left} of its {quota} seats left")
+
+
+class UserLimitReached(DomainError):
+    """More seats for one buyer in one session than the session's per-user cap."""
+
+    code = "user_limit_reached"
+
+    @classmethod
+    def counted(cls, *, cap: int, taken: int) -> UserLimitReached:
+        """The error for a buyer who holds or bought ``taken`` seats of a ``cap``."""
+        left = max(cap - taken, 0)
+        return cls(
+            f"this session allows {cap} seats per buyer: you have {taken} in live or"
+            f" completed orders and may take {left} more"
+        )
 
 
 class EventStatus(StrEnum):
@@ -138,6 +162,8 @@ class Session(Aggregate):
     sale_end_time: datetime
     queue_enabled: bool = False
     max_seats_per_order: int = DEFAULT_MAX_SEATS_PER_ORDER
+    max_seats_per_user: int | None = None
+    """Seats one buyer may have in live and completed orders; None: ``max_seats_per_order``."""
     status: SessionStatus = SessionStatus.SCHEDULED
 
     def __attrs_post_init__(self) -> None:
@@ -156,6 +182,26 @@ class Session(Aggregate):
             or not 1 <= limit <= MAX_SEATS_PER_ORDER_LIMIT
         ):
             raise ValidationError(f"max_seats_per_order must be 1..{MAX_SEATS_PER_ORDER_LIMIT}")
+        cap: object = self.max_seats_per_user
+        if cap is not None and (
+            isinstance(cap, bool)
+            or not isinstance(cap, int)
+            or not 1 <= cap <= MAX_SEATS_PER_USER_LIMIT
+        ):
+            raise ValidationError(f"max_seats_per_user must be 1..{MAX_SEATS_PER_USER_LIMIT}")
+
+    @property
+    def seat_cap_per_user(self) -> int:
+        """The seats one buyer may have in live and completed orders of this session."""
+        if self.max_seats_per_user is None:
+            return self.max_seats_per_order
+        return self.max_seats_per_user
+
+    def check_seats_per_user(self, taken: int, requested: int) -> None:
+        """Raise ``UserLimitReached`` if a buyer with ``taken`` seats may not take ``requested``."""
+        cap = self.seat_cap_per_user
+        if taken + requested > cap:
+            raise UserLimitReached.counted(cap=cap, taken=taken)
 
     def sale_state(self, now: datetime) -> SaleState:
         """Whether the session sells at ``now``."""
@@ -215,10 +261,9 @@ class PriceCategory:
             raise ValidationError("a quota cannot be negative")
 
     def check_quota(self, taken: int, requested: int) -> None:
-        """Raise ``QuotaExceeded`` if ``requested`` more seats would pass the quota."""
+        """Raise ``QuotaExhausted`` if ``requested`` more seats would pass the quota."""
         if self.quota is not None and taken + requested > self.quota:
-            left = max(self.quota - taken, 0)
-            raise QuotaExceeded(f"category {self.name!r} has {left} of {self.quota} seats left")
+            raise QuotaExhausted.counted(quota=self.quota, taken=taken, name=self.name)
 
 
 @attrs.frozen

@@ -22,9 +22,11 @@ from uuid import UUID
 
 import attrs
 
+from openticket.domain.catalog import PriceCategory, QuotaExhausted, Session, UserLimitReached
 from openticket.domain.seating import HoldExpired
 from openticket.domain.shared import (
     Aggregate,
+    AreaId,
     DomainError,
     DomainEvent,
     HoldId,
@@ -68,6 +70,9 @@ LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
 
 OPEN_STATUSES = frozenset({_S.CREATED, _S.PAYMENT_PENDING})
 """Statuses in which the order still holds its seats."""
+
+COUNTED_STATUSES = OPEN_STATUSES | {_S.COMPLETED}
+"""Statuses whose seats count against a buyer's cap and a price category's quota."""
 
 
 class OrderNotYetDue(DomainError):
@@ -159,6 +164,60 @@ def _items(value: Sequence[OrderItem]) -> tuple[OrderItem, ...]:
     return items
 
 
+@attrs.frozen(kw_only=True)
+class OrderLimits:
+    """The caps a new order of a session must stay within, counted over other orders.
+
+    Counted are the seats of the session's orders in ``COUNTED_STATUSES`` (live and
+    completed; expired, failed, cancelled and refunded orders count no more):
+
+    - the buyer's seats there plus the new order's stay at most ``seats_per_user``
+      (``UserLimitReached`` otherwise);
+    - with a ``quota``, the seats there in ``quota_areas`` (the areas of the order's
+      price category) plus the new order's seats in them stay at most ``quota``
+      (``QuotaExhausted`` otherwise).
+    """
+
+    seats_per_user: int
+    quota: int | None = None
+    quota_areas: frozenset[AreaId] = frozenset()
+
+    @classmethod
+    def of(cls, session: Session, category: PriceCategory | None) -> OrderLimits:
+        """The limits of an order of ``session`` whose seats sell in ``category``."""
+        if category is None or category.quota is None:
+            return cls(seats_per_user=session.seat_cap_per_user)
+        return cls(
+            seats_per_user=session.seat_cap_per_user,
+            quota=category.quota,
+            quota_areas=category.area_ids,
+        )
+
+    def seats_in_quota(self, seat_ids: Sequence[SeatId]) -> int:
+        """How many of ``seat_ids`` the quota counts (0 without a quota)."""
+        if self.quota is None:
+            return 0
+        return sum(1 for s in seat_ids if _area_of(s) in self.quota_areas)
+
+    def check(self, order: Order, *, user_taken: int, category_taken: int) -> None:
+        """Raise if ``order`` would pass a cap, given the seats counted without it.
+
+        ``user_taken``: its buyer's seats in counted orders of the session;
+        ``category_taken``: the seats in counted orders of the session in ``quota_areas``.
+        """
+        if user_taken + len(order.items) > self.seats_per_user:
+            raise UserLimitReached.counted(cap=self.seats_per_user, taken=user_taken)
+        if self.quota is not None:
+            requested = self.seats_in_quota(order.seat_ids)
+            if requested and category_taken + requested > self.quota:
+                raise QuotaExhausted.counted(quota=self.quota, taken=category_taken)
+
+
+def _area_of(seat_id: str) -> str:
+    # the area of a well-formed seat id ("A-1-2"), without parsing the whole id again
+    return seat_id.partition("-")[0]
+
+
 @attrs.define(kw_only=True)
 class Order(Aggregate):
     """A buyer's order for the seats of one hold. Use :meth:`create` for a new one."""
@@ -229,6 +288,11 @@ class Order(Aggregate):
     def is_open(self) -> bool:
         """Whether the order still holds seats (created or awaiting payment)."""
         return self.status in OPEN_STATUSES
+
+    @property
+    def counts_against_limits(self) -> bool:
+        """Whether its seats count against the buyer's cap and the quotas (live or sold)."""
+        return self.status in COUNTED_STATUSES
 
     def is_due(self, now: datetime) -> bool:
         """Whether an open order has run out of time at ``now``."""

@@ -8,6 +8,7 @@ from openticket.adapters.postgres import PostgresDatabase
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.testing.contracts import (
     EventRepositoryContract,
+    OrderLimitsContract,
     OrderRepositoryContract,
     PaymentRepositoryContract,
     PriceCategoryRepositoryContract,
@@ -51,6 +52,10 @@ class TestPostgresPriceCategoryRepository(PostgresFixture, PriceCategoryReposito
 
 
 class TestPostgresOrderRepository(PostgresFixture, OrderRepositoryContract):
+    pass
+
+
+class TestPostgresOrderLimits(PostgresFixture, OrderLimitsContract):
     pass
 
 

@@ -13,7 +13,7 @@ from openticket.domain.catalog import (
     EventStatus,
     PriceCategory,
     PriceList,
-    QuotaExceeded,
+    QuotaExhausted,
     SaleNotOpen,
     SaleState,
     SeatNotPriced,
@@ -267,11 +267,11 @@ def test_a_free_category_is_allowed() -> None:
 def test_a_quota_allows_exactly_its_number_of_seats() -> None:
     limited = category({"A"}, quota=10)
     limited.check_quota(taken=8, requested=2)
-    with pytest.raises(QuotaExceeded, match="2 of 10"):
+    with pytest.raises(QuotaExhausted, match="2 of its 10"):
         limited.check_quota(taken=8, requested=3)
 
 
 def test_a_zero_quota_sells_nothing_and_no_quota_sells_everything() -> None:
-    with pytest.raises(QuotaExceeded):
+    with pytest.raises(QuotaExhausted):
         category({"A"}, quota=0).check_quota(taken=0, requested=1)
     category({"A"}).check_quota(taken=1_000_000, requested=100)

@@ -32,7 +32,7 @@ from openticket.application.ports.repositories import (
 )
 from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.identity import User, email_to_find
-from openticket.domain.ordering import Order
+from openticket.domain.ordering import Order, OrderLimits
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import (
     Aggregate,
@@ -166,6 +166,21 @@ class _TableTx(Generic[K, V]):
             if (key not in table.rows or (group is not None and key not in keys)) and belongs(row):
                 yield self.positions.get(key, table.position.get(key, 0)), _detached(row)
 
+    def peek(self, group: str, value: Hashable) -> Iterator[V]:
+        """The rows this unit sees whose value in index ``group`` is ``value``.
+
+        Not copies, and in no order: for counting, never to hand out or change.
+        """
+        self.uow.require_active()
+        table, staged = self.table, self.staged
+        for key in table.members[group].get(value, {}):
+            if key not in staged:
+                yield table.rows[key]
+        group_key = table.groups[group]
+        for row in staged.values():
+            if group_key(row) == value:
+                yield row
+
     # --- writes --------------------------------------------------------------------
 
     def add(self, row: V) -> None:
@@ -295,7 +310,11 @@ class MemoryDatabase:
         )
         self.orders: _Table[OrderId, Order] = _Table(
             lambda o: o.order_id,
-            groups={"user": lambda o: o.user_id, "open": lambda o: True if o.is_open else None},
+            groups={
+                "user": lambda o: o.user_id,
+                "open": lambda o: True if o.is_open else None,
+                "counted": lambda o: o.session_id if o.counts_against_limits else None,
+            },
         )
         self.payments: _Table[PaymentId, Payment] = _Table(
             lambda p: p.payment_id,
@@ -446,6 +465,45 @@ class MemoryPriceCategoryRepository:
 class MemoryOrderRepository(_Repository[OrderId, Order]):
     """Orders in memory."""
 
+    async def add(self, order: Order, limits: OrderLimits | None = None) -> None:
+        """Store a new order; with ``limits``, checked now and again at the commit.
+
+        The commit checks without awaiting anything, so no other unit commits between
+        its count and its write.
+        """
+        if limits is None:
+            self._tx.add(order)
+            return
+        self._check_limits(order, limits)
+        self._tx.add(order)
+        order_id = order.order_id
+
+        def still_within() -> None:
+            staged = self._tx.staged.get(order_id)
+            if staged is not None:
+                self._check_limits(staged, limits)
+
+        self._tx.uow.check_on_commit(still_within)
+
+    def _check_limits(self, order: Order, limits: OrderLimits) -> None:
+        user_taken = category_taken = 0
+        if limits.quota is None:  # the buyer's own orders are few: count only those
+            for other in self._tx.peek("user", order.user_id):
+                if (
+                    other.session_id == order.session_id
+                    and other.counts_against_limits
+                    and other.order_id != order.order_id
+                ):
+                    user_taken += len(other.items)
+        else:
+            for other in self._tx.peek("counted", order.session_id):
+                if other.order_id == order.order_id:
+                    continue
+                if other.user_id == order.user_id:
+                    user_taken += len(other.items)
+                category_taken += limits.seats_in_quota(other.seat_ids)
+        limits.check(order, user_taken=user_taken, category_taken=category_taken)
+
     async def list_for_user(
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Order]:
@@ -553,6 +611,7 @@ class MemoryUnitOfWork(RepositoriesOnFirstUse):
         self._pending_events: list[DomainEvent] = []
         self._tables: list[_TableTx[Any, Any]] = []
         """The views of the tables this unit has used (made on first use, then kept)."""
+        self._commit_checks: list[Callable[[], None]] = []
 
     def _reset(self) -> None:
         """Forget what is staged; the tables' views are kept for the unit's next use."""
@@ -562,6 +621,8 @@ class MemoryUnitOfWork(RepositoriesOnFirstUse):
         if processed is not None and processed.staged:
             processed.staged = set()
         self._pending_events = []
+        if self._commit_checks:
+            self._commit_checks = []
 
     def _view(self, table: _Table[K, V]) -> _TableTx[K, V]:
         view = _TableTx(table, self)
@@ -620,6 +681,13 @@ class MemoryUnitOfWork(RepositoriesOnFirstUse):
         if not self._active:
             raise NotInTransaction("use the unit of work inside 'async with'")
 
+    def check_on_commit(self, check: Callable[[], None]) -> None:
+        """Run ``check`` when this unit commits, after the tables' own checks.
+
+        It raises to refuse the commit; nothing of the unit is stored then.
+        """
+        self._commit_checks.append(check)
+
     def track(self, row: object) -> None:
         """An added or saved aggregate's events join this transaction."""
         if isinstance(row, Aggregate):
@@ -653,6 +721,8 @@ class MemoryUnitOfWork(RepositoriesOnFirstUse):
         try:
             for table in self._tables:
                 table.validate()
+            for check in self._commit_checks:
+                check()
             processed = self.processed_events.staged
             if not processed.isdisjoint(db.processed_events):
                 raise DuplicateError("an event was processed meanwhile by the same consumer")

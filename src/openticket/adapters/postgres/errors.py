@@ -26,6 +26,8 @@ from openticket.application.ports.errors import (
     PortError,
     SeatAlreadyTicketed,
 )
+from openticket.domain.catalog import QuotaExhausted, UserLimitReached
+from openticket.domain.shared import DomainError
 
 _log = structlog.get_logger("openticket.postgres")
 
@@ -99,6 +101,26 @@ _INVALID_INPUT = {
 
 
 _UNSTORABLE_TEXT = _INVALID_INPUT["22P05"]
+
+
+_LIMIT_REFUSALS = {"OTL01": "cap", "OTL02": "quota"}
+"""SQLSTATEs of ``order_limits_check`` (migration 0004): the buyer's cap, the quota."""
+
+
+def limit_refusal(error: BaseException) -> DomainError | None:
+    """The domain error of an order that ``order_limits_check`` refused, else None.
+
+    The function's detail is ``"<limit> <taken>"``: the cap or quota and the seats
+    counted against it without the refused order.
+    """
+    state = getattr(error, "sqlstate", None)
+    kind = _LIMIT_REFUSALS.get(state or "")
+    if kind is None or not isinstance(error, psycopg.Error):
+        return None
+    limit, taken = (int(n) for n in (error.diag.message_detail or "0 0").split())
+    if kind == "cap":
+        return UserLimitReached.counted(cap=limit, taken=taken)
+    return QuotaExhausted.counted(quota=limit, taken=taken)
 
 
 def translate(error: BaseException) -> PortError:

@@ -28,7 +28,7 @@ from openticket.domain.catalog import (
     SessionStatus,
 )
 from openticket.domain.identity import Role, User, UserStatus, email_to_find
-from openticket.domain.ordering import Order, OrderItem, OrderStatus
+from openticket.domain.ordering import Order, OrderItem, OrderLimits, OrderStatus
 from openticket.domain.payment import Payment, PaymentStatus
 from openticket.domain.shared import (
     AreaId,
@@ -372,7 +372,7 @@ class PostgresEventRepository:
 
 _SESSION = (
     "session_id, event_id, start_time, end_time, sale_start_time, sale_end_time,"
-    " queue_enabled, max_seats_per_order, status, version"
+    " queue_enabled, max_seats_per_order, status, version, max_seats_per_user"
 )
 
 
@@ -388,6 +388,7 @@ def _session(row: DbRow) -> Session:
         max_seats_per_order=row[7],
         status=SessionStatus(row[8]),
         version=row[9],
+        max_seats_per_user=row[10],
     )
 
 
@@ -401,6 +402,7 @@ def _session_params(session: Session) -> dict[str, Any]:
         "sale_end_time": session.sale_end_time,
         "queue_enabled": session.queue_enabled,
         "max_seats_per_order": session.max_seats_per_order,
+        "max_seats_per_user": session.max_seats_per_user,
         "status": session.status.value,
     }
 
@@ -417,7 +419,8 @@ class PostgresSessionRepository:
         await self._uow.write(
             f"INSERT INTO sessions ({_SESSION}) VALUES (%(session_id)s, %(event_id)s,"
             " %(start_time)s, %(end_time)s, %(sale_start_time)s, %(sale_end_time)s,"
-            " %(queue_enabled)s, %(max_seats_per_order)s, %(status)s, %(version)s)",
+            " %(queue_enabled)s, %(max_seats_per_order)s, %(status)s, %(version)s,"
+            " %(max_seats_per_user)s)",
             {**_session_params(session), "version": version},
         )
         self._uow.wrote("sessions", session.session_id, session, 0, version)
@@ -439,7 +442,8 @@ class PostgresSessionRepository:
             "UPDATE sessions SET event_id = %(event_id)s, start_time = %(start_time)s,"
             " end_time = %(end_time)s, sale_start_time = %(sale_start_time)s,"
             " sale_end_time = %(sale_end_time)s, queue_enabled = %(queue_enabled)s,"
-            " max_seats_per_order = %(max_seats_per_order)s, status = %(status)s,"
+            " max_seats_per_order = %(max_seats_per_order)s,"
+            " max_seats_per_user = %(max_seats_per_user)s, status = %(status)s,"
             " version = %(version)s WHERE session_id = %(session_id)s"
             " AND version = %(expected)s",
             _session_params(session),
@@ -564,9 +568,33 @@ class PostgresOrderRepository:
     def __init__(self, uow: PostgresUnitOfWork) -> None:
         self._uow = uow
 
-    async def add(self, order: Order) -> None:
-        """Store a new order and its items."""
+    async def add(self, order: Order, limits: OrderLimits | None = None) -> None:
+        """Store a new order and its items; with ``limits``, only within them.
+
+        ``order_limits_check`` (migration 0004) goes just before the insert, in the same
+        round trip: it takes the buyer's (and the quota's) advisory lock, counts, and
+        refuses with an error the unit turns into ``UserLimitReached`` or
+        ``QuotaExhausted``. One unit should add one limited order: two in one unit take
+        locks in an order another unit may take the other way round (a deadlock the
+        server breaks by refusing one, ``ConcurrencyError``).
+        """
         version = self._uow.version_to_add("orders", order.order_id, order)
+        if limits is not None:
+            quota_seats = limits.seats_in_quota(order.seat_ids)
+            self._uow.defer(
+                "SELECT order_limits_check(%(session_id)s, %(user_id)s, %(order_id)s,"
+                " %(seats)s, %(cap)s, %(quota)s, %(areas)s::text[], %(quota_seats)s)",
+                {
+                    "session_id": order.session_id,
+                    "user_id": order.user_id,
+                    "order_id": order.order_id,
+                    "seats": len(order.items),
+                    "cap": limits.seats_per_user,
+                    "quota": limits.quota,
+                    "areas": sorted(limits.quota_areas),
+                    "quota_seats": quota_seats,
+                },
+            )
         # the order and its items in one statement, sent with the commit
         self._uow.defer(
             "WITH stored AS (INSERT INTO orders (order_id, user_id, session_id, hold_id,"

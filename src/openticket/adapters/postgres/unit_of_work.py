@@ -37,7 +37,7 @@ from psycopg import errors as pg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from openticket.adapters.postgres.errors import DRIVER_ERRORS, translate
+from openticket.adapters.postgres.errors import DRIVER_ERRORS, limit_refusal, translate
 from openticket.adapters.postgres.literals import Mogrify, bind, writes_literals
 from openticket.adapters.postgres.repositories import (
     PostgresEventRepository,
@@ -53,7 +53,7 @@ from openticket.adapters.postgres.repositories import (
 from openticket.adapters.units import RepositoriesOnFirstUse
 from openticket.application.correlation import correlation_id
 from openticket.application.ports.errors import ConcurrencyError, NotInTransaction, PortError
-from openticket.domain.shared import Aggregate, DomainEvent
+from openticket.domain.shared import Aggregate, DomainError, DomainEvent
 
 if TYPE_CHECKING:
     from openticket.adapters.postgres.database import PostgresDatabase
@@ -117,7 +117,7 @@ class PostgresUnitOfWork(RepositoriesOnFirstUse):
         self._conn: psycopg.AsyncConnection[Row] | None = None
         self._active = False
         self._in_transaction = False
-        self._failed: PortError | None = None
+        self._failed: PortError | DomainError | None = None
         self._written: dict[tuple[str, object], _Written] = {}
         self._pending_events: list[DomainEvent] = []
         self._new_events: list[DomainEvent] = []
@@ -240,13 +240,16 @@ class PostgresUnitOfWork(RepositoriesOnFirstUse):
                 raise self._failing(e) from e
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _failing(self, error: BaseException) -> PortError:
-        """The port error of a statement that failed; in a transaction, the unit fails too."""
-        failed = (
-            ConcurrencyError("a record changed meanwhile or was never stored")
-            if isinstance(error, _CHANGED_NOTHING)
-            else translate(error)
-        )
+    def _failing(self, error: BaseException) -> PortError | DomainError:
+        """The error of a statement that failed; in a transaction, the unit fails too.
+
+        A port error, or the domain error of an order its limits refused.
+        """
+        failed: PortError | DomainError
+        if isinstance(error, _CHANGED_NOTHING):
+            failed = ConcurrencyError("a record changed meanwhile or was never stored")
+        else:
+            failed = limit_refusal(error) or translate(error)
         if self._in_transaction:
             self._failed = failed  # the transaction is aborted: only rollback helps
             self._deferred = []

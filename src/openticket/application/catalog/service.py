@@ -141,8 +141,14 @@ class CatalogService:
         sale_end_time: datetime,
         queue_enabled: bool = False,
         max_seats_per_order: int | None = None,
+        max_seats_per_user: int | None = None,
     ) -> Session:
-        """A performance of one of the caller's events, with its sale window."""
+        """A performance of one of the caller's events, with its sale window.
+
+        ``max_seats_per_user`` (None: the same as ``max_seats_per_order``) caps the seats
+        one buyer has in live and completed orders of the session; it may be below,
+        equal to or above the per-order cap.
+        """
         by.require(Role.ORGANIZER)
         async with self._uow() as uow:
             await self._managed_event(uow, by, event_id)
@@ -159,6 +165,7 @@ class CatalogService:
                     if max_seats_per_order is None
                     else max_seats_per_order
                 ),
+                max_seats_per_user=max_seats_per_user,
             )
             await uow.sessions.add(session)
             await uow.commit()

@@ -18,7 +18,7 @@ from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.api import Seating
 from openticket.application.seating.commands import HoldSeats, ReleaseSeats
 from openticket.domain.identity import Role
-from openticket.domain.ordering import Order, OrderItem
+from openticket.domain.ordering import Order, OrderItem, OrderLimits
 from openticket.domain.seating import SeatsSpanAreas
 from openticket.domain.shared import (
     DomainEvent,
@@ -81,10 +81,15 @@ class OrderingService:
         Raises ``Forbidden`` for a caller without the buyer role (an organizer's or a
         staff account; admins may act on anything), ``NotFound`` (no session),
         ``SaleNotOpen``, ``ValidationError`` family (malformed, unknown or unpriced
-        seats, several areas, too many seats) and ``SeatsUnavailable`` naming the seats
-        in the way. A session sold through a waiting room needs ``admission_token``,
-        the caller's own running admission (``QueueRequired`` otherwise, before any
-        seat is held); an order that takes the buyer's last seats spends it.
+        seats, several areas, too many seats), ``SeatsUnavailable`` naming the seats
+        in the way, ``UserLimitReached`` when the buyer's seats in live and completed
+        orders of the session would pass its per-user cap, and ``QuotaExhausted`` when
+        the seats' price category would pass its quota. Caps and quotas are counted by
+        the order store, where every partition's and every process's orders meet; a
+        refused order gives its hold back. A session sold through a waiting room needs
+        ``admission_token``, the caller's own running admission (``QueueRequired``
+        otherwise, before any seat is held); an order that takes the buyer's last seats
+        spends it.
         """
         by.require(Role.BUYER)
         context = await self._catalog.sale_context(session_id)
@@ -106,6 +111,7 @@ class OrderingService:
             raise ValidationError("a seat appears twice in the order")
         context.venue.seat_map.require_seats(wanted)
         items = [OrderItem(seat, context.prices.price_of(seat)) for seat in wanted]
+        limits = OrderLimits.of(session, context.prices.category_of_area(area_id))
         order_id, hold_id = OrderId(self._ids.new_id()), HoldId(self._ids.new_id())
         hold = await self._seating.ask(
             HoldSeats(
@@ -131,7 +137,7 @@ class OrderingService:
                 ids=self._ids.new_id,
             )
             async with self._uow() as uow:
-                await uow.orders.add(order)
+                await uow.orders.add(order, limits)
                 await uow.commit()
         except BaseException:
             # the order was not stored: give the seats back now rather than at expiry

@@ -18,7 +18,7 @@ import attrs
 
 from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.identity import User
-from openticket.domain.ordering import Order
+from openticket.domain.ordering import Order, OrderLimits
 from openticket.domain.payment import Payment
 from openticket.domain.shared import (
     AreaId,
@@ -157,8 +157,17 @@ class PriceCategoryRepository(Protocol):
 class OrderRepository(Protocol):
     """Orders."""
 
-    async def add(self, order: Order) -> None:
-        """Store a new order."""
+    async def add(self, order: Order, limits: OrderLimits | None = None) -> None:
+        """Store a new order; with ``limits``, only if it stays within them.
+
+        The seats counted are those of the session's live and completed orders that
+        are committed or added in this unit (``OrderLimits`` says which), and the
+        decision is atomic across every process sharing the store: of two units adding
+        orders of one buyer, or of one category with a quota, the second counts the
+        first's order once it committed, so both never pass together. A refused order
+        raises ``UserLimitReached`` or ``QuotaExhausted`` here, or from the unit's next
+        statement or its commit; nothing of the unit is stored then.
+        """
         ...
 
     async def get(self, order_id: OrderId) -> Order | None:

@@ -78,7 +78,8 @@ WHY: dict[int, str] = {
     404: "No such thing, or not yours (`not_found`).",
     405: "This path does not take this method (`method_not_allowed`).",
     409: "Conflicts with the current state (e.g. `seat_unavailable`, `hold_expired`, "
-    "`invalid_transition`, `email_taken`, `already_used`).",
+    "`invalid_transition`, `email_taken`, `already_used`, `user_limit_reached`, "
+    "`quota_exhausted`).",
     413: "The body is over 1 MiB (`payload_too_large`).",
     415: "The body is not `application/json` (`unsupported_media_type`).",
     422: "Well-formed but refused by a rule of the domain (e.g. `sale_not_open`, "

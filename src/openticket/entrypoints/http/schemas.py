@@ -254,6 +254,7 @@ class SessionBody(Body):
     sale_end_time: AwareTime
     queue_enabled: bool = False
     max_seats_per_order: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
+    max_seats_per_user: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
 
 
 class OrderBody(Body):
@@ -385,6 +386,8 @@ class SessionOut(msgspec.Struct):
     sale_end_time: datetime
     queue_enabled: bool
     max_seats_per_order: int
+    max_seats_per_user: int
+    """The seats one buyer may have in live and completed orders (default: the per-order cap)."""
     status: SessionStatus
     sale_state: SaleState
 
@@ -400,6 +403,7 @@ def session_out(s: Session, now: datetime) -> SessionOut:
         s.sale_end_time,
         s.queue_enabled,
         s.max_seats_per_order,
+        s.seat_cap_per_user,
         s.status,
         s.sale_state(now),
     )

@@ -51,6 +51,7 @@ from openticket.testing.contracts.payments import (  # noqa: E402
 from openticket.testing.contracts.rate_limit import RateLimiterContract  # noqa: E402
 from openticket.testing.contracts.repositories import (  # noqa: E402
     EventRepositoryContract,
+    OrderLimitsContract,
     OrderRepositoryContract,
     PaymentRepositoryContract,
     PriceCategoryRepositoryContract,
@@ -71,6 +72,7 @@ __all__ = [
     "InRealTime",
     "LockStoreContract",
     "NotifierContract",
+    "OrderLimitsContract",
     "OrderRepositoryContract",
     "PasswordHasherContract",
     "PaymentProviderContract",

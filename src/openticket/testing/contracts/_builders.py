@@ -127,7 +127,10 @@ def new_event(
 
 
 def new_session(
-    *, event_id: EventId | None = None, start_time: datetime = T0 + timedelta(days=30)
+    *,
+    event_id: EventId | None = None,
+    start_time: datetime = T0 + timedelta(days=30),
+    max_seats_per_user: int | None = None,
 ) -> Session:
     """A new session of ``event_id`` starting at ``start_time``; its sale is open at ``T0``."""
     return Session(
@@ -138,6 +141,7 @@ def new_session(
         sale_start_time=T0 - timedelta(days=1),
         sale_end_time=start_time,
         max_seats_per_order=6,
+        max_seats_per_user=max_seats_per_user,
     )
 
 

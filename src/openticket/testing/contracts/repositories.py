@@ -22,9 +22,15 @@ from openticket.application.ports.errors import (
 )
 from openticket.application.ports.repositories import MAX_PAGE_SIZE, InvalidCursor, Page
 from openticket.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from openticket.domain.catalog import Event, EventStatus, SessionStatus
+from openticket.domain.catalog import (
+    Event,
+    EventStatus,
+    QuotaExhausted,
+    SessionStatus,
+    UserLimitReached,
+)
 from openticket.domain.identity import Role, User, UserStatus
-from openticket.domain.ordering import Order, OrderStatus
+from openticket.domain.ordering import Order, OrderLimits, OrderStatus
 from openticket.domain.payment import PaymentStatus
 from openticket.domain.shared import (
     AreaId,
@@ -340,6 +346,20 @@ class SessionRepositoryContract:
         assert state_of(found) == state_of(session)
         assert await read(uow_factory, lambda uow: uow.sessions.get(SessionId(uuid4()))) is None
 
+    async def test_the_per_user_cap_reads_back_set_or_not(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """A session's own cap, and a session without one (it takes the per-order cap)."""
+        capped, uncapped = new_session(max_seats_per_user=40), new_session()
+        await add_each(uow_factory, lambda uow: uow.sessions, [capped, uncapped])
+        found = await read(uow_factory, lambda uow: uow.sessions.get(capped.session_id))
+        assert found is not None
+        assert (found.max_seats_per_user, found.seat_cap_per_user) == (40, 40)
+        found = await read(uow_factory, lambda uow: uow.sessions.get(uncapped.session_id))
+        assert found is not None
+        assert found.max_seats_per_user is None
+        assert found.seat_cap_per_user == found.max_seats_per_order == 6
+
     async def test_save_stores_changes(self, uow_factory: UnitOfWorkFactory) -> None:
         """A cancelled session stays cancelled."""
         session = new_session()
@@ -553,6 +573,210 @@ class OrderRepositoryContract:
         found = await read(uow_factory, lambda uow: uow.orders.get(order.order_id))
         assert found is not None
         assert found.user_id == order.user_id
+
+
+# --- caps and quotas -----------------------------------------------------------------
+
+
+async def _add_limited(uow_factory: UnitOfWorkFactory, order: Order, limits: OrderLimits) -> None:
+    async with uow_factory() as uow:
+        await uow.orders.add(order, limits)
+        await uow.commit()
+
+
+async def _stored(uow_factory: UnitOfWorkFactory, orders: list[Order]) -> list[bool]:
+    return [await _order(uow_factory, o.order_id) is not None for o in orders]
+
+
+def _ended(order: Order, status: OrderStatus) -> Order:
+    """``order`` moved on to ``status`` (as stored when its seats no longer count, or do)."""
+    later = T0 + timedelta(seconds=1)
+    if status is OrderStatus.CANCELLED:
+        order.cancel(now=later, ids=new_id)
+    elif status is OrderStatus.EXPIRED:
+        order.expire(now=order.expires_at, ids=new_id)
+    else:
+        payment_id = PaymentId(uuid4())
+        order.start_payment(payment_id, now=later, ids=new_id)
+        if status is OrderStatus.FAILED:
+            order.fail("declined", now=later, ids=new_id)
+        elif status in {OrderStatus.COMPLETED, OrderStatus.REFUNDED}:
+            order.complete(payment_id, now=later, ids=new_id)
+            if status is OrderStatus.REFUNDED:
+                order.refund(now=later, ids=new_id)
+    order.collect_events()
+    return order
+
+
+class OrderLimitsContract:
+    """What ``OrderRepository.add`` with ``OrderLimits`` must do, racing units included.
+
+    Subclasses define ``uow_factory``; units of work made by it may run at once (on
+    PostgreSQL: on different connections, as different processes would).
+    """
+
+    async def test_a_buyer_past_the_cap_is_refused_and_the_order_not_stored(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """2 + 2 seats in two areas pass a cap of 4; one seat more is refused, nothing stored.
+
+        Other buyers' orders, and the buyer's orders of another session, do not count.
+        """
+        session_id, buyer = SessionId(uuid4()), UserId(uuid4())
+        limits = OrderLimits(seats_per_user=4)
+        await add_each(
+            uow_factory,
+            lambda uow: uow.orders,
+            [
+                new_order(session_id=session_id, seat_ids=seats("C", 4)),
+                new_order(user_id=buyer, seat_ids=seats("C", 4)),
+            ],
+        )
+        first = new_order(user_id=buyer, session_id=session_id, seat_ids=seats("A", 2))
+        second = new_order(user_id=buyer, session_id=session_id, seat_ids=seats("B", 2))
+        await _add_limited(uow_factory, first, limits)
+        await _add_limited(uow_factory, second, limits)
+        third = new_order(user_id=buyer, session_id=session_id, seat_ids=(seat("B", 2, 1),))
+        third.collect_events()
+        refused = await refused_at_add_or_commit(
+            uow_factory, UserLimitReached, lambda uow: uow.orders.add(third, limits)
+        )
+        assert "4 seats per buyer" in str(refused)
+        assert "may take 0 more" in str(refused)
+        assert await _stored(uow_factory, [first, second, third]) == [True, True, False]
+
+    async def test_the_refusal_says_how_many_the_buyer_may_still_take(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """With 3 of 4 taken, an order of 2 is refused saying 1 more may be taken."""
+        session_id, buyer = SessionId(uuid4()), UserId(uuid4())
+        limits = OrderLimits(seats_per_user=4)
+        taken = new_order(user_id=buyer, session_id=session_id, seat_ids=seats("A", 3))
+        await _add_limited(uow_factory, taken, limits)
+        two = new_order(user_id=buyer, session_id=session_id, seat_ids=seats("A", 2, row=2))
+        two.collect_events()
+        refused = await refused_at_add_or_commit(
+            uow_factory, UserLimitReached, lambda uow: uow.orders.add(two, limits)
+        )
+        assert "you have 3" in str(refused)
+        assert "may take 1 more" in str(refused)
+        one = new_order(user_id=buyer, session_id=session_id, seat_ids=(seat("A", 2, 1),))
+        await _add_limited(uow_factory, one, limits)
+        assert await _stored(uow_factory, [two, one]) == [False, True]
+
+    @pytest.mark.parametrize(
+        ("status", "counts"),
+        [
+            (OrderStatus.PAYMENT_PENDING, True),
+            (OrderStatus.COMPLETED, True),
+            (OrderStatus.CANCELLED, False),
+            (OrderStatus.EXPIRED, False),
+            (OrderStatus.FAILED, False),
+            (OrderStatus.REFUNDED, False),
+        ],
+    )
+    async def test_only_live_and_completed_orders_count(
+        self, uow_factory: UnitOfWorkFactory, status: OrderStatus, counts: bool
+    ) -> None:
+        """The seats of an order that ended without a sale (or was refunded) free the cap."""
+        session_id, buyer = SessionId(uuid4()), UserId(uuid4())
+        limits = OrderLimits(seats_per_user=3)
+        earlier = new_order(user_id=buyer, session_id=session_id, seat_ids=seats("A", 3))
+        await _add_limited(uow_factory, earlier, limits)
+        async with uow_factory() as uow:
+            loaded = await uow.orders.get(earlier.order_id)
+            assert loaded is not None
+            await uow.orders.save(_ended(loaded, status))
+            await uow.commit()
+        again = new_order(user_id=buyer, session_id=session_id, seat_ids=seats("B", 3))
+        again.collect_events()
+        if counts:
+            await refused_at_add_or_commit(
+                uow_factory, UserLimitReached, lambda uow: uow.orders.add(again, limits)
+            )
+        else:
+            await _add_limited(uow_factory, again, limits)
+        assert await _stored(uow_factory, [again]) == [not counts]
+
+    async def test_a_quota_counts_every_buyers_seats_in_its_areas(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """A quota of 3 over areas A and B: 2 in A and 1 in B sold, the next is refused.
+
+        Seats of other areas, and of the same areas in another session, do not count.
+        """
+        session_id = SessionId(uuid4())
+        limits = OrderLimits(seats_per_user=10, quota=3, quota_areas=frozenset({"A", "B"}))
+        unlimited = OrderLimits(seats_per_user=10)
+        await add_each(
+            uow_factory,
+            lambda uow: uow.orders,
+            [
+                new_order(session_id=session_id, seat_ids=seats("C", 5)),
+                new_order(seat_ids=seats("A", 5)),
+            ],
+        )
+        orders = [
+            new_order(session_id=session_id, seat_ids=seats("A", 2)),
+            new_order(session_id=session_id, seat_ids=seats("B", 1)),
+        ]
+        for order in orders:
+            await _add_limited(uow_factory, order, limits)
+        late = new_order(session_id=session_id, seat_ids=(seat("A", 2, 1),))
+        late.collect_events()
+        refused = await refused_at_add_or_commit(
+            uow_factory, QuotaExhausted, lambda uow: uow.orders.add(late, limits)
+        )
+        assert "0 of its 3" in str(refused)
+        elsewhere = new_order(session_id=session_id, seat_ids=(seat("C", 2, 1),))
+        await _add_limited(uow_factory, elsewhere, unlimited)
+        assert await _stored(uow_factory, [*orders, late, elsewhere]) == [True, True, False, True]
+
+    async def test_racing_orders_of_one_buyer_never_pass_the_cap(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """Six units add 2-seat orders of one buyer in different areas at once: cap 4, 2 pass."""
+        session_id, buyer = SessionId(uuid4()), UserId(uuid4())
+        limits = OrderLimits(seats_per_user=4)
+        orders = [
+            new_order(user_id=buyer, session_id=session_id, seat_ids=seats(area, 2))
+            for area in "ABCDEF"
+        ]
+        outcomes = await _race(uow_factory, orders, limits)
+        assert sum(o is None for o in outcomes) == 2, outcomes
+        assert all(isinstance(o, UserLimitReached) for o in outcomes if o is not None), outcomes
+        assert sum(await _stored(uow_factory, orders)) == 2
+
+    async def test_racing_buyers_never_oversell_a_quota(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """Eight buyers add 1-seat orders in two areas of one quota of 3 at once: 3 pass."""
+        session_id = SessionId(uuid4())
+        limits = OrderLimits(seats_per_user=4, quota=3, quota_areas=frozenset({"A", "B"}))
+        orders = [
+            new_order(session_id=session_id, seat_ids=(seat("AB"[n % 2], 1, n + 1),))
+            for n in range(8)
+        ]
+        outcomes = await _race(uow_factory, orders, limits)
+        assert sum(o is None for o in outcomes) == 3, outcomes
+        assert all(isinstance(o, QuotaExhausted) for o in outcomes if o is not None), outcomes
+        assert sum(await _stored(uow_factory, orders)) == 3
+
+
+async def _race(
+    uow_factory: UnitOfWorkFactory, orders: list[Order], limits: OrderLimits
+) -> list[BaseException | None]:
+    """Add each order in its own unit, all at once; what each unit raised (None: stored)."""
+    barrier = asyncio.Barrier(len(orders))
+
+    async def place(order: Order) -> None:
+        async with uow_factory() as uow:
+            await wait_for_each_other(barrier)
+            await uow.orders.add(order, limits)
+            await let_others_run()
+            await uow.commit()
+
+    return await asyncio.gather(*(place(o) for o in orders), return_exceptions=True)
 
 
 # --- payments ------------------------------------------------------------------------

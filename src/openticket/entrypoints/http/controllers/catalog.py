@@ -220,6 +220,7 @@ class EventController(Controller):
             sale_end_time=data.sale_end_time,
             queue_enabled=data.queue_enabled,
             max_seats_per_order=data.max_seats_per_order,
+            max_seats_per_user=data.max_seats_per_user,
         )
         return session_out(session, clock.now())
 
