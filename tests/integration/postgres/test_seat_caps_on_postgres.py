@@ -16,7 +16,7 @@ import pytest
 from openticket.adapters.postgres import PostgresDatabase
 from openticket.domain.catalog import QuotaExhausted, UserLimitReached
 from openticket.domain.ordering import Order, OrderLimits
-from openticket.domain.shared import SessionId, UserId
+from openticket.domain.shared import AreaId, SessionId, UserId
 from openticket.testing.contracts._builders import new_order, seat
 from openticket.testing.contracts._uow import let_others_run, wait_for_each_other
 
@@ -92,7 +92,9 @@ async def test_a_quota_over_two_areas_is_never_oversold_by_many_buyers(
     rng = random.Random(350)
     for _ in range(ROUNDS):
         session_id = SessionId(uuid4())
-        limits = OrderLimits(seats_per_user=4, quota=7, quota_areas=frozenset({"A", "B"}))
+        limits = OrderLimits(
+            seats_per_user=4, quota=7, quota_areas=frozenset({AreaId("A"), AreaId("B")})
+        )
         orders = [
             new_order(
                 session_id=session_id,

@@ -706,7 +706,9 @@ class OrderLimitsContract:
         Seats of other areas, and of the same areas in another session, do not count.
         """
         session_id = SessionId(uuid4())
-        limits = OrderLimits(seats_per_user=10, quota=3, quota_areas=frozenset({"A", "B"}))
+        limits = OrderLimits(
+            seats_per_user=10, quota=3, quota_areas=frozenset({AreaId("A"), AreaId("B")})
+        )
         unlimited = OrderLimits(seats_per_user=10)
         await add_each(
             uow_factory,
@@ -752,7 +754,9 @@ class OrderLimitsContract:
     ) -> None:
         """Eight buyers add 1-seat orders in two areas of one quota of 3 at once: 3 pass."""
         session_id = SessionId(uuid4())
-        limits = OrderLimits(seats_per_user=4, quota=3, quota_areas=frozenset({"A", "B"}))
+        limits = OrderLimits(
+            seats_per_user=4, quota=3, quota_areas=frozenset({AreaId("A"), AreaId("B")})
+        )
         orders = [
             new_order(session_id=session_id, seat_ids=(seat("AB"[n % 2], 1, n + 1),))
             for n in range(8)
