@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from uuid import uuid4
 
 import pytest
 import redis.asyncio as aioredis
@@ -13,7 +14,7 @@ from redis.exceptions import RedisError
 pytest.register_assert_rewrite("openticket.testing.contracts.signal_counter")
 
 from openticket.adapters.memory.clock import DEFAULT_START  # noqa: E402
-from openticket.adapters.redis.signal_counter import RedisSignalCounter  # noqa: E402
+from openticket.adapters.redis.signal_counter import _TALLY, RedisSignalCounter  # noqa: E402
 from openticket.application.ports.errors import AdapterUnavailable  # noqa: E402
 from openticket.application.ports.signal_counter import SignalCounter, Tally  # noqa: E402
 from openticket.testing.contracts.signal_counter import SignalCounterContract  # noqa: E402
@@ -75,6 +76,20 @@ async def test_reading_an_unknown_key_writes_nothing(
     read = Tally(key="bot:refusals:nobody", window=timedelta(minutes=5), add=False)
     assert await counter.count([read], now=DEFAULT_START) == (0,)
     assert [k async for k in redis_client.scan_iter(match=f"{key_prefix}*")] == []
+
+
+async def test_a_server_that_lacks_the_script_is_given_it(
+    redis_client: aioredis.Redis, key_prefix: str
+) -> None:
+    """As after a restart or a SCRIPT FLUSH: the calls are sent again once it is loaded."""
+    counter = RedisSignalCounter(redis_client, prefix=key_prefix)
+    # the same script under a comment of its own: a digest the server has never seen
+    counter._script = redis_client.register_script(f"{_TALLY}\n-- {uuid4().hex}")
+    assert await redis_client.script_exists(counter._script.sha) == [False]
+    tallies = [Tally(key=f"bot:account:{n}", window=timedelta(minutes=1)) for n in range(3)]
+    assert await counter.count(tallies, now=DEFAULT_START) == (1, 1, 1)
+    assert await counter.count(tallies, now=DEFAULT_START) == (2, 2, 2)
+    assert await redis_client.script_exists(counter._script.sha) == [True]
 
 
 async def test_an_unreachable_redis_raises_adapter_unavailable() -> None:

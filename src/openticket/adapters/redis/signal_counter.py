@@ -69,7 +69,7 @@ class RedisSignalCounter:
             answers = await self._pipeline(calls)
             missing = [i for i, answer in enumerate(answers) if isinstance(answer, NoScriptError)]
             if missing:  # a restarted or flushed server: load the script, send those again
-                await self._client.script_load(_TALLY)
+                await self._client.script_load(self._script.script)
                 for i, answer in zip(
                     missing, await self._pipeline([calls[i] for i in missing]), strict=True
                 ):
