@@ -33,6 +33,7 @@ async def queued_sale(
     seats: int = 3,
     sale_starts_in: float = 0.0,
     max_seats_per_order: int = 10,
+    max_seats_per_user: int | None = None,
     queue_enabled: bool = True,
 ) -> str:
     """A venue of ``seats`` seats in area F, an event and a session; the session's id."""
@@ -78,6 +79,7 @@ async def queued_sale(
             "sale_end_time": (now + timedelta(days=29)).isoformat(),
             "queue_enabled": queue_enabled,
             "max_seats_per_order": max_seats_per_order,
+            **({} if max_seats_per_user is None else {"max_seats_per_user": max_seats_per_user}),
         },
         headers=organizer,
     )
@@ -243,16 +245,19 @@ async def test_waiting_entries_say_sold_out_once_the_last_seat_is_sold(api: Api)
     assert (await join(api, carol, session_id))["status"] == "sold_out"
 
 
-async def test_an_order_that_takes_the_buyers_last_seats_spends_the_token(api: Api) -> None:
-    session_id = await queued_sale(api, seats=3, max_seats_per_order=2)
+async def test_the_order_that_reaches_the_buyers_cap_spends_the_token(api: Api) -> None:
+    session_id = await queued_sale(api, seats=5, max_seats_per_order=2, max_seats_per_user=3)
     alice = await api.buyer("alice")
     entry = await join(api, alice, session_id)
     token = (await until(api, alice, session_id, entry["queue_id"], "admitted"))["admission_token"]
-    placed = await order(api, alice, session_id, token, "F-1-1", "F-1-2")
-    assert placed.status_code == 201, placed.text
-    assert_problem(await order(api, alice, session_id, token, "F-1-3"), 403, "queue_required")
+    first = await order(api, alice, session_id, token, "F-1-1", "F-1-2")
+    assert first.status_code == 201, first.text
+    assert (await read(api, alice, session_id, entry["queue_id"])).json()["status"] == "admitted"
+    last = await order(api, alice, session_id, token, "F-1-3")  # 3 of 3: the token is spent
+    assert last.status_code == 201, last.text
+    assert_problem(await order(api, alice, session_id, token, "F-1-4"), 403, "queue_required")
     assert_problem(await read(api, alice, session_id, entry["queue_id"]), 404, "not_found")
-    assert (await seat_statuses(api, session_id))["F-1-3"] == "available"
+    assert (await seat_statuses(api, session_id))["F-1-4"] == "available"
 
 
 async def test_queue_entries_are_their_buyers_own(api: Api) -> None:

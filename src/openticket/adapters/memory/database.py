@@ -504,6 +504,14 @@ class MemoryOrderRepository(_Repository[OrderId, Order]):
                 category_taken += limits.seats_in_quota(other.seat_ids)
         limits.check(order, user_taken=user_taken, category_taken=category_taken)
 
+    async def seats_taken(self, session_id: SessionId, user_id: UserId) -> int:
+        """The buyer's seats in live and completed orders of the session."""
+        return sum(
+            len(o.items)
+            for o in self._tx.peek("user", user_id)
+            if o.session_id == session_id and o.counts_against_limits
+        )
+
     async def list_for_user(
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Order]:

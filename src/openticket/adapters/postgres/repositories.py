@@ -645,6 +645,16 @@ class PostgresOrderRepository:
             _order_params(order),
         )
 
+    async def seats_taken(self, session_id: SessionId, user_id: UserId) -> int:
+        """The buyer's seats in live and completed orders of the session."""
+        row = await self._uow.fetch_one(
+            "SELECT count(*) FROM orders o JOIN order_items i ON i.order_id = o.order_id"
+            " WHERE o.session_id = %s AND o.user_id = %s"
+            " AND o.status IN ('created', 'payment_pending', 'completed')",
+            (session_id, user_id),
+        )
+        return 0 if row is None else int(row[0])
+
     async def list_for_user(
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Order]:

@@ -6,6 +6,8 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import structlog
+
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
@@ -17,6 +19,7 @@ from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.api import Seating
 from openticket.application.seating.commands import HoldSeats, ReleaseSeats
+from openticket.domain.catalog import Session
 from openticket.domain.identity import Role
 from openticket.domain.ordering import Order, OrderItem, OrderLimits
 from openticket.domain.seating import SeatsSpanAreas
@@ -30,6 +33,8 @@ from openticket.domain.shared import (
 from openticket.domain.venue import parse_seat_id
 
 T = TypeVar("T")
+
+_log = structlog.get_logger("openticket.ordering")
 
 CONFLICT_ATTEMPTS = 5
 
@@ -147,11 +152,25 @@ class OrderingService:
                 )
             raise
         await self._publish(uow.collect_new_events())
-        gate = self._gate
-        took_all = len(wanted) >= session.max_seats_per_order
-        if session.queue_enabled and gate is not None and took_all:
-            await gate.spend(by, session_id)
+        if session.queue_enabled and self._gate is not None:
+            await self._spend_at_cap(by, session, len(wanted))
         return order
+
+    async def _spend_at_cap(self, by: Requester, session: Session, seats: int) -> None:
+        """End the buyer's admission once they have all the seats they may have.
+
+        The order is stored by now: a failure here is logged, never answered (the
+        admission then runs out by itself).
+        """
+        cap = session.seat_cap_per_user
+        try:
+            if seats < cap:  # earlier orders may have taken the rest
+                async with self._uow() as uow:
+                    seats = await uow.orders.seats_taken(session.session_id, by.user_id)
+            if seats >= cap and self._gate is not None:
+                await self._gate.spend(by, session.session_id)
+        except Exception:
+            _log.exception("admission_not_spent", session_id=str(session.session_id))
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:
         """An order of the caller's (admins: anyone's); ``NotFound`` otherwise."""

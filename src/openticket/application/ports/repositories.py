@@ -170,6 +170,13 @@ class OrderRepository(Protocol):
         """
         ...
 
+    async def seats_taken(self, session_id: SessionId, user_id: UserId) -> int:
+        """The buyer's seats in live and completed orders of the session (committed ones).
+
+        What ``OrderLimits.seats_per_user`` is counted against.
+        """
+        ...
+
     async def get(self, order_id: OrderId) -> Order | None:
         """The order with this id, if any."""
         ...

@@ -645,6 +645,25 @@ class OrderLimitsContract:
         assert "may take 0 more" in str(refused)
         assert await _stored(uow_factory, [first, second, third]) == [True, True, False]
 
+    async def test_seats_taken_counts_the_buyers_live_orders_of_the_session(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """2 + 3 seats of the buyer in the session; other buyers and sessions not counted."""
+        session_id, buyer = SessionId(uuid4()), UserId(uuid4())
+        await add_each(
+            uow_factory,
+            lambda uow: uow.orders,
+            [
+                new_order(user_id=buyer, session_id=session_id, seat_ids=seats("A", 2)),
+                new_order(user_id=buyer, session_id=session_id, seat_ids=seats("B", 3)),
+                new_order(session_id=session_id, seat_ids=seats("C", 4)),
+                new_order(user_id=buyer, seat_ids=seats("C", 4)),
+            ],
+        )
+        async with uow_factory() as uow:
+            assert await uow.orders.seats_taken(session_id, buyer) == 5
+            assert await uow.orders.seats_taken(session_id, UserId(uuid4())) == 0
+
     async def test_the_refusal_says_how_many_the_buyer_may_still_take(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:
