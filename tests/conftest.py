@@ -286,6 +286,9 @@ async def production(
         "OPENTICKET_JWT_SECRET": "production-profile-tests-signing-secret!",
         "OPENTICKET_RATE_LIMIT_PER_IP": "0",
         "OPENTICKET_RATE_LIMIT_PER_USER": "0",
+        # one loopback client plays every buyer, at a machine's pace (as with the rate
+        # limits): the bot defence's own tests turn it on
+        "OPENTICKET_BOT_DEFENCE": "false",
     }
     client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
     try:

@@ -4,12 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-pytest.register_assert_rewrite("openticket.testing.contracts.signal_counter")
-
-from openticket.adapters.memory.clock import DEFAULT_START  # noqa: E402
-from openticket.adapters.memory.signal_counter import MemorySignalCounter  # noqa: E402
-from openticket.application.ports.signal_counter import SignalCounter, Tally  # noqa: E402
-from openticket.testing.contracts.signal_counter import SignalCounterContract  # noqa: E402
+from openticket.adapters.memory.clock import DEFAULT_START
+from openticket.adapters.memory.signal_counter import MemorySignalCounter
+from openticket.application.ports.signal_counter import SignalCounter, Tally
+from openticket.testing.contracts.signal_counter import SignalCounterContract
 
 
 class TestMemorySignalCounter(SignalCounterContract):

@@ -181,6 +181,9 @@ async def in_process(
                     "demo_password": PASSWORD,
                     "sweep_interval_seconds": 0.02,
                     "jwt_secret": JWT_SECRET,
+                    # the suites' buyers order within a fake millisecond of their
+                    # admission, from one client: test_bot_defence turns it on
+                    "bot_defence": False,
                     **stored_in,
                     **settings,
                 }
@@ -207,7 +210,11 @@ async def served(
         async with deployment(request, production_env) as remote:
             yield remote
         return
-    env = {"OPENTICKET_DEMO_PASSWORD": PASSWORD, "OPENTICKET_JWT_SECRET": JWT_SECRET}
+    env = {
+        "OPENTICKET_DEMO_PASSWORD": PASSWORD,
+        "OPENTICKET_JWT_SECRET": JWT_SECRET,
+        "OPENTICKET_BOT_DEFENCE": "false",
+    }
     serve = request.getfixturevalue("serve_process")
     async with storage(request) as stored_in:
         env |= {f"OPENTICKET_{name.upper()}": value for name, value in stored_in.items()}

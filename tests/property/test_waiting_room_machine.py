@@ -206,7 +206,7 @@ class WaitingRoomMachine(RuleBasedStateMachine):
         assert token is not None
         may = user == owner and on == session
         try:
-            self._run(self.gate.require_admission(Requester(user), on, token))
+            self._run(self.gate.check_order(Requester(user), _session(on), token))
         except QueueRequired:
             assert not may, "the owner's running admission was refused"
         else:

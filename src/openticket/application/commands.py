@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import attrs
 
 from openticket.application.access import Requester
+from openticket.application.gate.waiting_room import Client
 from openticket.application.messagebus import Command
 from openticket.application.payments.service import StartedPayment
 from openticket.domain.ordering import Order
@@ -27,6 +28,8 @@ class PlaceOrder(Command[Order]):
     seat_ids: tuple[str, ...]
     admission_token: str | None = None
     """The waiting room's admission token, for a session sold through a queue."""
+    client: Client | None = None
+    """Where the request came from, for the bot defence."""
 
 
 @attrs.frozen

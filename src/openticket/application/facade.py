@@ -26,7 +26,7 @@ from openticket.application.commands import (
     RefundOrder,
     StartPayment,
 )
-from openticket.application.gate.waiting_room import WaitingRoom
+from openticket.application.gate.waiting_room import Client, WaitingRoom
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
@@ -117,7 +117,9 @@ class OpenTicket:
             notifications.register(bus)
         bus.register(
             PlaceOrder,
-            lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids, c.admission_token),
+            lambda c: ordering.place_order(
+                c.by, c.session_id, c.seat_ids, c.admission_token, c.client
+            ),
         )
         bus.register(
             StartPayment, lambda c: payments.start_payment(c.by, c.order_id, c.provider, c.options)
@@ -299,12 +301,16 @@ class OpenTicket:
         session_id: SessionId,
         seat_ids: Sequence[str],
         admission_token: str | None = None,
+        client: Client | None = None,
     ) -> Order:
         """Hold the seats (all or nothing) and open an order that expires with the hold.
 
-        A session sold through a waiting room needs the buyer's ``admission_token``.
+        A session sold through a waiting room needs the buyer's ``admission_token``;
+        ``client`` (where the request came from) is what the bot defence judges.
         """
-        return await self.bus.execute(PlaceOrder(by, session_id, tuple(seat_ids), admission_token))
+        return await self.bus.execute(
+            PlaceOrder(by, session_id, tuple(seat_ids), admission_token, client)
+        )
 
     async def pay(
         self, by: Requester, order_id: OrderId, provider: str = "mock", **options: str

@@ -11,17 +11,19 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from dependency_injector import containers, providers
 from nats.js import JetStreamContext
 
+from openticket.adapters.bot_defence import HeuristicBotDefence
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.identity.admission_tokens import JwtAdmissionTokens, admission_key
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.memory.ledger import MemorySaleLedger
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
+from openticket.adapters.memory.signal_counter import MemorySignalCounter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
 from openticket.adapters.nats.command_path import RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
@@ -41,6 +43,7 @@ from openticket.adapters.redis.lock_store import RedisLockStore
 from openticket.adapters.redis.notifier import RedisNotifier
 from openticket.adapters.redis.rate_limit import RedisRateLimiter
 from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
+from openticket.adapters.redis.signal_counter import RedisSignalCounter
 from openticket.adapters.redis.waiting_room import RedisWaitingRoomStore
 from openticket.adapters.system import RandomIdGenerator, SecretTicketCodeGenerator, SystemClock
 from openticket.application.audit import SaleAuditor
@@ -66,6 +69,8 @@ from openticket.domain.shared import DomainEvent
 from openticket.entrypoints.http.app import create_app
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.rate_limit import RateLimits
+
+_T = TypeVar("_T")
 
 
 def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
@@ -214,6 +219,11 @@ def _token_issuer(
     return JwtTokenIssuer.from_secret_or_random(
         clock, secret, issuer=issuer, audience=audience, ttl=ttl
     )
+
+
+def _when(on: bool, value: _T) -> _T | None:
+    """``value`` when a setting turns it on, else ``None``."""
+    return value if on else None
 
 
 def _admission_tokens(clock: Clock, *, secret: str, private_key_file: str) -> JwtAdmissionTokens:
@@ -459,6 +469,15 @@ class Container(containers.DeclarativeContainer):
         secret=config.jwt_secret,
         private_key_file=config.jwt_private_key_file,
     )
+    signal_counter = providers.Selector(
+        config.hot_state,
+        memory=providers.Singleton(MemorySignalCounter),
+        redis=providers.Singleton(RedisSignalCounter, redis_client, prefix=config.redis_prefix),
+    )
+    """The bot defence's counts: in process, or in Redis shared by every API process."""
+    bot_defence = providers.Callable(
+        _when, config.bot_defence, providers.Singleton(HeuristicBotDefence, signal_counter)
+    )
     gate = providers.Singleton(
         WaitingRoom,
         store=waiting_room,
@@ -470,7 +489,9 @@ class Container(containers.DeclarativeContainer):
             GatePolicy,
             overbook=config.queue_overbook,
             admit_per_second=config.queue_admit_per_second,
+            admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
         ),
+        bot_defence=bot_defence,
     )
     """The waiting rooms of sessions sold through a queue, and their admitter."""
     ordering = providers.Singleton(

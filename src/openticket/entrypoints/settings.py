@@ -354,6 +354,28 @@ class Settings:
             check=_above_zero,
         ),
     )
+    bot_defence: bool = attrs.field(
+        default=True,
+        metadata=_about(
+            Group.SALES,
+            "judge queue joins and orders by behaviour (pace per account, address and device,"
+            " accounts per address, refusals, join-to-order time): a scripted join goes to"
+            " the back of the queue, a scripted order is refused (403 bot_suspected)",
+        ),
+    )
+    turnstile_secret: str = attrs.field(
+        default="",
+        metadata=_about(
+            Group.SALES,
+            "Cloudflare Turnstile secret key: sessions with challenge_required need a"
+            " solved challenge (X-Challenge-Token) to join their waiting room",
+            secret=True,
+        ),
+    )
+    turnstile_verify_url: str = attrs.field(
+        default="https://challenges.cloudflare.com/turnstile/v0/siteverify",
+        metadata=_about(Group.SALES, "where Turnstile tokens are verified", check=_web_url),
+    )
     # --- where things live ---------------------------------------------------------------
     lock_store: LockStoreMode = attrs.field(
         default=LockStoreMode.AUTO,

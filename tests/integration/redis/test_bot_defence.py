@@ -9,20 +9,18 @@ from uuid import uuid4
 import pytest
 import redis.asyncio as aioredis
 
-pytest.register_assert_rewrite("openticket.testing.contracts.bot_defence")
-
-from openticket.adapters.bot_defence import HeuristicBotDefence  # noqa: E402
-from openticket.adapters.memory.clock import DEFAULT_START  # noqa: E402
-from openticket.adapters.redis.signal_counter import RedisSignalCounter  # noqa: E402
-from openticket.application.ports.bot_defence import (  # noqa: E402
+from openticket.adapters.bot_defence import HeuristicBotDefence
+from openticket.adapters.memory.clock import DEFAULT_START
+from openticket.adapters.redis.signal_counter import RedisSignalCounter
+from openticket.application.ports.bot_defence import (
     BotAction,
     BotDefence,
     BotReason,
     Signal,
     SignalKind,
 )
-from openticket.domain.shared import SessionId, UserId  # noqa: E402
-from openticket.testing.contracts.bot_defence import BotDefenceContract  # noqa: E402
+from openticket.domain.shared import SessionId, UserId
+from openticket.testing.contracts.bot_defence import BotDefenceContract
 
 pytestmark = pytest.mark.redis
 

@@ -11,13 +11,11 @@ import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-pytest.register_assert_rewrite("openticket.testing.contracts.signal_counter")
-
-from openticket.adapters.memory.clock import DEFAULT_START  # noqa: E402
-from openticket.adapters.redis.signal_counter import _TALLY, RedisSignalCounter  # noqa: E402
-from openticket.application.ports.errors import AdapterUnavailable  # noqa: E402
-from openticket.application.ports.signal_counter import SignalCounter, Tally  # noqa: E402
-from openticket.testing.contracts.signal_counter import SignalCounterContract  # noqa: E402
+from openticket.adapters.memory.clock import DEFAULT_START
+from openticket.adapters.redis.signal_counter import _TALLY, RedisSignalCounter
+from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.signal_counter import SignalCounter, Tally
+from openticket.testing.contracts.signal_counter import SignalCounterContract
 
 pytestmark = pytest.mark.redis
 

@@ -8,19 +8,17 @@ from uuid import uuid4
 import pytest
 from structlog.testing import capture_logs
 
-pytest.register_assert_rewrite("openticket.testing.contracts.bot_defence")
-
-from openticket.adapters.bot_defence import HeuristicBotDefence  # noqa: E402
-from openticket.adapters.memory.clock import DEFAULT_START  # noqa: E402
-from openticket.adapters.memory.signal_counter import MemorySignalCounter  # noqa: E402
-from openticket.application.ports.bot_defence import (  # noqa: E402
+from openticket.adapters.bot_defence import HeuristicBotDefence
+from openticket.adapters.memory.clock import DEFAULT_START
+from openticket.adapters.memory.signal_counter import MemorySignalCounter
+from openticket.application.ports.bot_defence import (
     BotAction,
     BotDefence,
     Signal,
     SignalKind,
 )
-from openticket.domain.shared import SessionId, UserId  # noqa: E402
-from openticket.testing.contracts.bot_defence import BotDefenceContract  # noqa: E402
+from openticket.domain.shared import SessionId, UserId
+from openticket.testing.contracts.bot_defence import BotDefenceContract
 
 
 class TestHeuristicBotDefenceInMemory(BotDefenceContract):

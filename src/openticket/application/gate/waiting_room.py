@@ -34,6 +34,7 @@ import structlog
 from openticket.application.access import Requester
 from openticket.application.errors import ApplicationError, Forbidden, NotFound
 from openticket.application.ports.admission import Admission, AdmissionTokens
+from openticket.application.ports.bot_defence import BotDefence, Signal, SignalKind
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.waiting_room import QueueTicket, WaitingRoomStore
@@ -54,6 +55,12 @@ class QueueRequired(Forbidden):
     code = "queue_required"
 
 
+class BotSuspected(Forbidden):
+    """The bot defence judged the request scripted (an order; a join goes to the back)."""
+
+    code = "bot_suspected"
+
+
 class QueueNotEnabled(ApplicationError):
     """A join of a session that does not sell through a waiting room."""
 
@@ -66,6 +73,19 @@ class QueueStatus(StrEnum):
     WAITING = "waiting"
     ADMITTED = "admitted"
     SOLD_OUT = "sold_out"
+
+
+@attrs.frozen(kw_only=True)
+class Client:
+    """Where a request comes from, as the edge trusts it.
+
+    ``address`` is the client's address (``X-Forwarded-For`` only through a trusted
+    proxy), ``None`` when unknown or not to be counted (the developer's own loopback in
+    the embedded profile); ``device_id`` the client's device header, if any.
+    """
+
+    address: str | None = None
+    device_id: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +126,8 @@ class GatePolicy:
     tick: timedelta = timedelta(milliseconds=500)
     lease: timedelta = timedelta(seconds=5)
     stock_ttl: timedelta = timedelta(seconds=1)
+    admission_ttl: timedelta = timedelta(minutes=10)
+    """How long an admission lasts (the store's): when an order's buyer was let in."""
 
     def __attrs_post_init__(self) -> None:
         if not self.overbook >= 1.0 or not math.isfinite(self.overbook):
@@ -133,12 +155,18 @@ class GateObserver(Protocol):
     def waiting(self, session_id: SessionId, count: int) -> None:
         """``count`` buyers wait now."""
 
+    def suspected(self, session_id: SessionId, kind: str, action: str) -> None:
+        """The bot defence judged a ``kind`` request scripted and answered ``action``."""
+
 
 class _NoObserver:
     def admitted(self, session_id: SessionId, count: int) -> None:
         """Nothing to tell."""
 
     def waiting(self, session_id: SessionId, count: int) -> None:
+        """Nothing to tell."""
+
+    def suspected(self, session_id: SessionId, kind: str, action: str) -> None:
         """Nothing to tell."""
 
 
@@ -175,6 +203,7 @@ class WaitingRoom:
         policy: GatePolicy | None = None,
         holder: str | None = None,
         observer: GateObserver | None = None,
+        bot_defence: BotDefence | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -186,17 +215,22 @@ class WaitingRoom:
         """This process's name on the admitter leases it takes."""
         self.observer: GateObserver = observer or _NoObserver()
         """Told of admissions and queue lengths (the HTTP app's metrics)."""
+        self._bot_defence = bot_defence
         self._stock: dict[SessionId, _Cached] = {}
         self._outflow: dict[SessionId, _Outflow] = {}
 
     # --- buyers ---------------------------------------------------------------------------
 
-    async def join(self, by: Requester, session_id: SessionId) -> QueueEntry:
+    async def join(
+        self, by: Requester, session_id: SessionId, client: Client | None = None
+    ) -> QueueEntry:
         """Join the session's queue, or answer where the buyer stands (idempotent).
 
         Raises ``Forbidden`` for a caller without the buyer role, ``NotFound``,
         ``QueueNotEnabled`` for a session sold without a queue, ``SaleNotOpen`` once
         the sale has ended. A sold-out session answers ``sold_out`` and joins nobody.
+        A join the bot defence judges scripted is taken at the back of the queue:
+        outside the pre-queue, and a waiting buyer's place is given up for the back.
         """
         by.require(Role.BUYER)
         session = await self._queued_session(session_id)
@@ -208,9 +242,15 @@ class WaitingRoom:
             stock = await self._current_stock(session_id, now)
             if stock.sold_out:
                 return self._sold_out(session_id, by.user_id)
+        suspected = await self._suspect(self._signal(SignalKind.JOIN, by, session_id, client, now))
+        if ticket is not None and suspected and not ticket.admitted:
+            await self._store.remove(session_id, by.user_id)  # to the back
+            ticket = None
         if ticket is None:
             ticket = await self._store.join(
-                session_id, by.user_id, pre_queue_until=session.sale_start_time
+                session_id,
+                by.user_id,
+                pre_queue_until=None if suspected else session.sale_start_time,
             )
         return self._entry(session, by.user_id, ticket, now)
 
@@ -232,13 +272,54 @@ class WaitingRoom:
             )
         return self._entry(session, by.user_id, ticket, now)
 
-    async def require_admission(
-        self, by: Requester, session_id: SessionId, token: str | None
+    async def check_order(
+        self,
+        by: Requester,
+        session: Session,
+        token: str | None,
+        client: Client | None = None,
     ) -> None:
-        """Raise ``QueueRequired`` unless ``token`` is the caller's running admission.
+        """Let an order through the gate, or raise before any seat is held.
 
-        A token of another user or session is refused and stays as it was for its owner.
+        A session sold through its waiting room needs ``token``, the caller's own
+        running admission (``QueueRequired`` otherwise; a token of another user or
+        session is refused and stays as it was for its owner). Every order is shown
+        to the bot defence: one judged scripted raises ``BotSuspected``.
         """
+        ticket = None
+        if session.queue_enabled:
+            ticket = await self._admission(by, session.session_id, token)
+        admitted_at = None
+        if ticket is not None and ticket.admitted_until is not None:
+            admitted_at = ticket.admitted_until - self.policy.admission_ttl
+        signal = self._signal(
+            SignalKind.ORDER,
+            by,
+            session.session_id,
+            client,
+            self._clock.now(),
+            joined_at=None if ticket is None else ticket.joined_at,
+            admitted_at=admitted_at,
+        )
+        if await self._suspect(signal):
+            raise BotSuspected("this order looks automated and was refused")
+
+    async def refused(
+        self, by: Requester, session_id: SessionId, client: Client | None = None
+    ) -> None:
+        """Tell the bot defence that the caller's order was refused (409: seats, cap)."""
+        if self._bot_defence is None:
+            return
+        signal = self._signal(SignalKind.ORDER, by, session_id, client, self._clock.now())
+        try:
+            await self._bot_defence.record_refusal(signal)
+        except AdapterUnavailable as e:
+            _log.warning("bot_defence_unavailable", error=str(e))
+
+    async def _admission(
+        self, by: Requester, session_id: SessionId, token: str | None
+    ) -> QueueTicket:
+        """The caller's running admission that ``token`` stands for; ``QueueRequired``."""
         if not token:
             raise QueueRequired(
                 f"session {session_id} sells through its waiting room: join it with "
@@ -257,8 +338,49 @@ class WaitingRoom:
                 token_session=str(admission.session_id),
             )
             raise QueueRequired("the admission token belongs to another buyer or session")
-        if not await self._store.is_admitted(session_id, by.user_id):
+        ticket = await self._store.position(session_id, by.user_id)
+        if ticket is None or not ticket.admitted:
             raise QueueRequired("the admission has been used up or has run out; join again")
+        return ticket
+
+    async def _suspect(self, signal: Signal) -> bool:
+        """Whether the bot defence judges the request scripted (it logs why).
+
+        A bot defence that cannot be asked lets the request through: a gate that
+        refuses every buyer while its store blinks does more harm than a bot.
+        """
+        if self._bot_defence is None:
+            return False
+        try:
+            verdict = await self._bot_defence.assess(signal)
+        except AdapterUnavailable as e:
+            _log.warning("bot_defence_unavailable", error=str(e))
+            return False
+        if verdict.suspected:
+            self.observer.suspected(signal.session_id, signal.kind.value, verdict.action.value)
+        return verdict.suspected
+
+    @staticmethod
+    def _signal(
+        kind: SignalKind,
+        by: Requester,
+        session_id: SessionId,
+        client: Client | None,
+        now: datetime,
+        *,
+        joined_at: datetime | None = None,
+        admitted_at: datetime | None = None,
+    ) -> Signal:
+        return Signal(
+            kind=kind,
+            session_id=session_id,
+            user_id=by.user_id,
+            at=now,
+            address=None if client is None else client.address,
+            device_id=None if client is None else client.device_id,
+            joined_at=joined_at,
+            admitted_at=admitted_at,
+        )
 
     async def spend(self, by: Requester, session_id: SessionId) -> None:
         """The buyer has taken all the seats they may: their admission ends now."""

@@ -11,7 +11,7 @@ import structlog
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
-from openticket.application.gate.waiting_room import QueueRequired, WaitingRoom
+from openticket.application.gate.waiting_room import Client, QueueRequired, WaitingRoom
 from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.errors import ConcurrencyError
@@ -19,10 +19,10 @@ from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.api import Seating
 from openticket.application.seating.commands import HoldSeats, ReleaseSeats
-from openticket.domain.catalog import Session
+from openticket.domain.catalog import QuotaExhausted, Session, UserLimitReached
 from openticket.domain.identity import Role
 from openticket.domain.ordering import Order, OrderItem, OrderLimits
-from openticket.domain.seating import SeatsSpanAreas
+from openticket.domain.seating import SeatsSpanAreas, SeatsUnavailable
 from openticket.domain.shared import (
     DomainEvent,
     HoldId,
@@ -35,6 +35,9 @@ from openticket.domain.venue import parse_seat_id
 T = TypeVar("T")
 
 _log = structlog.get_logger("openticket.ordering")
+
+_REFUSALS = (SeatsUnavailable, UserLimitReached, QuotaExhausted)
+"""Refusals a script meets again and again: the bot defence counts them."""
 
 CONFLICT_ATTEMPTS = 5
 
@@ -80,6 +83,7 @@ class OrderingService:
         session_id: SessionId,
         seat_ids: Sequence[str],
         admission_token: str | None = None,
+        client: Client | None = None,
     ) -> Order:
         """Hold every seat and open an order for them, or hold nothing.
 
@@ -100,10 +104,11 @@ class OrderingService:
         context = await self._catalog.sale_context(session_id)
         session = context.session
         session.ensure_on_sale(self._clock.now())
-        if session.queue_enabled:
-            if self._gate is None:
-                raise QueueRequired(f"session {session_id} sells through a waiting room")
-            await self._gate.require_admission(by, session_id, admission_token)
+        gate = self._gate
+        if gate is not None:
+            await gate.check_order(by, session, admission_token, client)
+        elif session.queue_enabled:
+            raise QueueRequired(f"session {session_id} sells through a waiting room")
         if not seat_ids:
             raise ValidationError("an order needs at least one seat")
         positions = [parse_seat_id(s) for s in seat_ids]
@@ -118,38 +123,43 @@ class OrderingService:
         items = [OrderItem(seat, context.prices.price_of(seat)) for seat in wanted]
         limits = OrderLimits.of(session, context.prices.category_of_area(area_id))
         order_id, hold_id = OrderId(self._ids.new_id()), HoldId(self._ids.new_id())
-        hold = await self._seating.ask(
-            HoldSeats(
-                session_id=session_id,
-                area_id=area_id,
-                hold_id=hold_id,
-                holder_id=by.user_id,
-                order_id=order_id,
-                seat_ids=wanted,
-                max_seats=session.max_seats_per_order,
-            )
-        )
         try:
-            order = Order.create(
-                order_id=order_id,
-                user_id=by.user_id,
-                session_id=session_id,
-                hold_id=hold_id,
-                fencing_token=hold.fencing_token,
-                items=items,
-                now=self._clock.now(),
-                expires_at=hold.expires_at,
-                ids=self._ids.new_id,
-            )
-            async with self._uow() as uow:
-                await uow.orders.add(order, limits)
-                await uow.commit()
-        except BaseException:
-            # the order was not stored: give the seats back now rather than at expiry
-            with contextlib.suppress(Exception):
-                await self._seating.ask(
-                    ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
+            hold = await self._seating.ask(
+                HoldSeats(
+                    session_id=session_id,
+                    area_id=area_id,
+                    hold_id=hold_id,
+                    holder_id=by.user_id,
+                    order_id=order_id,
+                    seat_ids=wanted,
+                    max_seats=session.max_seats_per_order,
                 )
+            )
+            try:
+                order = Order.create(
+                    order_id=order_id,
+                    user_id=by.user_id,
+                    session_id=session_id,
+                    hold_id=hold_id,
+                    fencing_token=hold.fencing_token,
+                    items=items,
+                    now=self._clock.now(),
+                    expires_at=hold.expires_at,
+                    ids=self._ids.new_id,
+                )
+                async with self._uow() as uow:
+                    await uow.orders.add(order, limits)
+                    await uow.commit()
+            except BaseException:
+                # the order was not stored: give the seats back now rather than at expiry
+                with contextlib.suppress(Exception):
+                    await self._seating.ask(
+                        ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
+                    )
+                raise
+        except _REFUSALS:  # the seats are taken, or the buyer's cap or a quota reached
+            if gate is not None:
+                await gate.refused(by, session_id, client)
             raise
         await self._publish(uow.collect_new_events())
         if session.queue_enabled and self._gate is not None:

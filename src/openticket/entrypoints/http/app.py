@@ -17,7 +17,7 @@ from openticket import __version__
 from openticket.application.facade import OpenTicket
 from openticket.application.identity.service import IdentityService
 from openticket.application.ports.clock import Clock
-from openticket.entrypoints.http.auth import IDENTITY, METRICS, TICKETS
+from openticket.entrypoints.http.auth import IDENTITY, METRICS, POLICY, TICKETS
 from openticket.entrypoints.http.controllers.catalog import (
     EventController,
     SessionController,
@@ -67,9 +67,6 @@ TAGS = [
     Tag(name="payments", description="What payment providers call: webhooks and returns."),
     Tag(name="operations", description="Health checks and metrics."),
 ]
-
-POLICY = "http_policy"
-"""The app state's key of the ``HttpPolicy``."""
 
 MAX_BODY_BYTES = 1024 * 1024
 """Request bodies above 1 MiB are refused with 413 before they are read whole."""

@@ -17,6 +17,8 @@ REQUESTER = "openticket.requester"
 IDENTITY = "identity"
 TICKETS = "tickets"
 METRICS = "metrics"
+POLICY = "http_policy"
+"""The app state's key of the ``HttpPolicy``."""
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:

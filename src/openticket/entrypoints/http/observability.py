@@ -74,6 +74,12 @@ class Metrics:
             ["session_id"],
             registry=self.registry,
         )
+        self.bot_suspects = Counter(
+            "openticket_bot_suspects",
+            "joins sent back and orders refused as scripted, per session",
+            ["session_id", "kind", "action"],
+            registry=self.registry,
+        )
         self.queue_admitted = Counter(
             "openticket_queue_admitted",
             "buyers let in from a session's waiting room (by this process's admitter)",
@@ -92,6 +98,10 @@ class Metrics:
     def waiting(self, session_id: SessionId, count: int) -> None:
         """``count`` buyers wait in the session's waiting room now (``GateObserver``)."""
         self.queue_depth.labels(str(session_id)).set(count)
+
+    def suspected(self, session_id: SessionId, kind: str, action: str) -> None:
+        """The bot defence sent a join back or refused an order (``GateObserver``)."""
+        self.bot_suspects.labels(str(session_id), kind, action).inc()
 
     def watch(self, bus: MessageBus) -> None:
         """Count holds, order statuses and refused double sales from the event bus."""

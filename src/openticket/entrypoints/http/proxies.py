@@ -15,13 +15,17 @@ client. A header that cannot be read changes nothing: never a 500.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
+
+from openticket.application.gate.waiting_room import Client
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,6 +38,33 @@ _MAX_HOPS = 20
 
 _SECURE = {"http": "https", "ws": "wss"}
 _PLAIN = {"https": "http", "wss": "ws"}
+
+
+DEVICE_HEADER = "x-device-id"
+"""The client's own device id (a page or an app keeps one): one more bot signal."""
+_MAX_DEVICE_ID = 128
+
+
+@functools.lru_cache(maxsize=4096)
+def is_loopback(address: str) -> bool:
+    """Whether ``address`` is a loopback address (cached: every request asks)."""
+    parsed = parse_address(address)
+    return parsed is not None and parsed.is_loopback
+
+
+def client_of(connection: ASGIConnection[Any, Any, Any, Any], *, count_loopback: bool) -> Client:
+    """Where a request comes from, for the bot defence.
+
+    The address is the client the proxy middleware settled on; a loopback client is
+    left uncounted unless ``count_loopback`` (off in the embedded profile, where it is
+    the developer). The device id is the client's ``X-Device-Id``, cut to 128 characters.
+    """
+    peer = connection.client
+    address = peer.host if peer is not None else None
+    if address is not None and not count_loopback and is_loopback(address):
+        address = None
+    device = connection.headers.get(DEVICE_HEADER)
+    return Client(address=address, device_id=device[:_MAX_DEVICE_ID] if device else None)
 
 
 def parse_address(text: str) -> IPAddress | None:

@@ -21,7 +21,6 @@ seconds until the oldest request counted leaves the sliding window.
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -36,7 +35,7 @@ from openticket.application.identity.service import IdentityService
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.identity import InvalidToken
 from openticket.application.ports.rate_limit import RateDecision, RateLimit, RateLimiter
-from openticket.entrypoints.http.proxies import parse_address
+from openticket.entrypoints.http.proxies import is_loopback
 
 _EXEMPT_PREFIXES = ("/api/webhooks/",)
 RATE_LIMIT_HEADERS = ("RateLimit", "RateLimit-Policy", "Retry-After")
@@ -97,13 +96,6 @@ def _refuse(decision: RateDecision, what: str, headers: dict[str, str]) -> TooMa
     )
 
 
-@functools.lru_cache(maxsize=4096)
-def _is_loopback(address: str) -> bool:
-    # every request asks about its client; parsing the same address again is wasted work
-    parsed = parse_address(address)
-    return parsed is not None and parsed.is_loopback
-
-
 class RateLimitMiddleware(ASGIMiddleware):
     """Counts each API request against its address and its user; refuses with 429.
 
@@ -129,7 +121,7 @@ class RateLimitMiddleware(ASGIMiddleware):
             return
         client: Any = scope.get("client")
         address = str(client[0]) if client else "unknown"
-        if not self._limit_loopback and _is_loopback(address):
+        if not self._limit_loopback and is_loopback(address):
             await next_app(scope, receive, send)
             return
         counted = await self._check(scope, address)

@@ -23,6 +23,7 @@ import pytest
 pytest.register_assert_rewrite(
     "openticket.testing.contracts._builders",
     "openticket.testing.contracts._uow",
+    "openticket.testing.contracts.bot_defence",
     "openticket.testing.contracts.identity",
     "openticket.testing.contracts.lock_store",
     "openticket.testing.contracts.messaging",
@@ -30,11 +31,13 @@ pytest.register_assert_rewrite(
     "openticket.testing.contracts.rate_limit",
     "openticket.testing.contracts.repositories",
     "openticket.testing.contracts.seat_cache",
+    "openticket.testing.contracts.signal_counter",
     "openticket.testing.contracts.unit_of_work",
     "openticket.testing.contracts.waiting_room",
 )
 
 from openticket.testing.contracts._clock import InRealTime  # noqa: E402
+from openticket.testing.contracts.bot_defence import BotDefenceContract  # noqa: E402
 from openticket.testing.contracts.identity import (  # noqa: E402
     PasswordHasherContract,
     TokenIssuerContract,
@@ -62,10 +65,12 @@ from openticket.testing.contracts.repositories import (  # noqa: E402
     VenueRepositoryContract,
 )
 from openticket.testing.contracts.seat_cache import SeatStatusCacheContract  # noqa: E402
+from openticket.testing.contracts.signal_counter import SignalCounterContract  # noqa: E402
 from openticket.testing.contracts.unit_of_work import UnitOfWorkContract  # noqa: E402
 from openticket.testing.contracts.waiting_room import WaitingRoomStoreContract  # noqa: E402
 
 __all__ = [
+    "BotDefenceContract",
     "BuyerAtProvider",
     "EventPublisherContract",
     "EventRepositoryContract",
@@ -82,6 +87,7 @@ __all__ = [
     "RateLimiterContract",
     "SeatStatusCacheContract",
     "SessionRepositoryContract",
+    "SignalCounterContract",
     "TicketRepositoryContract",
     "TokenIssuerContract",
     "UnitOfWorkContract",

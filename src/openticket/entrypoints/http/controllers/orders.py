@@ -12,10 +12,12 @@ from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
+from openticket.application.gate.waiting_room import Client
 from openticket.domain.identity import Role
 from openticket.domain.shared import OrderId, SessionId
 from openticket.entrypoints.http.auth import (
     METRICS,
+    POLICY,
     TICKETS,
     authenticated,
     provide_requester,
@@ -23,6 +25,7 @@ from openticket.entrypoints.http.auth import (
 )
 from openticket.entrypoints.http.observability import Metrics
 from openticket.entrypoints.http.openapi import INPUT, READ, SIGNED_IN, problems
+from openticket.entrypoints.http.proxies import client_of
 from openticket.entrypoints.http.schemas import (
     CheckInBody,
     Cursor,
@@ -56,12 +59,14 @@ class Buying:
     tickets: OpenTicket
     requester: Requester
     metrics: Metrics
+    client: Client
 
 
 async def provide_buying(request: Request[Any, Any, Any]) -> Buying:
-    """Dependency: the application, the requester a guard identified, the metrics."""
+    """Dependency: the application, the requester, the metrics, the request's client."""
     state = request.app.state
-    return Buying(state[TICKETS], await provide_requester(request), state[METRICS])
+    client = client_of(request, count_loopback=state[POLICY].limit_loopback)
+    return Buying(state[TICKETS], await provide_requester(request), state[METRICS], client)
 
 
 BUYING = {"buying": Provide(provide_buying)}
@@ -100,7 +105,11 @@ class OrderController(Controller):
         """
         with buying.metrics.hold_seconds.time():
             order = await buying.tickets.place_order(
-                buying.requester, SessionId(data.session_id), data.seat_ids, admission_token
+                buying.requester,
+                SessionId(data.session_id),
+                data.seat_ids,
+                admission_token,
+                buying.client,
             )
         return order_out(order)
 

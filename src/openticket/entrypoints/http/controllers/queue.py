@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
@@ -14,8 +15,9 @@ from openticket.application.facade import OpenTicket
 from openticket.application.gate.waiting_room import WaitingRoom
 from openticket.domain.identity import Role
 from openticket.domain.shared import SessionId
-from openticket.entrypoints.http.auth import provide_requester, role_guard
+from openticket.entrypoints.http.auth import POLICY, provide_requester, role_guard
 from openticket.entrypoints.http.openapi import READ, SIGNED_IN, problems
+from openticket.entrypoints.http.proxies import client_of
 from openticket.entrypoints.http.schemas import QueueOut, queue_out
 
 
@@ -43,6 +45,7 @@ class QueueController(Controller):
     )
     async def join(
         self,
+        request: Request[Any, Any, Any],
         session_id: FromPath[UUID],
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
@@ -53,9 +56,11 @@ class QueueController(Controller):
         ``draw_at`` says when the draw puts the pre-queue in a random order. Once
         admitted, ``admission_token`` is what ``POST /api/orders`` needs in
         ``X-Admission-Token``. 409 ``queue_not_enabled`` for a session sold without a
-        queue, 422 ``sale_not_open`` after the sale, 403 ``bot_suspected``.
+        queue, 422 ``sale_not_open`` after the sale. A join that looks scripted (by its
+        pace, its address, its device: ``X-Device-Id``) is taken at the back of the queue.
         """
-        entry = await _gate(tickets).join(requester, SessionId(session_id))
+        client = client_of(request, count_loopback=request.app.state[POLICY].limit_loopback)
+        entry = await _gate(tickets).join(requester, SessionId(session_id), client)
         return queue_out(entry)
 
     @get(
