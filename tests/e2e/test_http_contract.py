@@ -271,6 +271,32 @@ async def test_buyers_cannot_write_the_catalog_and_others_events_are_not_theirs(
         assert_problem(await api.client.get(path), 404, "not_found")
 
 
+async def test_a_session_may_require_a_challenge_before_its_waiting_room(api: Api) -> None:
+    organizer = await api.token("organizer@openticket.local")
+    made = await organizer_sets_up_a_sale(api, organizer)
+    assert made["session"]["challenge_required"] is False
+    windows = ("start_time", "end_time", "sale_start_time", "sale_end_time")
+    times = {k: made["session"][k] for k in windows}
+    sessions = f"/api/events/{made['event_id']}/sessions"
+    guarded = await api.client.post(
+        sessions,
+        json={**times, "queue_enabled": True, "challenge_required": True},
+        headers=organizer,
+    )
+    assert guarded.status_code == 201, guarded.text
+    assert (guarded.json()["queue_enabled"], guarded.json()["challenge_required"]) == (True, True)
+    read = await api.client.get(f"/api/sessions/{guarded.json()['session_id']}")
+    assert (read.json()["queue_enabled"], read.json()["challenge_required"]) == (True, True)
+    for unqueued in ({"queue_enabled": False}, {}):
+        refused = await api.client.post(
+            sessions, json={**times, **unqueued, "challenge_required": True}, headers=organizer
+        )
+        problem = assert_problem(refused, 422, "validation_error")
+        assert "challenge_required needs queue_enabled" in problem["detail"]
+    event = (await api.client.get(f"/api/events/{made['event_id']}")).json()
+    assert sorted(s["challenge_required"] for s in event["sessions"]) == [False, True]
+
+
 # --- buying -----------------------------------------------------------------------------
 
 

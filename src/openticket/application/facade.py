@@ -257,6 +257,7 @@ class OpenTicket:
         queue_enabled: bool = False,
         max_seats_per_order: int | None = None,
         max_seats_per_user: int | None = None,
+        challenge_required: bool = False,
     ) -> Session:
         """A performance of one of the caller's events."""
         return await self.catalog.create_session(
@@ -269,6 +270,7 @@ class OpenTicket:
             queue_enabled=queue_enabled,
             max_seats_per_order=max_seats_per_order,
             max_seats_per_user=max_seats_per_user,
+            challenge_required=challenge_required,
         )
 
     async def get_venue(self, venue_id: VenueId) -> Venue:

@@ -164,6 +164,9 @@ class Session(Aggregate):
     max_seats_per_order: int = DEFAULT_MAX_SEATS_PER_ORDER
     max_seats_per_user: int | None = None
     """Seats one buyer may have in live and completed orders; None: ``max_seats_per_order``."""
+    challenge_required: bool = False
+    """A buyer passes a human check (a challenge) before joining the waiting room; needs
+    ``queue_enabled``, as the challenge guards the waiting room."""
     status: SessionStatus = SessionStatus.SCHEDULED
 
     def __attrs_post_init__(self) -> None:
@@ -189,6 +192,10 @@ class Session(Aggregate):
             or not 1 <= cap <= MAX_SEATS_PER_USER_LIMIT
         ):
             raise ValidationError(f"max_seats_per_user must be 1..{MAX_SEATS_PER_USER_LIMIT}")
+        if self.challenge_required and not self.queue_enabled:
+            raise ValidationError(
+                "a challenge guards a waiting room: challenge_required needs queue_enabled"
+            )
 
     @property
     def seat_cap_per_user(self) -> int:

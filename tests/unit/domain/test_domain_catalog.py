@@ -149,6 +149,20 @@ def test_max_seats_per_order_accepts_its_bounds(now: datetime, limit: int) -> No
     assert make_session(now, max_seats_per_order=limit).max_seats_per_order == limit
 
 
+def test_a_challenge_is_required_only_of_a_session_with_a_waiting_room(now: datetime) -> None:
+    with pytest.raises(ValidationError, match="challenge_required needs queue_enabled"):
+        make_session(now, challenge_required=True)
+    with pytest.raises(ValidationError, match="challenge_required needs queue_enabled"):
+        make_session(now, challenge_required=True, queue_enabled=False)
+    guarded = make_session(now, challenge_required=True, queue_enabled=True)
+    assert (guarded.queue_enabled, guarded.challenge_required) == (True, True)
+
+
+def test_a_session_requires_no_challenge_unless_asked(now: datetime) -> None:
+    assert make_session(now).challenge_required is False
+    assert make_session(now, queue_enabled=True).challenge_required is False
+
+
 # --- events -------------------------------------------------------------------------
 
 

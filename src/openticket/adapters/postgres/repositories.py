@@ -372,7 +372,8 @@ class PostgresEventRepository:
 
 _SESSION = (
     "session_id, event_id, start_time, end_time, sale_start_time, sale_end_time,"
-    " queue_enabled, max_seats_per_order, status, version, max_seats_per_user"
+    " queue_enabled, max_seats_per_order, status, version, max_seats_per_user,"
+    " challenge_required"
 )
 
 
@@ -389,6 +390,7 @@ def _session(row: DbRow) -> Session:
         status=SessionStatus(row[8]),
         version=row[9],
         max_seats_per_user=row[10],
+        challenge_required=row[11],
     )
 
 
@@ -403,6 +405,7 @@ def _session_params(session: Session) -> dict[str, Any]:
         "queue_enabled": session.queue_enabled,
         "max_seats_per_order": session.max_seats_per_order,
         "max_seats_per_user": session.max_seats_per_user,
+        "challenge_required": session.challenge_required,
         "status": session.status.value,
     }
 
@@ -420,7 +423,7 @@ class PostgresSessionRepository:
             f"INSERT INTO sessions ({_SESSION}) VALUES (%(session_id)s, %(event_id)s,"
             " %(start_time)s, %(end_time)s, %(sale_start_time)s, %(sale_end_time)s,"
             " %(queue_enabled)s, %(max_seats_per_order)s, %(status)s, %(version)s,"
-            " %(max_seats_per_user)s)",
+            " %(max_seats_per_user)s, %(challenge_required)s)",
             {**_session_params(session), "version": version},
         )
         self._uow.wrote("sessions", session.session_id, session, 0, version)
@@ -443,7 +446,8 @@ class PostgresSessionRepository:
             " end_time = %(end_time)s, sale_start_time = %(sale_start_time)s,"
             " sale_end_time = %(sale_end_time)s, queue_enabled = %(queue_enabled)s,"
             " max_seats_per_order = %(max_seats_per_order)s,"
-            " max_seats_per_user = %(max_seats_per_user)s, status = %(status)s,"
+            " max_seats_per_user = %(max_seats_per_user)s,"
+            " challenge_required = %(challenge_required)s, status = %(status)s,"
             " version = %(version)s WHERE session_id = %(session_id)s"
             " AND version = %(expected)s",
             _session_params(session),

@@ -142,12 +142,15 @@ class CatalogService:
         queue_enabled: bool = False,
         max_seats_per_order: int | None = None,
         max_seats_per_user: int | None = None,
+        challenge_required: bool = False,
     ) -> Session:
         """A performance of one of the caller's events, with its sale window.
 
         ``max_seats_per_user`` (None: the same as ``max_seats_per_order``) caps the seats
         one buyer has in live and completed orders of the session; it may be below,
-        equal to or above the per-order cap.
+        equal to or above the per-order cap. ``challenge_required`` asks each buyer to
+        pass a human check before joining the waiting room, so it needs
+        ``queue_enabled`` (``ValidationError`` otherwise, nothing stored).
         """
         by.require(Role.ORGANIZER)
         async with self._uow() as uow:
@@ -166,6 +169,7 @@ class CatalogService:
                     else max_seats_per_order
                 ),
                 max_seats_per_user=max_seats_per_user,
+                challenge_required=challenge_required,
             )
             await uow.sessions.add(session)
             await uow.commit()

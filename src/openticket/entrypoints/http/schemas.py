@@ -245,7 +245,9 @@ class SessionBody(Body):
     """A performance with its sale window.
 
     The times must follow each other: ``start_time < end_time``, ``sale_start_time <
-    sale_end_time <= end_time`` (422 otherwise).
+    sale_end_time <= end_time`` (422 otherwise). ``challenge_required``: a buyer passes a
+    human check (a challenge) before joining the waiting room; it needs ``queue_enabled``
+    (422 otherwise).
     """
 
     start_time: AwareTime
@@ -255,6 +257,7 @@ class SessionBody(Body):
     queue_enabled: bool = False
     max_seats_per_order: Annotated[int, msgspec.Meta(ge=1, le=100)] | None = None
     max_seats_per_user: Annotated[int, msgspec.Meta(ge=1, le=1000)] | None = None
+    challenge_required: bool = False
 
 
 class OrderBody(Body):
@@ -388,6 +391,8 @@ class SessionOut(msgspec.Struct):
     max_seats_per_order: int
     max_seats_per_user: int
     """The seats one buyer may have in live and completed orders (default: the per-order cap)."""
+    challenge_required: bool
+    """Whether a buyer passes a challenge before joining the waiting room."""
     status: SessionStatus
     sale_state: SaleState
 
@@ -404,6 +409,7 @@ def session_out(s: Session, now: datetime) -> SessionOut:
         s.queue_enabled,
         s.max_seats_per_order,
         s.seat_cap_per_user,
+        s.challenge_required,
         s.status,
         s.sale_state(now),
     )

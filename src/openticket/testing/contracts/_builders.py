@@ -131,6 +131,8 @@ def new_session(
     event_id: EventId | None = None,
     start_time: datetime = T0 + timedelta(days=30),
     max_seats_per_user: int | None = None,
+    queue_enabled: bool = False,
+    challenge_required: bool = False,
 ) -> Session:
     """A new session of ``event_id`` starting at ``start_time``; its sale is open at ``T0``."""
     return Session(
@@ -142,6 +144,8 @@ def new_session(
         sale_end_time=start_time,
         max_seats_per_order=6,
         max_seats_per_user=max_seats_per_user,
+        queue_enabled=queue_enabled,
+        challenge_required=challenge_required,
     )
 
 

@@ -360,6 +360,29 @@ class SessionRepositoryContract:
         assert found.max_seats_per_user is None
         assert found.seat_cap_per_user == found.max_seats_per_order == 6
 
+    async def test_a_required_challenge_reads_back_and_survives_a_save(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """Queued sessions with and without a challenge, each as stored, also once saved."""
+        challenged = new_session(queue_enabled=True, challenge_required=True)
+        queued = new_session(queue_enabled=True)
+        await add_each(uow_factory, lambda uow: uow.sessions, [challenged, queued])
+        found = await read(uow_factory, lambda uow: uow.sessions.get(challenged.session_id))
+        assert found is not None
+        assert (found.queue_enabled, found.challenge_required) == (True, True)
+        found = await read(uow_factory, lambda uow: uow.sessions.get(queued.session_id))
+        assert found is not None
+        assert (found.queue_enabled, found.challenge_required) == (True, False)
+        async with uow_factory() as uow:
+            loaded = await uow.sessions.get(challenged.session_id)
+            assert loaded is not None
+            loaded.cancel()
+            await uow.sessions.save(loaded)
+            await uow.commit()
+        found = await read(uow_factory, lambda uow: uow.sessions.get(challenged.session_id))
+        assert found is not None
+        assert (found.status, found.challenge_required) == (SessionStatus.CANCELLED, True)
+
     async def test_save_stores_changes(self, uow_factory: UnitOfWorkFactory) -> None:
         """A cancelled session stays cancelled."""
         session = new_session()

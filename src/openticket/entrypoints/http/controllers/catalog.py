@@ -209,7 +209,8 @@ class EventController(Controller):
         """A performance of one of the caller's events.
 
         ``start_time < end_time`` and ``sale_start_time < sale_end_time <= end_time``
-        (422 otherwise).
+        (422 otherwise). ``challenge_required`` (a human check before joining the
+        waiting room) needs ``queue_enabled`` (422 otherwise).
         """
         session = await tickets.create_session(
             requester,
@@ -221,6 +222,7 @@ class EventController(Controller):
             queue_enabled=data.queue_enabled,
             max_seats_per_order=data.max_seats_per_order,
             max_seats_per_user=data.max_seats_per_user,
+            challenge_required=data.challenge_required,
         )
         return session_out(session, clock.now())
 
