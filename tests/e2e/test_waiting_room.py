@@ -35,6 +35,7 @@ async def queued_sale(
     max_seats_per_order: int = 10,
     max_seats_per_user: int | None = None,
     queue_enabled: bool = True,
+    challenge_required: bool = False,
 ) -> str:
     """A venue of ``seats`` seats in area F, an event and a session; the session's id."""
     organizer = await api.token("organizer@openticket.local")
@@ -80,6 +81,7 @@ async def queued_sale(
             "queue_enabled": queue_enabled,
             "max_seats_per_order": max_seats_per_order,
             **({} if max_seats_per_user is None else {"max_seats_per_user": max_seats_per_user}),
+            "challenge_required": challenge_required,
         },
         headers=organizer,
     )

@@ -18,6 +18,7 @@ from dependency_injector import containers, providers
 from nats.js import JetStreamContext
 
 from openticket.adapters.bot_defence import HeuristicBotDefence
+from openticket.adapters.challenge.turnstile import TurnstileVerifier
 from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
 from openticket.adapters.identity.admission_tokens import JwtAdmissionTokens, admission_key
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
@@ -224,6 +225,11 @@ def _token_issuer(
 def _when(on: bool, value: _T) -> _T | None:
     """``value`` when a setting turns it on, else ``None``."""
     return value if on else None
+
+
+def _challenge_verifier(secret: str, url: str) -> TurnstileVerifier | None:
+    """Cloudflare Turnstile when its secret is configured, else no verifier."""
+    return TurnstileVerifier(secret, url=url) if secret else None
 
 
 def _admission_tokens(clock: Clock, *, secret: str, private_key_file: str) -> JwtAdmissionTokens:
@@ -492,6 +498,9 @@ class Container(containers.DeclarativeContainer):
             admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
         ),
         bot_defence=bot_defence,
+        challenge=providers.Singleton(
+            _challenge_verifier, config.turnstile_secret, config.turnstile_verify_url
+        ),
     )
     """The waiting rooms of sessions sold through a queue, and their admitter."""
     ordering = providers.Singleton(

@@ -35,6 +35,7 @@ from openticket.application.access import Requester
 from openticket.application.errors import ApplicationError, Forbidden, NotFound
 from openticket.application.ports.admission import Admission, AdmissionTokens
 from openticket.application.ports.bot_defence import BotDefence, Signal, SignalKind
+from openticket.application.ports.challenge import ChallengeVerifier
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.waiting_room import QueueTicket, WaitingRoomStore
@@ -59,6 +60,18 @@ class BotSuspected(Forbidden):
     """The bot defence judged the request scripted (an order; a join goes to the back)."""
 
     code = "bot_suspected"
+
+
+class ChallengeFailed(Forbidden):
+    """A join of a session that requires a human check, without a token that passes it."""
+
+    code = "challenge_failed"
+
+
+class ChallengeUnavailable(ApplicationError):
+    """A session requires a human check, and no verifier is configured to ask."""
+
+    code = "challenge_unavailable"
 
 
 class QueueNotEnabled(ApplicationError):
@@ -204,6 +217,7 @@ class WaitingRoom:
         holder: str | None = None,
         observer: GateObserver | None = None,
         bot_defence: BotDefence | None = None,
+        challenge: ChallengeVerifier | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
@@ -216,13 +230,18 @@ class WaitingRoom:
         self.observer: GateObserver = observer or _NoObserver()
         """Told of admissions and queue lengths (the HTTP app's metrics)."""
         self._bot_defence = bot_defence
+        self._challenge = challenge
         self._stock: dict[SessionId, _Cached] = {}
         self._outflow: dict[SessionId, _Outflow] = {}
 
     # --- buyers ---------------------------------------------------------------------------
 
     async def join(
-        self, by: Requester, session_id: SessionId, client: Client | None = None
+        self,
+        by: Requester,
+        session_id: SessionId,
+        client: Client | None = None,
+        challenge_token: str | None = None,
     ) -> QueueEntry:
         """Join the session's queue, or answer where the buyer stands (idempotent).
 
@@ -231,6 +250,10 @@ class WaitingRoom:
         the sale has ended. A sold-out session answers ``sold_out`` and joins nobody.
         A join the bot defence judges scripted is taken at the back of the queue:
         outside the pre-queue, and a waiting buyer's place is given up for the back.
+        A session with ``challenge_required`` takes a new buyer only with a
+        ``challenge_token`` its verifier accepts (``ChallengeFailed`` otherwise;
+        ``AdapterUnavailable`` when the verifier cannot be asked, to retry with the
+        same token).
         """
         by.require(Role.BUYER)
         session = await self._queued_session(session_id)
@@ -242,6 +265,8 @@ class WaitingRoom:
             stock = await self._current_stock(session_id, now)
             if stock.sold_out:
                 return self._sold_out(session_id, by.user_id)
+        if ticket is None and session.challenge_required:
+            await self._pass_challenge(by, session_id, client, challenge_token)
         suspected = await self._suspect(self._signal(SignalKind.JOIN, by, session_id, client, now))
         if ticket is not None and suspected and not ticket.admitted:
             await self._store.remove(session_id, by.user_id)  # to the back
@@ -315,6 +340,36 @@ class WaitingRoom:
             await self._bot_defence.record_refusal(signal)
         except AdapterUnavailable as e:
             _log.warning("bot_defence_unavailable", error=str(e))
+
+    async def _pass_challenge(
+        self,
+        by: Requester,
+        session_id: SessionId,
+        client: Client | None,
+        token: str | None,
+    ) -> None:
+        """Raise unless ``token`` proves the human check the session requires.
+
+        The idempotency key is the same for the same buyer, session and token, so a
+        join retried after a lost answer is answered as the first was.
+        """
+        if self._challenge is None:
+            raise ChallengeUnavailable(
+                f"session {session_id} requires a human check, and this server has no "
+                "challenge verifier (OPENTICKET_TURNSTILE_SECRET)"
+            )
+        key = uuid.uuid5(queue_id_of(session_id, by.user_id), token or "")
+        result = await self._challenge.verify(
+            token or "",
+            address=None if client is None else client.address,
+            idempotency_key=str(key),
+        )
+        if not result.ok:
+            reasons = ", ".join(result.error_codes) or "not accepted"
+            raise ChallengeFailed(
+                f"session {session_id} needs a solved challenge in X-Challenge-Token "
+                f"before joining its waiting room ({reasons})"
+            )
 
     async def _admission(
         self, by: Requester, session_id: SessionId, token: str | None

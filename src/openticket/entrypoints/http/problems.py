@@ -26,6 +26,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "queue_required": 403,
     "bot_suspected": 403,
     "queue_not_enabled": 409,
+    "challenge_failed": 403,
+    "challenge_unavailable": 503,
     "unauthorized": 401,
     "user_disabled": 403,
     "seat_unavailable": 409,

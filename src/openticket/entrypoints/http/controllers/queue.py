@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath
+from litestar.params import FromPath, HeaderParameter
 
 from openticket.application.access import Requester
 from openticket.application.errors import NotFound
@@ -41,7 +41,7 @@ class QueueController(Controller):
         status_code=201,
         summary="Join a session's waiting room",
         operation_id="joinQueue",
-        responses=problems(*READ, 401, 403, 404, 409, 422),
+        responses=problems(*READ, 401, 403, 404, 409, 422, 503),
     )
     async def join(
         self,
@@ -49,6 +49,9 @@ class QueueController(Controller):
         session_id: FromPath[UUID],
         tickets: NamedDependency[OpenTicket],
         requester: NamedDependency[Requester],
+        challenge_token: Annotated[
+            str | None, HeaderParameter(name="X-Challenge-Token", required=False, max_length=4096)
+        ] = None,
     ) -> QueueOut:
         """The buyer's entry; joining again answers the same entry (idempotent).
 
@@ -58,9 +61,13 @@ class QueueController(Controller):
         ``X-Admission-Token``. 409 ``queue_not_enabled`` for a session sold without a
         queue, 422 ``sale_not_open`` after the sale. A join that looks scripted (by its
         pace, its address, its device: ``X-Device-Id``) is taken at the back of the queue.
+        A session with ``challenge_required`` needs a solved Cloudflare Turnstile token in
+        ``X-Challenge-Token`` for a first join (403 ``challenge_failed``; 503 when the
+        check cannot be made: retry with the same token).
         """
         client = client_of(request, count_loopback=request.app.state[POLICY].limit_loopback)
-        entry = await _gate(tickets).join(requester, SessionId(session_id), client)
+        gate = _gate(tickets)
+        entry = await gate.join(requester, SessionId(session_id), client, challenge_token)
         return queue_out(entry)
 
     @get(
