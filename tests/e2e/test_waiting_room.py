@@ -179,6 +179,13 @@ async def test_an_order_of_a_queued_session_needs_the_buyers_own_admission_token
     statuses = await seat_statuses(api, session_id)
     assert statuses == {"F-1-1": "held", "F-1-2": "held", "F-1-3": "available"}
 
+    # the gate's metrics, per session: the admission, the wait it ended, the depth
+    metrics = (await api.client.get("/metrics")).text
+    label = f'{{session_id="{session_id}"}}'
+    assert f"openticket_queue_admitted_total{label} 1.0" in metrics
+    assert f"openticket_queue_wait_seconds_count{label} 1.0" in metrics
+    assert f"openticket_queue_depth{label} 0.0" in metrics
+
 
 async def test_joining_before_the_sale_draws_the_pre_queue_ahead_of_later_joiners(
     api: Api,

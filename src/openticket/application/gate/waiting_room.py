@@ -171,6 +171,9 @@ class GateObserver(Protocol):
     def suspected(self, session_id: SessionId, kind: str, action: str) -> None:
         """The bot defence judged a ``kind`` request scripted and answered ``action``."""
 
+    def waited(self, session_id: SessionId, seconds: float) -> None:
+        """A buyer let in just now had waited ``seconds`` since joining."""
+
 
 class _NoObserver:
     def admitted(self, session_id: SessionId, count: int) -> None:
@@ -180,6 +183,9 @@ class _NoObserver:
         """Nothing to tell."""
 
     def suspected(self, session_id: SessionId, kind: str, action: str) -> None:
+        """Nothing to tell."""
+
+    def waited(self, session_id: SessionId, seconds: float) -> None:
         """Nothing to tell."""
 
 
@@ -501,9 +507,19 @@ class WaitingRoom:
         outflow.budget -= len(chosen)
         if chosen:
             self.observer.admitted(session_id, len(chosen))
+            await self._observe_waits(session_id, chosen, now)
             self.observer.waiting(session_id, waiting - len(chosen))
             _log.info("admitted", session_id=str(session_id), count=len(chosen), waiting=waiting)
         return len(chosen)
+
+    async def _observe_waits(
+        self, session_id: SessionId, chosen: list[UserId], now: datetime
+    ) -> None:
+        """Tell the observer how long each buyer just let in waited (from their join)."""
+        tickets = await asyncio.gather(*(self._store.position(session_id, u) for u in chosen))
+        for ticket in tickets:
+            if ticket is not None:
+                self.observer.waited(session_id, (now - ticket.joined_at).total_seconds())
 
     def _refill(self, session_id: SessionId, now: datetime) -> _Outflow:
         """The session's admission budget, refilled for the time since the last pass."""

@@ -80,6 +80,13 @@ class Metrics:
             ["session_id", "kind", "action"],
             registry=self.registry,
         )
+        self.queue_wait_seconds = Histogram(
+            "openticket_queue_wait_seconds",
+            "how long buyers let in from a waiting room had waited since joining",
+            ["session_id"],
+            registry=self.registry,
+            buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200),
+        )
         self.queue_admitted = Counter(
             "openticket_queue_admitted",
             "buyers let in from a session's waiting room (by this process's admitter)",
@@ -102,6 +109,10 @@ class Metrics:
     def suspected(self, session_id: SessionId, kind: str, action: str) -> None:
         """The bot defence sent a join back or refused an order (``GateObserver``)."""
         self.bot_suspects.labels(str(session_id), kind, action).inc()
+
+    def waited(self, session_id: SessionId, seconds: float) -> None:
+        """A buyer let in had waited ``seconds`` (``GateObserver``)."""
+        self.queue_wait_seconds.labels(str(session_id)).observe(max(seconds, 0.0))
 
     def watch(self, bus: MessageBus) -> None:
         """Count holds, order statuses and refused double sales from the event bus."""
