@@ -42,7 +42,7 @@ async def bare(data: OrderBody) -> Echo:
 
 async def main(port: int) -> None:
     container = build_container(
-        Settings(hold_ttl_seconds=600), password_hasher=MemoryPasswordHasher()
+        Settings(hold_ttl_seconds=600, bot_defence=False), password_hasher=MemoryPasswordHasher()
     )
     demo = await seed_demo(
         container.app(), container.identity(), container.clock(), "demo-password-1"

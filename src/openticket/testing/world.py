@@ -72,9 +72,14 @@ async def build_world(
     prices: Mapping[str, str] | None = None,
     currency: str = "TWD",
     max_seats_per_order: int = 4,
+    max_seats_per_user: int | None = None,
     unpriced_areas: Sequence[str] = (),
 ) -> World:
-    """Create a venue, an event priced per area, and a session on sale from now on."""
+    """Create a venue, an event priced per area, and a session on sale from now on.
+
+    ``max_seats_per_user`` defaults to the per-order cap, as a session's does: a world
+    whose few buyers buy again and again raises it.
+    """
     organizer = Requester(UserId(UUID(int=1)), frozenset({Role.ORGANIZER}))
     seats = seat_map or grid_seat_map(DEFAULT_SEAT_MAP)
     venue = await app.create_venue(
@@ -99,6 +104,7 @@ async def build_world(
         sale_start_time=now - timedelta(minutes=1),
         sale_end_time=now + timedelta(days=6),
         max_seats_per_order=max_seats_per_order,
+        max_seats_per_user=max_seats_per_user,
     )
     return World(
         app=app,

@@ -106,6 +106,8 @@ async def deployment(
             "OPENTICKET_REDIS_PREFIX": key_prefix,
             "OPENTICKET_PARTITIONS": "4",
             "OPENTICKET_HOLD_TTL_SECONDS": str(HOLD_TTL),
+            # each of the sale's buyers orders again and again at a machine's pace
+            "OPENTICKET_BOT_DEFENCE": "false",
         }
     )
     container = build_container(
@@ -119,6 +121,10 @@ async def deployment(
         await app.stop()
 
 
+MAX_SEATS_PER_USER = 1000
+"""Each of the sale's buyers buys seat after seat: their cap must not end the sale."""
+
+
 async def worlds_by_master(deployment: Deployment) -> dict[int, World]:
     """Sessions on sale until every master holds the seat locks of one; by master port.
 
@@ -130,7 +136,11 @@ async def worlds_by_master(deployment: Deployment) -> dict[int, World]:
     partitions: set[int] = set()
     for _ in range(60):
         world = await build_world(
-            deployment.app, SystemClock(), seat_map=grid_seat_map(SEATS), prices={"A": "100"}
+            deployment.app,
+            SystemClock(),
+            seat_map=grid_seat_map(SEATS),
+            prices={"A": "100"},
+            max_seats_per_user=MAX_SEATS_PER_USER,  # the sale's few buyers buy on and on
         )
         master = deployment.cluster.master_of(deployment.token_key(world.session_id))
         partition = router.partition_of(world.session_id, AreaId("A"))
@@ -438,9 +448,7 @@ async def test_a_hold_not_yet_replicated_vanishes_with_its_master_and_is_restore
         await app.place_order(world.buyer(3), world.session_id, ["A-1-2"])
 
     # the counter forgot the lost grant; the actor's next hold still gets a larger token
-    granted = await answered(
-        lambda: app.place_order(world.buyer(4), world.session_id, ["A-2-1"])
-    )
+    granted = await answered(lambda: app.place_order(world.buyer(4), world.session_id, ["A-2-1"]))
     assert granted.fencing_token > lost.fencing_token
 
     # the buyer of the lost hold pays: the actor restores the hold, the sale goes through

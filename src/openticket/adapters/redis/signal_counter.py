@@ -10,12 +10,14 @@ per node). A key expires one window after its newest entry was added.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from openticket.adapters.millis import MILLISECOND, millis
@@ -90,7 +92,18 @@ class RedisSignalCounter:
         return self._prefix + tally.key, [now, window, int(tally.add), member, tally.cap]
 
     async def _pipeline(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Every call's answer (or error), sent in one pipeline."""
+        """Every call's answer (or error), sent in one pipeline.
+
+        A cluster's pipeline refuses scripts: there each call goes on its own, all at
+        once (each key may live on another node anyway).
+        """
+        if isinstance(self._client, RedisCluster):
+            return list(
+                await asyncio.gather(
+                    *(self._client.evalsha(self._script.sha, 1, key, *args) for key, args in calls),
+                    return_exceptions=True,
+                )
+            )
         pipe = self._client.pipeline(transaction=False)
         for key, args in calls:
             pipe.evalsha(self._script.sha, 1, key, *args)

@@ -141,6 +141,8 @@ class GatePolicy:
     stock_ttl: timedelta = timedelta(seconds=1)
     admission_ttl: timedelta = timedelta(minutes=10)
     """How long an admission lasts (the store's): when an order's buyer was let in."""
+    bot_defence_timeout: timedelta = timedelta(milliseconds=250)
+    """How long a request waits for the bot defence's verdict before it goes on without."""
 
     def __attrs_post_init__(self) -> None:
         if not self.overbook >= 1.0 or not math.isfinite(self.overbook):
@@ -343,9 +345,12 @@ class WaitingRoom:
             return
         signal = self._signal(SignalKind.ORDER, by, session_id, client, self._clock.now())
         try:
-            await self._bot_defence.record_refusal(signal)
-        except AdapterUnavailable as e:
-            _log.warning("bot_defence_unavailable", error=str(e))
+            await asyncio.wait_for(
+                self._bot_defence.record_refusal(signal),
+                self.policy.bot_defence_timeout.total_seconds(),
+            )
+        except (AdapterUnavailable, TimeoutError) as e:
+            _log.warning("bot_defence_unavailable", error=str(e) or "timed out")
 
     async def _pass_challenge(
         self,
@@ -407,15 +412,19 @@ class WaitingRoom:
     async def _suspect(self, signal: Signal) -> bool:
         """Whether the bot defence judges the request scripted (it logs why).
 
-        A bot defence that cannot be asked lets the request through: a gate that
-        refuses every buyer while its store blinks does more harm than a bot.
+        A bot defence that cannot be asked, or that has not answered within
+        ``policy.bot_defence_timeout`` (a Redis failing over), lets the request through:
+        a gate that refuses or stalls every buyer while its store blinks does more harm
+        than a bot.
         """
         if self._bot_defence is None:
             return False
         try:
-            verdict = await self._bot_defence.assess(signal)
-        except AdapterUnavailable as e:
-            _log.warning("bot_defence_unavailable", error=str(e))
+            verdict = await asyncio.wait_for(
+                self._bot_defence.assess(signal), self.policy.bot_defence_timeout.total_seconds()
+            )
+        except (AdapterUnavailable, TimeoutError) as e:
+            _log.warning("bot_defence_unavailable", error=str(e) or "timed out")
             return False
         if verdict.suspected:
             self.observer.suspected(signal.session_id, signal.kind.value, verdict.action.value)
