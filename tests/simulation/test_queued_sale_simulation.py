@@ -698,8 +698,9 @@ async def check_sold_out(sale: Sale) -> None:
     if await sale.gate.admit_due():
         sale.fail("buyers let in after the sale sold out")
     waiting = [b for b in sale.buyers[1:] if b.in_stay and not b.let_in]
-    if len(waiting) != await sale.store.length(sale.session_id):
-        sale.fail(f"{len(waiting)} buyers should wait, the store says otherwise")
+    in_store = await sale.store.length(sale.session_id)
+    if len(waiting) != in_store:
+        sale.fail(f"{len(waiting)} buyers should wait, the store says {in_store}")
     for buyer in sale.rng.sample(waiting, min(500, len(waiting))):
         entry = await sale.gate.entry(
             buyer.who, sale.session_id, queue_id_of(sale.session_id, buyer.user_id)

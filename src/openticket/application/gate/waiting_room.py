@@ -453,9 +453,14 @@ class WaitingRoom:
         )
 
     async def spend(self, by: Requester, session_id: SessionId) -> None:
-        """The buyer has taken all the seats they may: their admission ends now."""
+        """The buyer has taken all the seats they may: their admission ends now.
+
+        Only a running admission ends: a buyer who is waiting again keeps their place.
+        """
         try:
-            await self._store.remove(session_id, by.user_id)
+            ticket = await self._store.position(session_id, by.user_id)
+            if ticket is not None and ticket.admitted:
+                await self._store.remove(session_id, by.user_id)
         except AdapterUnavailable as e:  # it runs out by itself at the TTL
             _log.warning("admission_not_spent", session_id=str(session_id), error=str(e))
 

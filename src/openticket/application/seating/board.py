@@ -84,16 +84,25 @@ class SeatBoard:
         return views
 
     async def stock(self, session_id: SessionId) -> Stock:
-        """How many priced seats are available, held and sold now."""
-        counts = dict.fromkeys(SeatStatus, 0)
-        for seat in await self.seats(session_id):
-            if seat.price is not None:
-                counts[seat.status] += 1
-        return Stock(
-            sellable=counts[SeatStatus.AVAILABLE],
-            held=counts[SeatStatus.HELD],
-            sold=counts[SeatStatus.SOLD],
-        )
+        """How many priced seats are available, held and sold now.
+
+        Counted from the statuses alone (the waiting room's admitter asks every tick):
+        the priced seats' number, less those held or sold.
+        """
+        context = await self._catalog.sale_context(session_id)
+        areas = context.venue.seat_map.areas
+        priced = {a.area_id for a in areas if context.prices.category_of_area(a.area_id)}
+        capacity = sum(a.capacity for a in areas if a.area_id in priced)
+        statuses = await self._statuses(session_id, [a.area_id for a in areas])
+        held = sold = 0
+        for seat, status in statuses.items():
+            if status is SeatStatus.AVAILABLE or seat.partition("-")[0] not in priced:
+                continue
+            if status is SeatStatus.HELD:
+                held += 1
+            else:
+                sold += 1
+        return Stock(sellable=capacity - held - sold, held=held, sold=sold)
 
     async def _statuses(
         self, session_id: SessionId, area_ids: list[AreaId]
