@@ -293,3 +293,34 @@ async def test_a_session_sold_without_a_queue_refuses_joins_and_sells_without_a_
     assert_problem(answer, 409, "queue_not_enabled")
     placed = await order(api, alice, session_id, None, "F-1-1")
     assert placed.status_code == 201, placed.text
+
+
+async def test_the_queue_feed_of_a_real_server_follows_the_entry_to_its_admission(
+    served: Api,
+) -> None:
+    """``openticket serve`` (and in production serve + workers), real frames and real time."""
+    import json
+
+    import websockets
+
+    api = served
+    session_id = await queued_sale(api, seats=2, sale_starts_in=3.0)
+    alice, bob = await api.buyer("alice"), await api.buyer("bob")
+    entry = await join(api, alice, session_id)
+    base = str(api.client.base_url).replace("http://", "ws://")
+    feed = f"{base}/ws/sessions/{session_id}/queue/{entry['queue_id']}?token="
+    async with websockets.connect(feed + alice["Authorization"].removeprefix("Bearer ")) as ws:
+        first = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert first == entry  # the GET's shape: in the pre-queue, no position yet
+        assert first["position"] is None
+        seen = first
+        while seen["status"] != "admitted":  # the draw at the sale start, then the admitter
+            seen = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        assert seen["position"] == 0
+        assert seen["admission_token"]
+    stranger = feed + bob["Authorization"].removeprefix("Bearer ")
+    async with websockets.connect(stranger) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4404

@@ -51,10 +51,13 @@ def _time(value: Any) -> datetime | None:
 
 @schemathesis.hook("filter_case").apply_to(method="POST", path="/api/events/{event_id}/sessions")
 def session_times_follow_each_other(_: Any, case: Any) -> bool:
-    """``start_time < end_time``, ``sale_start_time < sale_end_time <= end_time``."""
+    """``start_time < end_time``, ``sale_start_time < sale_end_time <= end_time``, and a
+    ``challenge_required`` session has ``queue_enabled`` (the challenge guards its queue)."""
     body = case.body
     if not _positive(case) or not isinstance(body, dict):
         return True
+    if body.get("challenge_required") is True and body.get("queue_enabled") is not True:
+        return False
     start, end, opens, closes = (
         _time(body.get(k)) for k in ("start_time", "end_time", "sale_start_time", "sale_end_time")
     )

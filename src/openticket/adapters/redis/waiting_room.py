@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 from typing import Any, Final
 from uuid import UUID
@@ -392,14 +392,22 @@ class RedisWaitingRoomStore:
         releasing = self._release(keys=(self.lease_key(session_id),), args=(holder,))
         await _ask("release the admitter lease", releasing)
 
-    async def _name_room(self, session_id: SessionId, now: int) -> None:
-        """Refresh the session in the rooms key; remember when, to skip it for a while."""
+    def _name_room(self, session_id: SessionId, now: int) -> Coroutine[Any, Any, None]:
+        """Refresh the session in the rooms key; remember when, to skip it for a while.
+
+        The claim is made at once, before the call is awaited: of many joins arriving
+        together, only the first names the room (a cluster client's connections are few).
+        """
         registered = self._registered
         if len(registered) >= 1024:  # forget the sessions of past sales
             for stale in [s for s, ms in registered.items() if now - ms >= self._register_every_ms]:
                 del registered[stale]
         before = registered.get(session_id)
         registered[session_id] = now  # the joins racing this one need not name it again
+        return self._naming(session_id, now, before)
+
+    async def _naming(self, session_id: SessionId, now: int, before: int | None) -> None:
+        registered = self._registered
         args = (str(session_id), now, self._keep_ms)
         try:
             await _ask("name the room", self._register(keys=(self.rooms_key,), args=args))
