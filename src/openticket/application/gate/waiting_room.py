@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import uuid
 from collections.abc import Awaitable, Callable
@@ -191,6 +192,7 @@ class _NoObserver:
         """Nothing to tell."""
 
 
+@functools.lru_cache(maxsize=65_536)
 def queue_id_of(session_id: SessionId, user_id: UserId) -> uuid.UUID:
     """The id of a buyer's entry in a session's queue (the same on every join)."""
     return uuid.uuid5(_QUEUE_IDS, f"{session_id}/{user_id}")
@@ -345,10 +347,8 @@ class WaitingRoom:
             return
         signal = self._signal(SignalKind.ORDER, by, session_id, client, self._clock.now())
         try:
-            await asyncio.wait_for(
-                self._bot_defence.record_refusal(signal),
-                self.policy.bot_defence_timeout.total_seconds(),
-            )
+            async with asyncio.timeout(self.policy.bot_defence_timeout.total_seconds()):
+                await self._bot_defence.record_refusal(signal)
         except (AdapterUnavailable, TimeoutError) as e:
             _log.warning("bot_defence_unavailable", error=str(e) or "timed out")
 
@@ -420,9 +420,8 @@ class WaitingRoom:
         if self._bot_defence is None:
             return False
         try:
-            verdict = await asyncio.wait_for(
-                self._bot_defence.assess(signal), self.policy.bot_defence_timeout.total_seconds()
-            )
+            async with asyncio.timeout(self.policy.bot_defence_timeout.total_seconds()):
+                verdict = await self._bot_defence.assess(signal)  # no task, unlike wait_for
         except (AdapterUnavailable, TimeoutError) as e:
             _log.warning("bot_defence_unavailable", error=str(e) or "timed out")
             return False
