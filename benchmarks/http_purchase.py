@@ -593,7 +593,9 @@ async def measure_level(
     args = stack.args
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         setup.client = client  # each level runs in a loop of its own
-        session_id = await setup.open_session()
+        session_id = await setup.open_session(
+            max_seats_per_user=1000
+        )  # few buyers, many seats each
     seats = await seats_of(base, session_id)
     random.Random(concurrency).shuffle(seats)  # buyers spread over the areas
     if args.seats_per_order > 1:  # an order's seats are in one area

@@ -86,8 +86,13 @@ class SaleSetup:
         priced.raise_for_status()
         return self.event_id
 
-    async def open_session(self, *, max_seats_per_order: int = 10) -> str:
-        """A session of the event, on sale from a minute ago for a day; its id."""
+    async def open_session(
+        self, *, max_seats_per_order: int = 10, max_seats_per_user: int | None = None
+    ) -> str:
+        """A session of the event, on sale from a minute ago for a day; its id.
+
+        ``max_seats_per_user`` defaults to the per-order cap, as a session's does.
+        """
         now = datetime.now(UTC)
         session = await self.client.post(
             f"/api/events/{self.event_id}/sessions",
@@ -98,6 +103,9 @@ class SaleSetup:
                 "sale_start_time": (now - timedelta(minutes=1)).isoformat(),
                 "sale_end_time": (now + timedelta(days=1)).isoformat(),
                 "max_seats_per_order": max_seats_per_order,
+                **(
+                    {} if max_seats_per_user is None else {"max_seats_per_user": max_seats_per_user}
+                ),
             },
         )
         session.raise_for_status()
