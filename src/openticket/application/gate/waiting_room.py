@@ -494,11 +494,16 @@ class WaitingRoom:
             await asyncio.sleep(interval)
 
     async def stop_admitting(self) -> None:
-        """Give up this process's leases, so another process takes over at once."""
-        for session_id in list(self._outflow):
-            with contextlib.suppress(AdapterUnavailable):  # else it runs out by itself
-                await self._store.release_lease(session_id, self.holder)
-        self._outflow.clear()
+        """Give up this process's leases, so another process takes over at once.
+
+        Bounded by one lease tick: a process shutting down never waits on its store
+        (an unreleased lease runs out by itself).
+        """
+        sessions, self._outflow = list(self._outflow), {}
+        with contextlib.suppress(AdapterUnavailable, TimeoutError):
+            async with asyncio.timeout(self.policy.tick.total_seconds()):
+                for session_id in sessions:
+                    await self._store.release_lease(session_id, self.holder)
 
     async def _admit(self, session_id: SessionId) -> int:
         session = await self._catalog.get_session(session_id)
