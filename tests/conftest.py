@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -147,6 +149,34 @@ def _spawn(
     return proc, seen
 
 
+def _drained(proc: subprocess.Popen[str], seen: list[str]) -> None:
+    """Keep reading what the process prints into ``seen`` (a pipe nobody reads fills,
+    and the process would block on its next line)."""
+    assert proc.stdout is not None
+    threading.Thread(target=seen.extend, args=(proc.stdout,), daemon=True).start()
+
+
+def _stop(proc: subprocess.Popen[str], seen: list[str], *, timeout: float) -> None:
+    """SIGTERM, and the process must exit within ``timeout``. If not, it prints its
+    asyncio tasks (SIGUSR1), is killed, and the test fails with the end of its output."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        proc.kill()
+        proc.wait()
+        time.sleep(0.2)  # the reader takes the last lines
+        tail = "".join(seen)[-12000:]
+        raise AssertionError(
+            f"{' '.join(map(str, proc.args))} did not stop within {timeout} s of SIGTERM;"
+            f" it printed:\n{tail}"
+        ) from None
+
+
 @contextmanager
 def _serving(
     env: dict[str, str], port: int | None = None, *, demo: bool = False
@@ -160,6 +190,7 @@ def _serving(
         lambda line: line.startswith("press Ctrl+C"),
         deadline,
     )
+    _drained(proc, seen)
     try:
         while time.monotonic() < deadline:
             try:
@@ -172,8 +203,7 @@ def _serving(
             raise AssertionError("the server never got ready:\n" + "".join(seen))
         yield base, "".join(seen)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        _stop(proc, seen, timeout=10)
 
 
 @pytest.fixture
@@ -228,12 +258,11 @@ def _working(env: dict[str, str], partitions: str, name: str) -> Iterator[subpro
         time.monotonic() + 30,
     )
     assert proc.poll() is None, "".join(seen)
+    _drained(proc, seen)
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=15)
+        _stop(proc, seen, timeout=15)
 
 
 @pytest.fixture

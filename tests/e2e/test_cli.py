@@ -299,6 +299,34 @@ def _started(*args: str, **settings: str) -> Iterator[tuple[str, str, str]]:
         proc.wait(timeout=10)
 
 
+def test_sigusr1_prints_what_each_task_awaits_and_serving_goes_on() -> None:
+    """An operator facing a process that hangs sees its asyncio tasks, without stopping it."""
+    proc = subprocess.Popen(  # noqa: S603  # our own command
+        [*CLI, "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        base, _, _ = _read_banner(proc)
+        assert proc.stdout is not None
+        proc.send_signal(signal.SIGUSR1)
+        dumped: list[str] = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "_sweep_forever" not in "".join(dumped):
+            if select.select([proc.stdout], [], [], 0.5)[0]:
+                dumped.append(proc.stdout.readline())
+        printed = "".join(dumped)
+        assert re.search(r"openticket: \d+ asyncio tasks", printed), printed
+        assert "--- task expiry-sweeper" in printed, printed
+        assert "_sweep_forever" in printed, printed  # the stack, not only the name
+        assert httpx.get(f"{base}/health/live", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
 def test_the_banner_comes_once_the_port_answers() -> None:
     """No retry: the first request after the last banner line is answered."""
     with _started("--port", "0") as (base, session_id, printed):

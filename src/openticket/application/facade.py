@@ -8,7 +8,6 @@ sweeper, leaving stops them. Every method is a use case; ``by`` says who asks.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -31,7 +30,7 @@ from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService, StartedPayment
-from openticket.application.ports.lifecycle import Component, HealthCheck
+from openticket.application.ports.lifecycle import Component, HealthCheck, stop_task
 from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.roles import EventRole, SagaPlacement
@@ -148,11 +147,8 @@ class OpenTicket:
         """Stop the sweeper and the actors; events already decided are still published."""
         sweeper, self._sweeper = self._sweeper, None
         admitter, self._admitter = self._admitter, None
-        for task in (sweeper, admitter):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await stop_task(sweeper)
+        await stop_task(admitter)
         if admitter is not None and self.gate is not None:
             await self.gate.stop_admitting()
         await self.seating.stop()

@@ -32,6 +32,7 @@ from openticket.entrypoints.heap import settle_heap
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
+from openticket.entrypoints.task_dump import dump_tasks_on_sigusr1
 
 BACKLOG = 2048
 FIRST_ADMIN = "openticket users create --email you@example.com --role admin"
@@ -167,6 +168,7 @@ async def _serve(
             ws_max_size=settings.ws_max_message_bytes,
         )
     )
+    dump_tasks_on_sigusr1()
     running = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         done, _ = await asyncio.wait({running}, timeout=0.02)

@@ -35,6 +35,7 @@ from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.redis.connection import RedisUnreachable
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.lifecycle import stop_task
 from openticket.application.seating.actor import PartitionLoaded
 from openticket.application.seating.service import SeatingService
 from openticket.domain.seating import SeatEvent
@@ -44,6 +45,7 @@ from openticket.entrypoints.heap import settle_heap
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
+from openticket.entrypoints.task_dump import dump_tasks_on_sigusr1
 
 _log = structlog.get_logger("openticket.worker")
 
@@ -92,6 +94,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
+    dump_tasks_on_sigusr1()
     consumers = RoleConsumers(
         nats.client,
         nats.js,
@@ -126,9 +129,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     print(f"openticket worker {name}: handing its work over...", flush=True)
     await consumers.stop()  # running saga steps finish; the rest goes to the other workers
     await leases.stop()
-    sweep.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await sweep
+    await stop_task(sweep)
     await local.stop()
     await forward.stop()  # the seat events decided last
     await app.stop()

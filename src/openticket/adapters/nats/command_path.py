@@ -85,6 +85,7 @@ from openticket.adapters.nats.streams import SEAT_LOCK_REQUEST, subject_name
 from openticket.application.correlation import correlation_id
 from openticket.application.errors import ApplicationError, NotFound, SeatingUnavailable
 from openticket.application.ports.errors import AdapterUnavailable, PortError
+from openticket.application.ports.lifecycle import stop_task
 from openticket.application.seating.actor import PartitionActor
 from openticket.application.seating.commands import (
     AnySeatCommand,
@@ -347,10 +348,7 @@ class RemoteSeating:
         if answers:  # each is answered within the timeout, if only by its expiry
             await asyncio.wait(answers, timeout=self.timeout * 2)
         sender, self._sender = self._sender, None
-        if sender is not None:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
+        await stop_task(sender)
         for token in list(self._awaited):
             self._no_answer(token, self.timeout)
         pending = set(self._compensations)

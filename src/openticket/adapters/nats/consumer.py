@@ -154,6 +154,7 @@ from openticket.adapters.nats.streams import (
 from openticket.adapters.serialization import EventCodec, UnknownEventType
 from openticket.application.correlation import correlation_id
 from openticket.application.ports.errors import AdapterUnavailable, ConcurrencyError
+from openticket.application.ports.lifecycle import stop_task
 from openticket.domain.shared import DomainEvent
 
 _log = structlog.get_logger("openticket.nats.consumer")
@@ -761,9 +762,7 @@ class EventConsumer:
                     return  # the server is out of reach: leave the rest to redelivery
         finally:
             self._held = []
-            keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            await stop_task(keeper)
 
     async def _keep_in_progress(self) -> None:
         interval = self._ack_wait / 3

@@ -35,6 +35,7 @@ from openticket.adapters.nats.streams import ORDERS, SEATS, stream_name, subject
 from openticket.adapters.serialization import UnknownEventType
 from openticket.application.correlation import correlation_id
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.lifecycle import stop_task
 from openticket.domain.shared import DomainEvent
 
 _log = structlog.get_logger("openticket.nats")
@@ -110,9 +111,7 @@ class SeatEventForwarder:
             _log.warning("seat_events_not_forwarded_at_stop", events=len(self._queued))
         self._task = None
         self._stopping = True  # (nats-py may turn a cancellation into its own error)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         self._stopping = False
 
     async def _forward(self) -> None:

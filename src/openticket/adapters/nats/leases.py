@@ -117,6 +117,7 @@ from openticket.adapters.millis import MILLISECOND, millis
 from openticket.adapters.nats.cluster import require_serialized_writes
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.lifecycle import stop_task
 
 _log = structlog.get_logger("openticket.nats.leases")
 
@@ -334,8 +335,8 @@ class PartitionLeases:
         self._stopping.set()
         done, _ = await asyncio.wait([runner], timeout=self._ttl)
         if not done:
-            runner.cancel()
-            await asyncio.wait([runner])
+            with contextlib.suppress(Exception):  # the round's failure is not the stop's
+                await stop_task(runner)
         for lease in list(self._leases.values()):
             self._drop(lease, release=True, reason="stopped")
         wants, self._wants = self._wants, {}

@@ -34,6 +34,7 @@ from openticket.adapters.postgres.errors import translate
 from openticket.adapters.serialization import UnknownEventType
 from openticket.application.correlation import correlated
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.lifecycle import stop_task
 from openticket.domain.shared import DomainEvent
 
 Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
@@ -190,10 +191,7 @@ class OutboxRelay:
     async def stop(self) -> None:
         """Stop the loop and write the marks still pending."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         with contextlib.suppress(Exception):
             await self.flush()
 

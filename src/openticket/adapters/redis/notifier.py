@@ -100,6 +100,7 @@ from redis.exceptions import ResponseError
 from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
 from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
 from openticket.application.ports.errors import AdapterUnavailable
+from openticket.application.ports.lifecycle import stop_task
 from openticket.application.ports.messaging import (
     Notification,
     OrderStatusChanged,
@@ -575,9 +576,7 @@ class RedisNotifier:
             reader, self._reader = self._reader, None
             if reader is None:
                 return
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            await stop_task(reader)
             async with self._lock:
                 self._live = False
                 conn, self._conn = self._conn, None

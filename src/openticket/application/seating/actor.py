@@ -23,7 +23,6 @@ stale — a refusal it decides is true of the store when it decides it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ import structlog
 from openticket.application.correlation import correlation_id
 from openticket.application.errors import SeatingUnavailable
 from openticket.application.ports.clock import Clock, IdGenerator
+from openticket.application.ports.lifecycle import stop_task
 from openticket.application.ports.lock_store import (
     AcquireHold,
     Done,
@@ -233,10 +233,7 @@ class PartitionActor:
     async def stop(self) -> None:
         """Stop consuming; commands still queued are refused with ``SeatingUnavailable``."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_task(task)
         mailbox, self._mailbox = self._mailbox, []
         for _, _, reply, _ in mailbox:
             if not reply.done():

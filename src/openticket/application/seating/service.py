@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
@@ -15,6 +14,7 @@ from openticket.application.correlation import correlated
 from openticket.application.errors import SeatingUnavailable
 from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
+from openticket.application.ports.lifecycle import stop_task
 from openticket.application.ports.lock_store import LockStore
 from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.seating.actor import (
@@ -96,10 +96,7 @@ class SeatingService:
             await actor.stop()
         await self.flush_events()
         pump, self._pump = self._pump, None
-        if pump is not None:
-            pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await pump
+        await stop_task(pump)
 
     def fence(self, tenure_of: Callable[[int], int | None]) -> None:
         """Have each actor decide only while this process holds its partition's lease.
