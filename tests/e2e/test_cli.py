@@ -3,13 +3,16 @@ a port that is taken, and a real server bought from over real HTTP."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import re
 import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -312,11 +315,19 @@ def test_sigusr1_prints_what_each_task_awaits_and_serving_goes_on() -> None:
         base, _, _ = _read_banner(proc)
         assert proc.stdout is not None
         proc.send_signal(signal.SIGUSR1)
+        lines: queue.Queue[str] = queue.Queue()
+        out = proc.stdout
+
+        def pump() -> None:
+            for line in out:
+                lines.put(line)
+
+        threading.Thread(target=pump, daemon=True).start()
         dumped: list[str] = []
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "_sweep_forever" not in "".join(dumped):
-            if select.select([proc.stdout], [], [], 0.5)[0]:
-                dumped.append(proc.stdout.readline())
+            with contextlib.suppress(queue.Empty):
+                dumped.append(lines.get(timeout=0.5))
         printed = "".join(dumped)
         assert re.search(r"openticket: \d+ asyncio tasks", printed), printed
         assert "--- task expiry-sweeper" in printed, printed
