@@ -33,7 +33,7 @@ from openticket.application.payments.service import PaymentService, StartedPayme
 from openticket.application.ports.lifecycle import Component, HealthCheck, stop_task
 from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
-from openticket.application.roles import EventRole, SagaPlacement
+from openticket.application.roles import EventRole
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.api import Seating
 from openticket.application.seating.board import SeatBoard, SeatView
@@ -67,7 +67,14 @@ class SweepReport:
 
 
 class OpenTicket:
-    """Every use case of the platform behind one async API."""
+    """Every use case of the platform behind one async API.
+
+    A facade: it holds the services the composition root (the container) built and
+    wired, starts and stops them, and answers each use case by one call. What changes
+    state goes through the command bus (``place_order``, ``pay``, ``cancel_order``,
+    ``refund_order``, ``check_in``: one handler each, see
+    :mod:`~openticket.application.handlers`); what only reads calls its service.
+    """
 
     def __init__(
         self,
@@ -81,13 +88,12 @@ class OpenTicket:
         notifications: LiveNotifications,
         notifier: Notifier,
         bus: MessageBus,
+        roles: Sequence[EventRole] = (),
+        board: SeatBoard,
+        gate: WaitingRoom | None = None,
         sweep_interval: timedelta = timedelta(seconds=1),
         components: Sequence[Component] = (),
         health_checks: Mapping[str, HealthCheck] | None = None,
-        board: SeatBoard | None = None,
-        gate: WaitingRoom | None = None,
-        saga_placement: SagaPlacement = SagaPlacement.LOCAL,
-        live_feeds_on_bus: bool = True,
     ) -> None:
         self.catalog = catalog
         self.seating = seating
@@ -95,37 +101,20 @@ class OpenTicket:
         self.payments = payments
         self.ticketing = ticketing
         self.saga = saga
+        self.notifications = notifications
         self.notifier = notifier
         self.bus = bus
-        self._sweep_interval = sweep_interval
-        self._components = tuple(components)
-        self._health_checks = dict(health_checks or {})
-        self.board = board or SeatBoard(catalog=catalog, seating=seating)
+        self.roles = tuple(roles)
+        """The saga's roles, which workers run as durable consumers."""
+        self.board = board
         """Seats of a session with their statuses, and its stock."""
         self.gate = gate
         """The waiting rooms of sessions sold through a queue (``None``: no waiting room)."""
+        self._sweep_interval = sweep_interval
+        self._components = tuple(components)
+        self._health_checks = dict(health_checks or {})
         self._sweeper: asyncio.Task[None] | None = None
         self._admitter: asyncio.Task[None] | None = None
-        self.notifications = notifications
-        self.roles: tuple[EventRole, ...] = (*saga.roles(), payments.role())
-        """The saga's roles, which workers run as durable consumers."""
-        if saga_placement is not SagaPlacement.ELSEWHERE:
-            for role in self.roles:
-                role.subscribe(bus, retry=saga_placement is SagaPlacement.LOCAL)
-        if live_feeds_on_bus:  # else the stream followers feed them (API processes)
-            notifications.register(bus)
-        bus.register(
-            PlaceOrder,
-            lambda c: ordering.place_order(
-                c.by, c.session_id, c.seat_ids, c.admission_token, c.client
-            ),
-        )
-        bus.register(
-            StartPayment, lambda c: payments.start_payment(c.by, c.order_id, c.provider, c.options)
-        )
-        bus.register(CancelOrder, lambda c: ordering.cancel_order(c.by, c.order_id))
-        bus.register(RefundOrder, lambda c: saga.refund_order(c.by, c.order_id))
-        bus.register(CheckIn, lambda c: ticketing.check_in(c.by, c.qr_code))
 
     # --- lifecycle ------------------------------------------------------------------------
 

@@ -41,9 +41,10 @@ class UnknownCommand(LookupError):
 
 
 EventHandler = Callable[[Any], Awaitable[None]]
-Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
-"""Where services send the events their commits recorded (``MessageBus.publish``)."""
 """Handles one event; must tolerate the same event delivered again."""
+
+Publish = Callable[[Sequence[DomainEvent]], Awaitable[None]]
+"""Where committed events go (``MessageBus.publish``, or the outbox relay's)."""
 
 
 class Logger(Protocol):
@@ -191,9 +192,24 @@ class MessageBus:
         if queue is not None:
             queue.extend(events)
             return
-        queue = deque(events)
+        await self._dispatch(deque(events))
+
+    async def retry_due(self) -> int:
+        """Try again every failed delivery whose backoff has passed; return how many ran."""
+        now = self._clock.now()
+        due = [d for d in self.retries if d.next_attempt_at is None or d.next_attempt_at <= now]
+        if not due:
+            return 0
+        self.retries = [d for d in self.retries if d not in due]
+        await self._dispatch(deque(), retried=due)
+        return len(due)
+
+    async def _dispatch(self, queue: deque[DomainEvent], retried: Sequence[Delivery] = ()) -> None:
+        """Deliver ``retried`` again, then each queued event (and what handlers publish)."""
         token = _dispatch_queue.set(queue)
         try:
+            for delivery in retried:
+                await self._deliver(delivery)
             while queue:
                 event = queue.popleft()
                 for sub in self.handlers_for(type(event)):
@@ -205,26 +221,6 @@ class MessageBus:
                         )
         finally:
             _dispatch_queue.reset(token)
-
-    async def retry_due(self) -> int:
-        """Try again every failed delivery whose backoff has passed; return how many ran."""
-        now = self._clock.now()
-        due = [d for d in self.retries if d.next_attempt_at is None or d.next_attempt_at <= now]
-        if not due:
-            return 0
-        self.retries = [d for d in self.retries if d not in due]
-        queue: deque[DomainEvent] = deque()
-        token = _dispatch_queue.set(queue)
-        try:
-            for delivery in due:
-                await self._deliver(delivery)
-            while queue:
-                event = queue.popleft()
-                for sub in self.handlers_for(type(event)):
-                    await self._deliver(Delivery(sub.name, sub.handler, event, retry=sub.retry))
-        finally:
-            _dispatch_queue.reset(token)
-        return len(due)
 
     @property
     def pending_retries(self) -> int:

@@ -23,8 +23,7 @@ import structlog
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
-from openticket.application.messagebus import MessageBus, Publish
-from openticket.application.ordering.service import retry_on_conflict
+from openticket.application.messagebus import MessageBus
 from openticket.application.payments.service import PaymentService
 from openticket.application.ports.clock import Clock, IdGenerator, TicketCodeGenerator
 from openticket.application.ports.errors import (
@@ -32,11 +31,12 @@ from openticket.application.ports.errors import (
     DuplicateError,
     SeatAlreadyTicketed,
 )
-from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.ports.unit_of_work import UnitOfWork
 from openticket.application.roles import ORDER_SAGA, TICKETING, EventRole, Handler
 from openticket.application.seating.api import Seating
 from openticket.application.seating.commands import ReleaseSeats, ReturnSeats, SellSeats
 from openticket.application.stored import recall
+from openticket.application.transactions import Transactions
 from openticket.domain.identity import Role
 from openticket.domain.ordering import (
     Order,
@@ -95,23 +95,21 @@ class PurchaseSaga:
     def __init__(
         self,
         *,
-        uow: UnitOfWorkFactory,
+        transactions: Transactions,
         catalog: CatalogService,
         seating: Seating,
         payments: PaymentService,
         clock: Clock,
         ids: IdGenerator,
         ticket_codes: TicketCodeGenerator,
-        publish: Publish,
     ) -> None:
-        self._uow = uow
+        self._tx = transactions
         self._catalog = catalog
         self._seating = seating
         self._payments = payments
         self._clock = clock
         self._ids = ids
         self._codes = ticket_codes
-        self._publish = publish
 
     def roles(self) -> tuple[EventRole, ...]:
         """The saga's steps by role: ``ticketing`` and ``order-saga``."""
@@ -143,7 +141,7 @@ class PurchaseSaga:
 
     async def on_payment_succeeded(self, event: PaymentSucceeded) -> None:
         """Sell the seats and issue the tickets; refund if the order cannot have them."""
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = recall(Order, event.order_id) or await uow.orders.get(event.order_id)
             if order is None:
                 raise NotFound(f"order {event.order_id} is missing")
@@ -180,15 +178,13 @@ class PurchaseSaga:
                 return
             except SeatAlreadyTicketed:
                 _log.error("double_sale_prevented", order_id=str(order.order_id))
-                await self._publish(
-                    [
-                        SaleRefusedAtFinalFence(
-                            event_id=self._ids.new_id(),
-                            occurred_at=self._clock.now(),
-                            order_id=order.order_id,
-                            payment_id=payment.payment_id,
-                        )
-                    ]
+                await self._tx.announce(
+                    SaleRefusedAtFinalFence(
+                        event_id=self._ids.new_id(),
+                        occurred_at=self._clock.now(),
+                        order_id=order.order_id,
+                        payment_id=payment.payment_id,
+                    )
                 )
             except (*SALE_LOST, _SaleLost) as e:  # not this order's seats: the money goes back
                 _log.warning(
@@ -217,7 +213,7 @@ class PurchaseSaga:
     async def _complete_purchase(self, event: PaymentSucceeded, known: Order | None) -> bool:
         now = self._clock.now()
         try:
-            async with self._uow() as uow:
+            async with self._tx.unit() as uow:
                 await uow.processed_events.claim(COMPLETE_PURCHASE, event.event_id)
                 order = known or await uow.orders.get(event.order_id)
                 if order is None or order.status is not OrderStatus.PAYMENT_PENDING:
@@ -243,7 +239,6 @@ class PurchaseSaga:
             raise
         except DuplicateError:  # the claim: another delivery of the event completed it first
             return False
-        await self._publish(uow.collect_new_events())
         return True
 
     async def _return_seats_unless_completed(self, event: PaymentSucceeded) -> None:
@@ -253,7 +248,7 @@ class PurchaseSaga:
         paused past the ack wait, then resumed). If the other one refunded and failed
         the order, the seats this one sold belong to nobody: they go back on sale.
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = await uow.orders.get(event.order_id)
         if order is None or (
             order.status is OrderStatus.COMPLETED and order.payment_id == event.payment_id
@@ -268,7 +263,7 @@ class PurchaseSaga:
         """Money came in for an order that cannot have its seats: give it back, once."""
         await self._payments.refund(event.payment_id, reason="order_not_payable")
         now = self._clock.now()
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             if not await uow.processed_events.add(COMPLETE_PURCHASE, event.event_id):
                 return
             fresh = await uow.orders.get(event.order_id)
@@ -279,7 +274,6 @@ class PurchaseSaga:
                     fresh.fail("seats_no_longer_held", now=now, ids=self._ids.new_id)
                 await uow.orders.save(fresh)
             await uow.commit()
-        await self._publish(uow.collect_new_events())
         if seats_sold_to_it:
             await self._return_seats_of(order)
 
@@ -287,7 +281,7 @@ class PurchaseSaga:
 
     async def on_payment_failed(self, event: PaymentFailed) -> None:
         """The order that awaited this payment fails (its seats go back on ``OrderFailed``)."""
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             if not await uow.processed_events.add(FAIL_ORDER, event.event_id):
                 return
             order = await uow.orders.get(event.order_id)
@@ -299,7 +293,6 @@ class PurchaseSaga:
                 order.fail(event.reason, now=self._clock.now(), ids=self._ids.new_id)
                 await uow.orders.save(order)
             await uow.commit()
-        await self._publish(uow.collect_new_events())
 
     # --- seats follow the order -------------------------------------------------------------
 
@@ -362,7 +355,7 @@ class PurchaseSaga:
         Orders that payment never completed are the other steps' business (refunds of
         money that came for an order that could not have its seats).
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = await uow.orders.get(event.order_id)
         if (
             order is not None
@@ -374,28 +367,24 @@ class PurchaseSaga:
     async def _close_refunded(self, order_id: OrderId) -> Order:
         """Mark a completed order refunded and void its tickets, in one transaction."""
 
-        async def close() -> tuple[Order, list[DomainEvent]]:
+        async def close(uow: UnitOfWork) -> Order:
             now = self._clock.now()
-            async with self._uow() as uow:
-                fresh = await uow.orders.get(order_id)
-                if fresh is None:
-                    raise NotFound(f"no order {order_id}")
-                if fresh.status is OrderStatus.COMPLETED:
-                    fresh.refund(now=now, ids=self._ids.new_id)
-                    for ticket in await uow.tickets.list_for_order(order_id):
-                        if ticket.is_live:
-                            ticket.void(now=now, ids=self._ids.new_id)
-                            await uow.tickets.save(ticket)
-                    await uow.orders.save(fresh)
-                    await uow.commit()
-            return fresh, uow.collect_new_events()
+            fresh = await uow.orders.get(order_id)
+            if fresh is None:
+                raise NotFound(f"no order {order_id}")
+            if fresh.status is OrderStatus.COMPLETED:
+                fresh.refund(now=now, ids=self._ids.new_id)
+                for ticket in await uow.tickets.list_for_order(order_id):
+                    if ticket.is_live:
+                        ticket.void(now=now, ids=self._ids.new_id)
+                        await uow.tickets.save(ticket)
+                await uow.orders.save(fresh)
+            return fresh
 
-        refunded, events = await retry_on_conflict(close)
-        await self._publish(events)
-        return refunded
+        return await self._tx.run(close)
 
     async def _order(self, order_id: OrderId) -> Order:
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = await uow.orders.get(order_id)
         if order is None:
             raise NotFound(f"no order {order_id}")

@@ -14,7 +14,7 @@ import textwrap
 from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, NoReturn
 
-from openticket import __version__
+from openticket._version import __version__
 from openticket.domain.identity import Role
 from openticket.entrypoints.settings import (
     Group,

@@ -26,13 +26,15 @@ from openticket.adapters.memory.ledger import MemorySaleLedger
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
 from openticket.adapters.memory.signal_counter import MemorySignalCounter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
-from openticket.adapters.nats.command_path import RemoteSeating
+from openticket.adapters.nats.command_path import PartitionHost, RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
-from openticket.adapters.nats.feeds import LiveFeedFollower
+from openticket.adapters.nats.feeds import LiveFeedFollower, SeatEventForwarder
 from openticket.adapters.nats.lock_store import NatsKvLockStore
 from openticket.adapters.nats.parked import NatsParkedMessages
 from openticket.adapters.nats.publisher import NatsEventPublisher
+from openticket.adapters.nats.roles import RoleConsumers
 from openticket.adapters.nats.streams import ensure_streams, stream_name
+from openticket.adapters.nats.worker_node import WorkerNode
 from openticket.adapters.payments.linepay import LinePayProvider
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.payments.mock.shared import SharedMockPaymentProvider
@@ -51,6 +53,7 @@ from openticket.application.audit import SaleAuditor
 from openticket.application.catalog.service import CatalogService
 from openticket.application.facade import OpenTicket
 from openticket.application.gate.waiting_room import GatePolicy, WaitingRoom
+from openticket.application.handlers import register_handlers
 from openticket.application.identity.service import IdentityService
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
@@ -66,6 +69,7 @@ from openticket.application.seating.board import SeatBoard
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
+from openticket.application.transactions import Transactions
 from openticket.domain.shared import DomainEvent
 from openticket.entrypoints.http.app import create_app
 from openticket.entrypoints.http.policy import HttpPolicy
@@ -503,38 +507,49 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     """The waiting rooms of sessions sold through a queue, and their admitter."""
+    transactions = providers.Singleton(Transactions, uow_factory, publish)
+    """Units of work that publish what they commit (to the bus, or the outbox relay)."""
     ordering = providers.Singleton(
         OrderingService,
-        uow=uow_factory,
+        transactions=transactions,
         catalog=catalog,
         seating=seating,
         clock=clock,
         ids=ids,
-        publish=publish,
         gate=gate,
     )
     payments = providers.Singleton(
         PaymentService,
-        uow=uow_factory,
+        transactions=transactions,
         providers=payment_providers,
         clock=clock,
         ids=ids,
-        publish=publish,
     )
     ticketing = providers.Singleton(
-        TicketingService, uow=uow_factory, clock=clock, ids=ids, publish=publish
+        TicketingService, transactions=transactions, clock=clock, ids=ids
     )
     saga = providers.Singleton(
         PurchaseSaga,
-        uow=uow_factory,
+        transactions=transactions,
         catalog=catalog,
         seating=seating,
         payments=payments,
         clock=clock,
         ids=ids,
         ticket_codes=ticket_codes,
-        publish=publish,
     )
+    roles = providers.Singleton(
+        register_handlers,
+        bus,
+        ordering,
+        payments,
+        saga,
+        ticketing,
+        notifications,
+        placement=providers.Callable(SagaPlacement, config.saga),
+        live_feeds_on_bus=providers.Callable(_is, config.live_feeds, "local"),
+    )
+    """The bus wired (commands, the saga's roles, the live feeds); the saga's roles."""
     app = providers.Singleton(
         OpenTicket,
         catalog=catalog,
@@ -546,15 +561,47 @@ class Container(containers.DeclarativeContainer):
         notifications=notifications,
         notifier=notifier,
         bus=bus,
+        roles=roles,
+        board=seat_board,
+        gate=gate,
         sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
         components=components,
         health_checks=health_checks,
-        board=seat_board,
-        gate=gate,
-        saga_placement=providers.Callable(SagaPlacement, config.saga),
-        live_feeds_on_bus=providers.Callable(_is, config.live_feeds, "local"),
     )
     running_app = providers.Resource(_running, app)
+
+    # --- a worker process (``openticket worker``; built after the app has started) -------
+    seat_event_forwarder = providers.Singleton(SeatEventForwarder, nats_events)
+    partition_host = providers.Singleton(
+        PartitionHost, nats.provided.client, local_seating, prefix=config.nats_prefix
+    )
+    role_consumers = providers.Singleton(
+        RoleConsumers,
+        nats.provided.client,
+        nats.provided.js,
+        app.provided.roles,
+        prefix=config.nats_prefix,
+        instances=config.worker_consumers,
+        max_deliver=config.consumer_max_deliver,
+        ack_wait=providers.Singleton(_seconds, config.consumer_ack_wait_seconds),
+        replicas=config.nats_replicas,
+    )
+    worker_node = providers.Factory(
+        WorkerNode,
+        seating=local_seating,
+        bus=bus,
+        host=partition_host,
+        forward=seat_event_forwarder,
+        consumers=role_consumers,
+        js=nats.provided.js,
+        clock=clock,
+        partitions=config.partitions,
+        leases_bucket=providers.Callable(stream_name, "openticket_leases", config.nats_prefix),
+        lease=providers.Singleton(_seconds, config.worker_lease_seconds),
+        replicas=config.nats_replicas,
+        sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
+    )
+    """``worker_node(worker_id=..., preferred=[...])``: the worker's partitions and consumers."""
 
     # --- the audit of a sale --------------------------------------------------------------
     sale_ledger = providers.Selector(

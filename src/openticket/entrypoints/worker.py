@@ -10,44 +10,32 @@ It also runs the saga's roles (``ticketing``, ``order-saga``, ``payments``) as d
 JetStream consumers shared by every worker (:mod:`openticket.adapters.nats.roles`):
 whatever process committed an event, and whether or not an API process already ran
 its step, a worker handles it at least once.
+
+The container builds all of it (:class:`~openticket.adapters.nats.worker_node.WorkerNode`);
+this command checks the settings, migrates, starts it and stops it on a signal.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
 import sys
 from collections.abc import Sequence
-from datetime import timedelta
 
-import structlog
-
-from openticket.adapters.nats.command_path import PartitionHost
 from openticket.adapters.nats.connection import NatsUnreachable
-from openticket.adapters.nats.feeds import SeatEventForwarder
-from openticket.adapters.nats.leases import PartitionLeases
-from openticket.adapters.nats.roles import RoleConsumers
-from openticket.adapters.nats.streams import ROUTES, stream_name
+from openticket.adapters.nats.worker_node import WorkerNode
 from openticket.adapters.postgres import DatabaseUnreachable, MigrationError
 from openticket.adapters.redis.connection import RedisUnreachable
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.errors import AdapterUnavailable
-from openticket.application.ports.lifecycle import stop_task
-from openticket.application.seating.actor import PartitionLoaded
-from openticket.application.seating.service import SeatingService
-from openticket.domain.seating import SeatEvent
 from openticket.entrypoints.bootstrap import build_container
-from openticket.entrypoints.container import Container
 from openticket.entrypoints.heap import settle_heap
 from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
 from openticket.entrypoints.task_dump import dump_tasks_on_sigusr1
-
-_log = structlog.get_logger("openticket.worker")
 
 
 def parse_partitions(text: str, count: int) -> list[int]:
@@ -78,7 +66,6 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
     container = build_container(settings, process="worker")
     app: OpenTicket = container.app()
-    local: SeatingService = container.local_seating()
     try:
         await apply_migrations(
             settings.database_url, settings.database_schema or None, prefix="openticket worker"
@@ -87,33 +74,16 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     except (DatabaseUnreachable, MigrationError, RedisUnreachable, NatsUnreachable) as e:
         print(f"openticket worker: {e}", file=sys.stderr)
         return 1
-    nats = container.nats()
-    forward = SeatEventForwarder(container.nats_events())
-    leases = _leases(container, settings, name, partitions, forward)
+    node: WorkerNode = container.worker_node(worker_id=name, preferred=partitions)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stopping.set)
     dump_tasks_on_sigusr1()
-    consumers = RoleConsumers(
-        nats.client,
-        nats.js,
-        app.roles,
-        prefix=settings.nats_prefix,
-        instances=settings.worker_consumers,
-        max_deliver=settings.consumer_max_deliver,
-        ack_wait=timedelta(seconds=settings.consumer_ack_wait_seconds),
-        replicas=settings.nats_replicas,
-    )
-    await local.start()
     try:
-        await leases.start()
-        await consumers.start()
+        await node.start()
     except AdapterUnavailable as e:
         print(f"openticket worker: {e}", file=sys.stderr)
-        await leases.stop()
-        await local.stop()
-        await forward.stop()
         await app.stop()
         return 1
     roles = ", ".join(role.name for role in app.roles)
@@ -123,72 +93,12 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         f"({settings.worker_consumers} consumers each); Ctrl+C to stop",
         flush=True,
     )
-    sweep = asyncio.create_task(_sweep(local, settings.sweep_interval_seconds, stopping))
     settle_heap()
     await stopping.wait()
     print(f"openticket worker {name}: handing its work over...", flush=True)
-    await consumers.stop()  # running saga steps finish; the rest goes to the other workers
-    await leases.stop()
-    await stop_task(sweep)
-    await local.stop()
-    await forward.stop()  # the seat events decided last
+    await node.stop()
     await app.stop()
     return 0
-
-
-def _leases(
-    container: Container,
-    settings: Settings,
-    name: str,
-    partitions: Sequence[int],
-    forward: SeatEventForwarder,
-) -> PartitionLeases:
-    """The leases of this worker, serving each partition it holds on the command path."""
-    app: OpenTicket = container.app()
-    local: SeatingService = container.local_seating()
-    nats = container.nats()
-    host = PartitionHost(nats.client, local, prefix=settings.nats_prefix)
-    for kind in ROUTES:  # the actors' seat events also go to the SEATS stream
-        if issubclass(kind, SeatEvent) or kind is PartitionLoaded:
-            app.bus.subscribe(kind, "forward_to_seats_stream", forward)
-
-    async def acquired(partition: int) -> None:
-        local.actors[partition].forget()  # whatever we knew may be stale: rebuild
-        await host.serve(partition)
-        _log.info("partition_acquired", worker=name, partition=partition)
-
-    async def lost(partition: int) -> None:
-        await host.release(partition)
-        local.actors[partition].forget()
-        _log.info("partition_lost", worker=name, partition=partition)
-
-    lease = timedelta(seconds=settings.worker_lease_seconds)
-    leases = PartitionLeases(
-        nats.js,
-        worker_id=name,
-        partitions=settings.partitions,
-        preferred=partitions,
-        bucket=stream_name("openticket_leases", settings.nats_prefix),
-        ttl=lease,
-        heartbeat=lease / 3,
-        clock=container.clock(),
-        on_acquired=acquired,
-        on_lost=lost,
-        replicas=settings.nats_replicas,
-    )
-    local.fence(leases.epoch)  # an actor decides only under a lease held now
-    return leases
-
-
-async def _sweep(local: SeatingService, interval: float, stopping: asyncio.Event) -> None:
-    """Expire the due holds of the partitions this worker owns, every ``interval``."""
-    while not stopping.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval)
-        try:
-            await local.expire_due()
-        except Exception as e:  # a sweep that fails is tried again next time
-            _log.warning("worker_sweep_failed", error=str(e))
 
 
 def _ranges(partitions: Sequence[int]) -> str:

@@ -89,5 +89,5 @@ async def test_money_taken_behind_a_lost_answer_is_refunded_once_the_order_ended
 
 
 async def _payments(world: World, order_id: OrderId) -> list[Payment]:
-    async with world.app.payments._uow() as uow:  # the stored rows
+    async with world.app.catalog._uow() as uow:  # the stored rows
         return list(await uow.payments.list_for_order(order_id))

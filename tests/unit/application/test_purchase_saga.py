@@ -490,7 +490,7 @@ async def test_an_order_remembered_before_it_expired_gets_no_tickets_and_the_mon
     waiting = await app.pay(buyer, order.order_id, outcome="delay")
     assert waiting.status is PaymentStatus.PENDING
     awaiting = await app.get_order(buyer, order.order_id)
-    async with app.ordering._uow() as uow:
+    async with app.catalog._uow() as uow:
         stored = await uow.orders.get(order.order_id)
         assert stored is not None
         stored.expire(now=stored.expires_at, ids=uuid4)
@@ -511,7 +511,7 @@ async def test_an_order_remembered_before_it_expired_gets_no_tickets_and_the_mon
     assert paid.status is PaymentStatus.SUCCEEDED
     assert (await app.get_order(buyer, order.order_id)).status is OrderStatus.EXPIRED
     assert (await app.list_tickets(buyer)).items == ()
-    async with app.payments._uow() as uow:
+    async with app.catalog._uow() as uow:
         refunded = await uow.payments.get(waiting.payment_id)
     assert refunded is not None
     assert refunded.status is PaymentStatus.REFUNDED

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import TypeVar
 
 import structlog
@@ -12,19 +12,18 @@ from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService
 from openticket.application.errors import NotFound
 from openticket.application.gate.waiting_room import Client, QueueRequired, WaitingRoom
-from openticket.application.messagebus import Publish
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.errors import ConcurrencyError
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
-from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.ports.unit_of_work import UnitOfWork
 from openticket.application.seating.api import Seating
 from openticket.application.seating.commands import HoldSeats, ReleaseSeats
+from openticket.application.transactions import Transactions
 from openticket.domain.catalog import QuotaExhausted, Session, UserLimitReached
 from openticket.domain.identity import Role
 from openticket.domain.ordering import Order, OrderItem, OrderLimits
 from openticket.domain.seating import SeatsSpanAreas, SeatsUnavailable
 from openticket.domain.shared import (
-    DomainEvent,
     HoldId,
     OrderId,
     SessionId,
@@ -39,21 +38,6 @@ _log = structlog.get_logger("openticket.ordering")
 _REFUSALS = (SeatsUnavailable, UserLimitReached, QuotaExhausted)
 """Refusals a script meets again and again: the bot defence counts them."""
 
-CONFLICT_ATTEMPTS = 5
-
-
-async def retry_on_conflict(
-    step: Callable[[], Awaitable[T]], attempts: int = CONFLICT_ATTEMPTS
-) -> T:
-    """Run ``step`` again (it reloads) when someone else saved the same aggregate first."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return await step()
-        except ConcurrencyError:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
-
 
 class OrderingService:
     """Buyers' orders: all-or-nothing holds turned into orders that expire with them."""
@@ -61,20 +45,18 @@ class OrderingService:
     def __init__(
         self,
         *,
-        uow: UnitOfWorkFactory,
+        transactions: Transactions,
         catalog: CatalogService,
         seating: Seating,
         clock: Clock,
         ids: IdGenerator,
-        publish: Publish,
         gate: WaitingRoom | None = None,
     ) -> None:
-        self._uow = uow
+        self._tx = transactions
         self._catalog = catalog
         self._seating = seating
         self._clock = clock
         self._ids = ids
-        self._publish = publish
         self._gate = gate
 
     async def place_order(
@@ -135,33 +117,32 @@ class OrderingService:
                     max_seats=session.max_seats_per_order,
                 )
             )
-            try:
-                order = Order.create(
-                    order_id=order_id,
-                    user_id=by.user_id,
-                    session_id=session_id,
-                    hold_id=hold_id,
-                    fencing_token=hold.fencing_token,
-                    items=items,
-                    now=self._clock.now(),
-                    expires_at=hold.expires_at,
-                    ids=self._ids.new_id,
-                )
-                async with self._uow() as uow:
+            async with self._tx.unit() as uow:
+                try:
+                    order = Order.create(
+                        order_id=order_id,
+                        user_id=by.user_id,
+                        session_id=session_id,
+                        hold_id=hold_id,
+                        fencing_token=hold.fencing_token,
+                        items=items,
+                        now=self._clock.now(),
+                        expires_at=hold.expires_at,
+                        ids=self._ids.new_id,
+                    )
                     await uow.orders.add(order, limits)
                     await uow.commit()
-            except BaseException:
-                # the order was not stored: give the seats back now rather than at expiry
-                with contextlib.suppress(Exception):
-                    await self._seating.ask(
-                        ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
-                    )
-                raise
+                except BaseException:
+                    # the order was not stored: give the seats back now rather than at expiry
+                    with contextlib.suppress(Exception):
+                        await self._seating.ask(
+                            ReleaseSeats(session_id=session_id, area_id=area_id, hold_id=hold_id)
+                        )
+                    raise
         except _REFUSALS:  # the seats are taken, or the buyer's cap or a quota reached
             if gate is not None:
                 await gate.refused(by, session_id, client)
             raise
-        await self._publish(uow.collect_new_events())
         if session.queue_enabled and self._gate is not None:
             await self._spend_at_cap(by, session, len(wanted))
         return order
@@ -175,7 +156,7 @@ class OrderingService:
         cap = session.seat_cap_per_user
         try:
             if seats < cap:  # earlier orders may have taken the rest
-                async with self._uow() as uow:
+                async with self._tx.unit() as uow:
                     seats = await uow.orders.seats_taken(session.session_id, by.user_id)
             if seats >= cap and self._gate is not None:
                 await self._gate.spend(by, session.session_id)
@@ -184,7 +165,7 @@ class OrderingService:
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:
         """An order of the caller's (admins: anyone's); ``NotFound`` otherwise."""
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = await uow.orders.get(order_id)
         if order is None or not (by.is_admin or order.user_id == by.user_id):
             raise NotFound(f"no order {order_id} of yours")
@@ -194,35 +175,31 @@ class OrderingService:
         self, by: Requester, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Order]:
         """The caller's orders, oldest first."""
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             return await uow.orders.list_for_user(by.user_id, limit=limit, cursor=cursor)
 
     async def cancel_order(self, by: Requester, order_id: OrderId) -> Order:
         """The buyer gives up an unpaid order; its seats are released (``OrderCancelled``)."""
 
-        async def cancel() -> tuple[Order, list[DomainEvent]]:
-            async with self._uow() as uow:
-                order = await uow.orders.get(order_id)
-                if order is None or order.user_id != by.user_id:
-                    raise NotFound(f"no order {order_id} of yours")
-                order.cancel(now=self._clock.now(), ids=self._ids.new_id)
-                await uow.orders.save(order)
-                await uow.commit()
-            return order, uow.collect_new_events()
+        async def cancel(uow: UnitOfWork) -> Order:
+            order = await uow.orders.get(order_id)
+            if order is None or order.user_id != by.user_id:
+                raise NotFound(f"no order {order_id} of yours")
+            order.cancel(now=self._clock.now(), ids=self._ids.new_id)
+            await uow.orders.save(order)
+            return order
 
-        order, events = await retry_on_conflict(cancel)
-        await self._publish(events)
-        return order
+        return await self._tx.run(cancel)
 
     async def expire_due(self, *, limit: int = 500) -> int:
         """Expire every open order whose hold has run out; return how many."""
         now = self._clock.now()
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             due = await uow.orders.list_due(now, limit=limit)
         expired = 0
         for candidate in due:
             try:
-                async with self._uow() as uow:
+                async with self._tx.unit() as uow:
                     order = await uow.orders.get(candidate.order_id)
                     if order is None or not order.is_due(now):
                         continue
@@ -232,5 +209,4 @@ class OrderingService:
             except ConcurrencyError:
                 continue  # it moved on meanwhile (paid, cancelled); the next sweep will see
             expired += 1
-            await self._publish(uow.collect_new_events())
         return expired

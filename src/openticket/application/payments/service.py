@@ -27,8 +27,6 @@ import structlog
 
 from openticket.application.access import Requester
 from openticket.application.errors import NotFound, UnknownPaymentProvider
-from openticket.application.messagebus import Publish
-from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.errors import DuplicateError
 from openticket.application.ports.payments import (
@@ -40,12 +38,13 @@ from openticket.application.ports.payments import (
     ProviderStatus,
     WebhookNotice,
 )
-from openticket.application.ports.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from openticket.application.ports.unit_of_work import UnitOfWork
 from openticket.application.roles import PAYMENTS, EventRole
 from openticket.application.stored import recall, remember, stored_scope
+from openticket.application.transactions import Transactions
 from openticket.domain.ordering import Order, OrderCancelled, OrderEvent, OrderExpired, OrderStatus
 from openticket.domain.payment import Payment, PaymentStatus
-from openticket.domain.shared import DomainEvent, IdFactory, OrderId, PaymentId
+from openticket.domain.shared import IdFactory, OrderId, PaymentId
 
 _log = structlog.get_logger("openticket.payments")
 
@@ -77,17 +76,15 @@ class PaymentService:
     def __init__(
         self,
         *,
-        uow: UnitOfWorkFactory,
+        transactions: Transactions,
         providers: Mapping[str, PaymentProvider],
         clock: Clock,
         ids: IdGenerator,
-        publish: Publish,
     ) -> None:
-        self._uow = uow
+        self._tx = transactions
         self._providers = providers
         self._clock = clock
         self._ids = ids
-        self._publish = publish
 
     @property
     def provider_names(self) -> tuple[str, ...]:
@@ -133,7 +130,7 @@ class PaymentService:
         provider = self.provider(provider_name)
         provider.check_options(options or {})
         now = self._clock.now()
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = await uow.orders.get(order_id)
             if order is None or order.user_id != by.user_id:
                 raise NotFound(f"no order {order_id} of yours")
@@ -162,7 +159,6 @@ class PaymentService:
                 await uow.commit()
                 remember(order_id, order)
                 remember(payment.payment_id, payment)
-        await self._publish(uow.collect_new_events())
         request = PaymentRequest(
             payment_id=payment.payment_id,
             order_id=order_id,
@@ -205,33 +201,29 @@ class PaymentService:
         a save finding it changed meanwhile reads it and tries again.
         """
 
-        async def apply() -> tuple[Payment, list[DomainEvent]]:
-            now = self._clock.now()
-            async with self._uow() as uow:
-                payment = recall(Payment, payment_id) or await uow.payments.get(payment_id)
-                if payment is None:
-                    raise NotFound(f"no payment {payment_id}")
-                if once is not None and not await uow.processed_events.add(
-                    f"provider:{payment.provider}", once
-                ):
-                    return payment, []
-                if _advance(payment, answer, now, self._ids.new_id):
-                    await uow.payments.save(payment)
-                await uow.commit()
-            remember(payment_id, payment)
-            return payment, uow.collect_new_events()
+        async def apply(uow: UnitOfWork) -> Payment:
+            payment = recall(Payment, payment_id) or await uow.payments.get(payment_id)
+            if payment is None:
+                raise NotFound(f"no payment {payment_id}")
+            if once is not None and not await uow.processed_events.add(
+                f"provider:{payment.provider}", once
+            ):
+                return payment
+            if _advance(payment, answer, self._clock.now(), self._ids.new_id):
+                await uow.payments.save(payment)
+            return payment
 
         try:
-            payment, events = await retry_on_conflict(apply)
+            payment = await self._tx.run(apply)
         except DuplicateError:  # the same news, recorded meanwhile by a racing delivery
             if once is None:
                 raise
-            async with self._uow() as uow:
+            async with self._tx.unit() as uow:
                 racing = await uow.payments.get(payment_id)
             if racing is None:
                 raise NotFound(f"no payment {payment_id}") from None
             return racing
-        await self._publish(events)
+        remember(payment_id, payment)
         return payment
 
     async def record_webhook(self, provider_name: str, notice: WebhookNotice) -> Payment | None:
@@ -241,7 +233,7 @@ class PaymentService:
         even one racing the first, changes nothing. A failure is recorded once the
         provider, asked to cancel the payment, confirms it can take no more money.
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             payment = await uow.payments.get_by_provider_transaction(
                 provider_name, notice.provider_transaction_id
             )
@@ -274,7 +266,7 @@ class PaymentService:
         payment is cancelled). A repeated redirect answers the payment as it stands.
         """
         provider = self.provider(provider_name)
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             payment = await uow.payments.get_by_provider_transaction(
                 provider.name, provider_transaction_id
             )
@@ -312,7 +304,7 @@ class PaymentService:
         for nothing. Settled payments are only asked about (a refund made at the
         provider is recorded).
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             payment = await uow.payments.get(payment_id)
             order = None if payment is None else await uow.orders.get(payment.order_id)
         if payment is None or order is None or payment.provider_transaction_id is None:
@@ -336,7 +328,7 @@ class PaymentService:
 
         Catches what a lost webhook, a lost redirect or a timed-out confirm left behind.
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             unsettled = await uow.payments.list_unsettled(limit=limit)
         moved = 0
         for payment in unsettled:
@@ -360,7 +352,7 @@ class PaymentService:
         or refunded if money came in. An order still open is left to its buyer, whose
         next try asks the provider again the same way.
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             order = await uow.orders.get(payment.order_id)
         if order is None or (order.is_open and not order.is_due(self._clock.now())):
             return None
@@ -399,7 +391,7 @@ class PaymentService:
         since the order can no longer have its seats. A provider that refuses is
         logged and asked again by the sweeper.
         """
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             payments = await uow.payments.list_for_order(event.order_id)
         for payment in payments:
             if payment.status not in WAITING or payment.provider_transaction_id is None:
@@ -415,7 +407,7 @@ class PaymentService:
 
     async def refund(self, payment_id: PaymentId, reason: str) -> Payment:
         """Give a captured payment back, exactly once: the provider first, then our record."""
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             payment = await uow.payments.get(payment_id)
         if payment is None:
             raise NotFound(f"no payment {payment_id}")
@@ -427,20 +419,16 @@ class PaymentService:
             key = f"refund:{payment_id}"
             await self._call_provider(lambda: provider.refund(transaction, amount, key))
 
-        async def record_refund() -> tuple[Payment, list[DomainEvent]]:
-            async with self._uow() as uow:
-                fresh = await uow.payments.get(payment_id)
-                if fresh is None:
-                    raise NotFound(f"no payment {payment_id}")
-                if fresh.status is not PaymentStatus.REFUNDED:
-                    fresh.refund(reason, now=self._clock.now(), ids=self._ids.new_id)
-                    await uow.payments.save(fresh)
-                    await uow.commit()
-            return fresh, uow.collect_new_events()
+        async def record_refund(uow: UnitOfWork) -> Payment:
+            fresh = await uow.payments.get(payment_id)
+            if fresh is None:
+                raise NotFound(f"no payment {payment_id}")
+            if fresh.status is not PaymentStatus.REFUNDED:
+                fresh.refund(reason, now=self._clock.now(), ids=self._ids.new_id)
+                await uow.payments.save(fresh)
+            return fresh
 
-        refunded, events = await retry_on_conflict(record_refund)
-        await self._publish(events)
-        return refunded
+        return await self._tx.run(record_refund)
 
     @staticmethod
     async def _call_provider(call: Callable[[], Awaitable[R]]) -> R:

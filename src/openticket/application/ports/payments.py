@@ -86,7 +86,6 @@ class PaymentRequest:
     amount: Money
     idempotency_key: str
     description: str = ""
-    return_url: str | None = None
     expires_at: datetime | None = None
     """When the order stops waiting for this payment (its hold's expiry)."""
     options: Mapping[str, str] = attrs.field(factory=dict)

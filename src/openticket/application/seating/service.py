@@ -146,10 +146,6 @@ class SeatingService:
 
     # --- commands ----------------------------------------------------------------------
 
-    def actor_for(self, session_id: SessionId, area_id: AreaId) -> PartitionActor:
-        """The actor that owns a session's area."""
-        return self.actors[self.router.partition_of(session_id, area_id)]
-
     def ask(self, command: SeatCommand[R]) -> asyncio.Future[R]:
         """Have the partition's actor decide ``command``; the future is its reply.
 

@@ -4,32 +4,27 @@ from __future__ import annotations
 
 from openticket.application.access import Requester
 from openticket.application.errors import NotFound
-from openticket.application.messagebus import Publish
-from openticket.application.ordering.service import retry_on_conflict
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
-from openticket.application.ports.unit_of_work import UnitOfWorkFactory
+from openticket.application.ports.unit_of_work import UnitOfWork
+from openticket.application.transactions import Transactions
 from openticket.domain.identity import Role
-from openticket.domain.shared import DomainEvent
 from openticket.domain.ticketing import Ticket
 
 
 class TicketingService:
     """Tickets as their holders and the door staff see them."""
 
-    def __init__(
-        self, *, uow: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, publish: Publish
-    ) -> None:
-        self._uow = uow
+    def __init__(self, *, transactions: Transactions, clock: Clock, ids: IdGenerator) -> None:
+        self._tx = transactions
         self._clock = clock
         self._ids = ids
-        self._publish = publish
 
     async def list_tickets(
         self, by: Requester, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
     ) -> Page[Ticket]:
         """The caller's tickets (voided ones too), oldest first."""
-        async with self._uow() as uow:
+        async with self._tx.unit() as uow:
             return await uow.tickets.list_for_user(by.user_id, limit=limit, cursor=cursor)
 
     async def check_in(self, by: Requester, qr_code: str) -> Ticket:
@@ -40,16 +35,12 @@ class TicketingService:
         """
         by.require(Role.STAFF)
 
-        async def check() -> tuple[Ticket, list[DomainEvent]]:
-            async with self._uow() as uow:
-                ticket = await uow.tickets.get_by_qr_code(qr_code)
-                if ticket is None:
-                    raise NotFound("no ticket with this code")
-                ticket.check_in(now=self._clock.now(), ids=self._ids.new_id)
-                await uow.tickets.save(ticket)
-                await uow.commit()
-            return ticket, uow.collect_new_events()
+        async def check(uow: UnitOfWork) -> Ticket:
+            ticket = await uow.tickets.get_by_qr_code(qr_code)
+            if ticket is None:
+                raise NotFound("no ticket with this code")
+            ticket.check_in(now=self._clock.now(), ids=self._ids.new_id)
+            await uow.tickets.save(ticket)
+            return ticket
 
-        ticket, events = await retry_on_conflict(check)
-        await self._publish(events)
-        return ticket
+        return await self._tx.run(check)

@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Tag
 
-from openticket import __version__
+from openticket._version import __version__
 from openticket.application.facade import OpenTicket
 from openticket.application.identity.service import IdentityService
 from openticket.application.ports.clock import Clock

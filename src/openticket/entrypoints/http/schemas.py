@@ -272,7 +272,6 @@ class PaymentBody(Body):
 
     provider: Annotated[str, msgspec.Meta(min_length=1, max_length=20, pattern=PROVIDER_PATTERN)]
     outcome: MockOutcome | None = None
-    return_url: Annotated[str, msgspec.Meta(max_length=2000, pattern=LINE_PATTERN)] | None = None
 
 
 class CheckInBody(Body):
