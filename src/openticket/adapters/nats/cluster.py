@@ -12,6 +12,7 @@ OpenTicket's tests reproduce it on a three-node 2.9.10 cluster.
 So a bucket with more than one replica is refused, with that reason, when the server
 this process is connected to is older than 2.9.21. Every server of the cluster must be
 2.9.21 or newer; a single server (one replica) is safe at any version.
+:func:`ensure_kv_bucket` creates such a bucket with that check.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from __future__ import annotations
 from typing import Final
 
 from nats.aio.client import Client
-from nats.js import JetStreamContext
+from nats.js import JetStreamContext, api
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
 
 from openticket.adapters.nats.connection import NatsUnreachable
+from openticket.adapters.nats.errors import STREAM_NAME_IN_USE
 
 SERIALIZED_WRITES_SINCE: Final = (2, 9, 21)
 """The first nats-server release whose clustered conditional writes are serialized."""
@@ -57,3 +61,26 @@ def require_serialized_writes(js: JetStreamContext, replicas: int, *, what: str)
             f" writers could both win a key. Run nats-server {fixed} or newer on every"
             " node, or one replica (OPENTICKET_NATS_REPLICAS=1)."
         )
+
+
+async def ensure_kv_bucket(
+    js: JetStreamContext, config: api.KeyValueConfig, *, what: str
+) -> tuple[KeyValue | None, api.StreamInfo]:
+    """Create the KV bucket of ``config`` unless it exists; the bucket and its stream's info.
+
+    Idempotent; a bucket that exists with another configuration
+    (:data:`~.errors.STREAM_NAME_IN_USE`) is used as it is, and then no ``KeyValue`` is
+    answered (``js.key_value`` opens it). A replicated bucket, asked for or found, on a
+    server whose clustered conditional writes are not serialized is refused:
+    ``UnsafeNatsServer`` naming ``what``. The server's errors are raised as they are.
+    """
+    require_serialized_writes(js, config.replicas, what=what)
+    kv: KeyValue | None = None
+    try:
+        kv = await js.create_key_value(config)
+    except BadRequestError as e:
+        if e.err_code != STREAM_NAME_IN_USE:
+            raise
+    info = await js.stream_info(f"KV_{config.bucket}")
+    require_serialized_writes(js, info.config.num_replicas or 1, what=what)
+    return kv, info

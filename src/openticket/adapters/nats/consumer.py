@@ -134,10 +134,6 @@ from nats.js.api import (
     StorageType,
     StreamConfig,
 )
-from nats.js.errors import (
-    BadRequestError,
-    NotFoundError,
-)
 
 from openticket.adapters.nats.envelope import (
     MSG_ID_HEADER,
@@ -145,9 +141,10 @@ from openticket.adapters.nats.envelope import (
     MalformedEnvelope,
     decode,
 )
-from openticket.adapters.nats.errors import STREAM_NAME_IN_USE, UNREACHABLE
+from openticket.adapters.nats.errors import UNREACHABLE
 from openticket.adapters.nats.streams import (
     DEFAULT_DUPLICATE_WINDOW,
+    existing_or_created,
     stream_name,
     subject_name,
 )
@@ -266,17 +263,8 @@ async def ensure_parking(
         duplicate_window=DEFAULT_DUPLICATE_WINDOW.total_seconds(),
     )
     try:
-        try:
-            current = (await js.stream_info(name)).config
-        except NotFoundError:
-            try:
-                await js.add_stream(wanted)
-                return
-            except BadRequestError as e:
-                if e.err_code != STREAM_NAME_IN_USE:
-                    raise
-                current = (await js.stream_info(name)).config
-        if subject not in (current.subjects or ()):
+        current = await existing_or_created(js, wanted)
+        if current is not None and subject not in (current.subjects or ()):
             await js.update_stream(current.evolve(subjects=[*(current.subjects or ()), subject]))
     except UNREACHABLE as e:
         raise AdapterUnavailable(f"cannot set up the JetStream stream {name}: {e!r}") from e

@@ -22,4 +22,8 @@ UNREACHABLE: Final = (
 """Errors that mean the server (or its JetStream) cannot be reached now."""
 
 STREAM_NAME_IN_USE: Final = 10058
-"""JetStream's ``err_code`` when a stream was created meanwhile by someone else."""
+"""JetStream's ``err_code`` for creating a stream (or KV bucket) whose name is taken.
+
+It exists with another configuration than the one sent: created meanwhile by someone
+else, or set up differently by an operator or an earlier release.
+"""

@@ -110,11 +110,11 @@ import msgspec
 import nats.errors
 import structlog
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from openticket.adapters.millis import MILLISECOND, millis
-from openticket.adapters.nats.cluster import require_serialized_writes
+from openticket.adapters.nats.cluster import ensure_kv_bucket
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lifecycle import stop_task
@@ -124,8 +124,6 @@ _log = structlog.get_logger("openticket.nats.leases")
 
 _WRONG_LAST_SEQUENCE: Final = frozenset((10071, 10164))
 """JetStream error codes of a conditional write whose expected revision was not the last."""
-_STREAM_IN_USE: Final = 10058
-"""The stream exists with another configuration: the bucket is there, open it as it is."""
 
 _ERRORS: Final = (nats.errors.Error, OSError, TimeoutError)
 """What a NATS call raises when the server cannot be reached or does not answer in time."""
@@ -292,8 +290,6 @@ class PartitionLeases:
         replicated bucket on a server whose clustered conditional writes are not
         serialized (before 2.9.21) is refused: ``UnsafeNatsServer``.
         """
-        what = f"the partition-lease bucket {self.bucket}"
-        require_serialized_writes(self._js, self._replicas, what=what)
         config = api.KeyValueConfig(
             bucket=self.bucket,
             description="openticket partition leases",
@@ -303,16 +299,13 @@ class PartitionLeases:
             direct=True,
         )
         try:
-            try:
-                self._kv = await self._js.create_key_value(config)
-            except BadRequestError as e:
-                if e.err_code != _STREAM_IN_USE:
-                    raise
-                self._kv = await self._js.key_value(self.bucket)
-            info = await self._js.stream_info(f"KV_{self.bucket}")
+            kv, _ = await ensure_kv_bucket(
+                self._js, config, what=f"the partition-lease bucket {self.bucket}"
+            )
+            # one there with another configuration is opened as it is
+            self._kv = kv if kv is not None else await self._js.key_value(self.bucket)
         except _ERRORS as e:
             raise AdapterUnavailable(f"NATS KV bucket {self.bucket} unavailable: {e!r}") from e
-        require_serialized_writes(self._js, info.config.num_replicas or 1, what=what)
 
     async def start(self) -> None:
         """Ensure the bucket, then claim and renew leases in the background."""

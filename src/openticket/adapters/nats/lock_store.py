@@ -77,10 +77,10 @@ from uuid import UUID
 
 import nats.errors
 from nats.js import JetStreamContext, api
-from nats.js.errors import APIError, BadRequestError, NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
-from openticket.adapters.nats.cluster import require_serialized_writes
+from openticket.adapters.nats.cluster import ensure_kv_bucket
 from openticket.application.ports.clock import Clock
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
@@ -106,8 +106,6 @@ _WRONG_LAST_SEQUENCE: Final = frozenset((10071, 10164))
 """JetStream error codes of a conditional write whose expected revision was not the last."""
 _NO_MESSAGE: Final = frozenset((None, 10037))
 """Error codes of a 404 that means 'no such key' (direct get answers without a code)."""
-_STREAM_IN_USE: Final = 10058
-"""The stream exists with another configuration: the bucket is there, open it as it is."""
 
 _T = TypeVar("_T")
 
@@ -270,8 +268,6 @@ class NatsKvLockStore:
         replicated bucket on a server whose clustered conditional writes are not
         serialized (before 2.9.21) is refused: ``UnsafeNatsServer``.
         """
-        what = f"the seat-lock bucket {self._bucket}"
-        require_serialized_writes(self._js, self._replicas, what=what)
         config = api.KeyValueConfig(
             bucket=self._bucket,
             description="openticket seat locks",
@@ -281,15 +277,11 @@ class NatsKvLockStore:
             direct=True,
         )
         try:
-            try:
-                await self._js.create_key_value(config)
-            except BadRequestError as e:
-                if e.err_code != _STREAM_IN_USE:
-                    raise
-            info = await self._js.stream_info(self._stream)
+            _, info = await ensure_kv_bucket(
+                self._js, config, what=f"the seat-lock bucket {self._bucket}"
+            )
         except (nats.errors.Error, OSError) as e:
             raise AdapterUnavailable(f"NATS KV bucket {self._bucket} unavailable: {e!r}") from e
-        require_serialized_writes(self._js, info.config.num_replicas or 1, what=what)
         self._direct = bool(info.config.allow_direct)
 
     # --- the port ----------------------------------------------------------------------

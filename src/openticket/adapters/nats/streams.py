@@ -1,10 +1,10 @@
 """The JetStream streams OpenTicket publishes to, and which subject each event takes.
 
-Three streams, as in the seed (§3.4): ``SEATS`` (kept 7 days), ``ORDERS`` (30 days) and
-``PAYMENTS`` (90 days); file storage, limits retention, the replicas and the duplicate
-window (default 2 minutes, the span in which a ``Nats-Msg-Id`` seen before is dropped)
-given by the deployment. :func:`ensure_streams` creates them, or brings an existing
-stream's settings up to date.
+Three streams, as the seed (the project's original design) names them: ``SEATS`` (kept
+7 days), ``ORDERS`` (30 days) and ``PAYMENTS`` (90 days); file storage, limits
+retention, the replicas and the duplicate window (default 2 minutes, the span in which
+a ``Nats-Msg-Id`` seen before is dropped) given by the deployment.
+:func:`ensure_streams` creates them, or brings an existing stream's settings up to date.
 
 Subjects
     Every domain event goes to ``<leaf>.<key>``: the leaf names the kind of event, the
@@ -301,19 +301,29 @@ async def ensure_streams(
 
 
 async def _ensure(js: JetStreamManager, wanted: StreamConfig, retired: frozenset[str]) -> None:
-    name = cast(str, wanted.name)  # set by StreamLayout.config
+    current = await existing_or_created(js, wanted)
+    if current is not None and not _satisfies(current, wanted, retired):
+        await js.update_stream(_merged(current, wanted, retired))
+
+
+async def existing_or_created(js: JetStreamManager, wanted: StreamConfig) -> StreamConfig | None:
+    """The configuration of the stream named in ``wanted``; ``None`` if it had to be created.
+
+    A missing stream is created as ``wanted``. One that exists, or that another process
+    created in between (:data:`~.errors.STREAM_NAME_IN_USE`), is left as it is: the caller
+    brings it up to date as it sees fit. The server's errors are raised as they are.
+    """
+    name = cast(str, wanted.name)
     try:
-        current = (await js.stream_info(name)).config
+        return (await js.stream_info(name)).config
     except NotFoundError:
         try:
             await js.add_stream(wanted)
-            return
         except BadRequestError as e:
             if e.err_code != STREAM_NAME_IN_USE:
                 raise
-            current = (await js.stream_info(name)).config
-    if not _satisfies(current, wanted, retired):
-        await js.update_stream(_merged(current, wanted, retired))
+            return (await js.stream_info(name)).config
+    return None
 
 
 def _nanos(seconds: float | None) -> int:
