@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, TypeAlias
+from typing import Any, Final, TypeAlias
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -26,8 +26,12 @@ from redis.exceptions import (
     ClusterDownError,
     ClusterError,
     MaxConnectionsError,
+    OutOfMemoryError,
+    ReadOnlyError,
     RedisClusterException,
     RedisError,
+    ResponseError,
+    TryAgainError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -57,6 +61,40 @@ above what one process has in flight, and only guards against a leak.
 
 _NODE_LOST = (RedisConnectionError, RedisTimeoutError, OSError, ClusterDownError)
 """Failures that may mean a node is gone (so the slot map may have changed)."""
+
+UNAVAILABLE: Final = (
+    *_NODE_LOST,  # also refused and lost connections, LOADING, a full pool, MASTERDOWN
+    TimeoutError,
+    OutOfMemoryError,
+    ReadOnlyError,  # a replica promoted away from us (failover)
+    TryAgainError,
+    *CLUSTER_UNAVAILABLE,
+)
+"""The failures that mean Redis cannot serve now, as opposed to a wrong call."""
+
+_BUSY_REPLIES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
+"""Error replies that mean 'not now' (Redis is busy, full or failing over), not 'wrong call'."""
+
+
+def means_unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means Redis cannot serve now (down, busy, full, failing over).
+
+    Else it is a wrong call (a bug, a key of another type under our prefix), which
+    retrying would not help.
+    """
+    return isinstance(error, UNAVAILABLE) or (
+        isinstance(error, ResponseError) and str(error).startswith(_BUSY_REPLIES)
+    )
+
+
+def unavailable(doing: str, error: BaseException) -> AdapterUnavailable:
+    """The port's ``AdapterUnavailable`` for ``error``: ``<doing>: <what Redis said>``.
+
+    Raise it ``from error``. ``doing`` says what failed ("cannot read the seat-status
+    cache"); an error without a message is named by its type.
+    """
+    return AdapterUnavailable(f"{doing}: {str(error).strip() or type(error).__name__}")
+
 
 _relearning: set[int] = set()
 """The cluster clients (by id) learning their slot map now."""

@@ -47,26 +47,17 @@ from uuid import UUID
 
 import msgspec
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import (
-    ClusterDownError,
-    NoScriptError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ResponseError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import NoScriptError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
 from openticket.adapters.redis.connection import (
-    CLUSTER_UNAVAILABLE,
     REDIS_FAILURES,
     RedisClient,
+    means_unavailable,
     relearn_slots,
+    unavailable,
 )
 from openticket.application.ports.clock import Clock
-from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lock_store import (
     AcquireHold,
     Done,
@@ -92,19 +83,8 @@ _ACQUIRE, _RELEASE, _EXTEND, _MARK_SOLD, _RELEASE_SOLD, _RESTORE, _LOAD = 1, 2, 
 _encode = msgspec.json.Encoder(uuid_format="hex").encode
 _decode = msgspec.json.Decoder().decode
 
-_UNAVAILABLE: Final = (
-    RedisConnectionError,  # also refused and lost connections, LOADING, too many clients
-    RedisTimeoutError,
-    TimeoutError,
-    OSError,
-    OutOfMemoryError,
-    ReadOnlyError,  # a replica promoted away from us (failover)
-    ClusterDownError,  # also MASTERDOWN
-    TryAgainError,
-    *CLUSTER_UNAVAILABLE,
-)
-_BUSY_PREFIXES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
-"""Error replies that mean 'not now' (Redis is busy, full or failing over), not 'wrong call'."""
+_DOWN: Final = "Redis lock store unavailable"
+"""How ``AdapterUnavailable`` begins when Redis cannot serve a call now."""
 
 _Call = tuple[str, bytes, bytes, bytes, bytes, bytes, bytes]
 """A session's call up to the payload: ``EVALSHA``, sha, 1 key (its token counter), bases."""
@@ -195,8 +175,8 @@ class RedisLockStore:
         try:
             answer = await self._submit(self._args(session), _encode(entries))
         except REDIS_FAILURES as e:
-            if _unavailable(e):
-                raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
+            if means_unavailable(e):
+                raise unavailable(_DOWN, e) from e
             raise
         return _results(ops, _decode(answer), moments)
 
@@ -210,8 +190,8 @@ class RedisLockStore:
         try:
             answer = await self._submit(self._args(session_id), _encode([now, (_LOAD, area_id)]))
         except REDIS_FAILURES as e:
-            if _unavailable(e):
-                raise AdapterUnavailable(f"Redis lock store unavailable: {e!r}") from e
+            if means_unavailable(e):
+                raise unavailable(_DOWN, e) from e
             raise
         ((token, holds, sold),) = _decode(answer)
         # cjson encodes an empty table as {}: ``or ()`` reads it as an empty list
@@ -385,8 +365,8 @@ class RedisLockStore:
         # every reply is awaited, so that none is left with an error nobody read
         answers: list[Any] = await asyncio.gather(*replies, return_exceptions=True)
         for failed in answers:
-            if isinstance(failed, REDIS_FAILURES) and _unavailable(failed):
-                raise AdapterUnavailable(f"Redis lock store unavailable: {failed!r}") from failed
+            if isinstance(failed, REDIS_FAILURES) and means_unavailable(failed):
+                raise unavailable(_DOWN, failed) from failed
             if isinstance(failed, BaseException):
                 raise failed
         results: list[LockResult | None] = [None] * len(ops)
@@ -479,11 +459,4 @@ def _hold_from_record(session: SessionId, area: AreaId, hold: str, record: str) 
         seat_ids=tuple(SeatId(s) for s in seats.split(",")) if seats else (),
         fencing_token=int(token),
         expires_at=EPOCH + timedelta(milliseconds=int(expires)),
-    )
-
-
-def _unavailable(error: BaseException) -> bool:
-    """Whether ``error`` means Redis cannot serve now (rather than a wrong call)."""
-    return isinstance(error, _UNAVAILABLE) or (
-        isinstance(error, ResponseError) and str(error).startswith(_BUSY_PREFIXES)
     )

@@ -97,7 +97,12 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
+from openticket.adapters.redis.connection import (
+    REDIS_FAILURES,
+    RedisClient,
+    relearn_slots,
+    unavailable,
+)
 from openticket.adapters.redis.seat_cache import RedisSeatStatusCache
 from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lifecycle import stop_task
@@ -427,9 +432,7 @@ class RedisNotifier:
                     await pipe.execute()
                 except REDIS_FAILURES as e:
                     await relearn_slots(self._client, e)
-                    outgoing.fail(
-                        AdapterUnavailable(f"cannot publish status changes to Redis: {e}")
-                    )
+                    outgoing.fail(unavailable("cannot publish status changes to Redis", e))
                 else:
                     outgoing.done()
         finally:
@@ -565,7 +568,7 @@ class RedisNotifier:
             try:
                 conn = await self._open()
             except REDIS_FAILURES as e:
-                raise AdapterUnavailable(f"cannot open the Redis pub/sub connection: {e}") from e
+                raise unavailable("cannot open the Redis pub/sub connection", e) from e
             self._conn = conn
             self._live = True
             self._reader = asyncio.create_task(self._run(conn), name="redis-notifier-reader")

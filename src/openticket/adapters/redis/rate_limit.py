@@ -1,10 +1,12 @@
 """The rate limiter in Redis: one sorted set per key, checked and counted in one Lua script.
 
 Every API process behind the load balancer asks the same Redis, and the script runs
-atomically there, so the limit is exact across processes (seed §3.3, "Rate Limiting
-(Sliding Window)"). Key ``{prefix}ratelimit:{key}`` holds one member per allowed
-request, scored by its moment in milliseconds; it expires one window after the last
-allowed request. Scripts touch one key each, so the adapter also works on a cluster.
+atomically there, so the limit is exact across processes. The window slides: a
+request counts for exactly one window after it was allowed, so no burst at a fixed
+window's edge gets twice the limit through. Key ``{prefix}ratelimit:{key}`` holds one
+member per allowed request, scored by its moment in milliseconds; it expires one
+window after the last allowed request. Scripts touch one key each, so the adapter also
+works on a cluster.
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import secrets
 from typing import Any
 
 from openticket.adapters.millis import MILLISECOND, millis
-from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient
+from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, unavailable
 from openticket.application.ports.clock import Clock
-from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.rate_limit import RateDecision, RateLimit
 
 _HIT = """
@@ -80,7 +81,7 @@ class RedisRateLimiter:
                 keys=[self._prefix + key], args=[now, window, limit.limit, member]
             )
         except REDIS_FAILURES as e:
-            raise AdapterUnavailable(f"the Redis rate limiter failed: {e}") from e
+            raise unavailable("the Redis rate limiter failed", e) from e
         allowed, remaining, retry_after_ms, reset_after_ms = (int(value) for value in reply)
         return RateDecision(
             allowed=bool(allowed),

@@ -21,8 +21,12 @@ from typing import Any
 import structlog
 from redis.typing import EncodableT, FieldT
 
-from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
-from openticket.application.ports.errors import AdapterUnavailable
+from openticket.adapters.redis.connection import (
+    REDIS_FAILURES,
+    RedisClient,
+    relearn_slots,
+    unavailable,
+)
 from openticket.application.ports.messaging import SeatStatusChanged
 from openticket.domain.seating import SeatStatus
 from openticket.domain.shared import AreaId, SeatId, SessionId
@@ -64,7 +68,7 @@ class RedisSeatStatusCache:
             await pipe.execute()
         except REDIS_FAILURES as e:
             await relearn_slots(self._client, e)
-            raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
+            raise unavailable("cannot update the seat-status cache", e) from e
 
     def write(self, pipe: Any, changes: Sequence[SeatStatusChanged]) -> None:
         """Queue the commands that record ``changes`` on ``pipe`` (a pipeline of the client).
@@ -93,7 +97,7 @@ class RedisSeatStatusCache:
         try:
             stored: dict[Any, Any] = await self._client.hgetall(self.key(session_id))
         except REDIS_FAILURES as e:
-            raise AdapterUnavailable(f"cannot read the seat-status cache: {e}") from e
+            raise unavailable("cannot read the seat-status cache", e) from e
         found: dict[SeatId, SeatStatus] = {}
         for raw_seat, raw_status in stored.items():
             status = _STATUSES.get(_text(raw_status))
@@ -114,14 +118,14 @@ class RedisSeatStatusCache:
         try:
             await self._client.sadd(self.areas_key(session_id), area_id)
         except REDIS_FAILURES as e:
-            raise AdapterUnavailable(f"cannot update the seat-status cache: {e}") from e
+            raise unavailable("cannot update the seat-status cache", e) from e
 
     async def complete_areas(self, session_id: SessionId) -> frozenset[AreaId]:
         """The session's complete areas."""
         try:
             members: set[Any] = await self._client.smembers(self.areas_key(session_id))
         except REDIS_FAILURES as e:
-            raise AdapterUnavailable(f"cannot read the seat-status cache: {e}") from e
+            raise unavailable("cannot read the seat-status cache", e) from e
         return frozenset(AreaId(_text(member)) for member in members)
 
     async def clear(self, session_id: SessionId) -> None:
@@ -129,4 +133,4 @@ class RedisSeatStatusCache:
         try:
             await self._client.delete(self.key(session_id), self.areas_key(session_id))
         except REDIS_FAILURES as e:
-            raise AdapterUnavailable(f"cannot clear the seat-status cache: {e}") from e
+            raise unavailable("cannot clear the seat-status cache", e) from e

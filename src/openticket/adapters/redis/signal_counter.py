@@ -21,8 +21,12 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from openticket.adapters.millis import MILLISECOND, millis
-from openticket.adapters.redis.connection import REDIS_FAILURES, RedisClient, relearn_slots
-from openticket.application.ports.errors import AdapterUnavailable
+from openticket.adapters.redis.connection import (
+    REDIS_FAILURES,
+    RedisClient,
+    relearn_slots,
+    unavailable,
+)
 from openticket.application.ports.signal_counter import Tally
 
 _TALLY = """
@@ -77,11 +81,11 @@ class RedisSignalCounter:
                 ):
                     answers[i] = answer
         except REDIS_FAILURES as e:
-            raise AdapterUnavailable(f"the Redis signal counter failed: {e}") from e
+            raise unavailable("the Redis signal counter failed", e) from e
         for answer in answers:
             if isinstance(answer, Exception):
                 await relearn_slots(self._client, answer)
-                raise AdapterUnavailable(f"the Redis signal counter failed: {answer}") from answer
+                raise unavailable("the Redis signal counter failed", answer) from answer
         return tuple(int(answer) for answer in answers)
 
     def _arguments(self, tally: Tally, now: int) -> tuple[str, list[Any]]:

@@ -41,28 +41,22 @@ import asyncio
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 from uuid import UUID
 
-from redis.exceptions import (
-    ClusterDownError,
-    OutOfMemoryError,
-    ReadOnlyError,
-    ResponseError,
-    TryAgainError,
-)
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
 from openticket.adapters.millis import MILLISECOND, from_millis, millis
-from openticket.adapters.redis.connection import CLUSTER_UNAVAILABLE, REDIS_FAILURES, RedisClient
+from openticket.adapters.redis.connection import (
+    REDIS_FAILURES,
+    RedisClient,
+    means_unavailable,
+    unavailable,
+)
 from openticket.adapters.waiting_room_input import (
     check_holder,
     check_pre_queue_until,
     checked_ticket,
 )
 from openticket.application.ports.clock import Clock
-from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.waiting_room import QueueTicket
 from openticket.domain.shared import SessionId, UserId
 
@@ -71,20 +65,6 @@ DEFAULT_ADMISSION_TTL = timedelta(minutes=10)
 
 DEFAULT_IDLE_TTL = timedelta(days=1)
 """How long a session's room is kept after its last join or admission."""
-
-_UNAVAILABLE: Final = (
-    RedisConnectionError,  # also refused and lost connections, LOADING, a full pool
-    RedisTimeoutError,
-    TimeoutError,
-    OSError,  # a socket error redis-py did not wrap
-    OutOfMemoryError,
-    ReadOnlyError,  # a replica promoted away from us (failover)
-    ClusterDownError,  # also MASTERDOWN
-    TryAgainError,
-    *CLUSTER_UNAVAILABLE,
-)
-_BUSY_PREFIXES: Final = ("OOM", "BUSY", "NOREPLICAS", "MASTERDOWN", "LOADING")
-"""Error replies that mean 'not now' rather than 'wrong call'."""
 
 _PRUNE_LIMIT = 1000
 """Run-out admissions pruned per script at most, so no script runs long."""
@@ -431,9 +411,6 @@ async def _ask(action: str, call: Awaitable[Any]) -> Any:
     try:
         return await call
     except REDIS_FAILURES as e:
-        if isinstance(e, _UNAVAILABLE) or (
-            isinstance(e, ResponseError) and str(e).startswith(_BUSY_PREFIXES)
-        ):
-            reason = str(e).strip() or type(e).__name__
-            raise AdapterUnavailable(f"waiting room: cannot {action} in Redis: {reason}") from e
+        if means_unavailable(e):
+            raise unavailable(f"waiting room: cannot {action} in Redis", e) from e
         raise
