@@ -2,11 +2,12 @@
 
 A partition's actor runs in one process (a worker); every process — API or worker —
 sends the seat commands of that partition to it by NATS core request/reply on
-``seat.lock.request.<partition>`` (seed §2.2) under the deployment's prefix, the same
-prefix as the event streams (:func:`~openticket.adapters.nats.streams.subject_name`:
-prefix ``T1A2`` gives ``t1a2.seat.lock.request.3``). :class:`RemoteSeating` is the
-sending side, the ``Seating`` port's ``ask``; :class:`PartitionHost` answers on a
-worker from its local ``SeatingService``.
+``seat.lock.request.<partition>``, the seat-lock subject of the original design, under
+the deployment's prefix, the same prefix as the event streams
+(:func:`~openticket.adapters.nats.streams.subject_name`: prefix ``T1A2`` gives
+``t1a2.seat.lock.request.3``). :class:`RemoteSeating` is the sending side, the
+``Seating`` port's ``ask``; :class:`PartitionHost` answers on a worker from its local
+``SeatingService``.
 
 One message per partition per tick
     The commands a process asks of one partition within one turn of its event loop go
