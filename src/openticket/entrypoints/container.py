@@ -2,25 +2,17 @@
 
 Nothing is built at import time. ``Selector`` providers pick each adapter by setting
 (``lock_store``, ``persistence``); later adapters join the selectors. Tests replace
-any provider with ``container.<name>.override(...)``.
+any provider with ``container.<name>.override(...)``. What a provider builds in more
+than a constructor call is a function of :mod:`openticket.entrypoints.builders`.
 """
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import timedelta
-from pathlib import Path
-from typing import Any, TypeVar
-
 import structlog
 from dependency_injector import containers, providers
-from nats.js import JetStreamContext
 
 from openticket.adapters.bot_defence import HeuristicBotDefence
-from openticket.adapters.challenge.turnstile import TurnstileVerifier
-from openticket.adapters.identity import Argon2PasswordHasher, JwtTokenIssuer
-from openticket.adapters.identity.admission_tokens import JwtAdmissionTokens, admission_key
+from openticket.adapters.identity import Argon2PasswordHasher
 from openticket.adapters.memory import MemoryDatabase, MemoryLockStore, MemoryNotifier
 from openticket.adapters.memory.ledger import MemorySaleLedger
 from openticket.adapters.memory.rate_limit import MemoryRateLimiter
@@ -28,18 +20,14 @@ from openticket.adapters.memory.signal_counter import MemorySignalCounter
 from openticket.adapters.memory.waiting_room import MemoryWaitingRoomStore
 from openticket.adapters.nats.command_path import PartitionHost, RemoteSeating
 from openticket.adapters.nats.connection import NatsConnection
-from openticket.adapters.nats.feeds import LiveFeedFollower, SeatEventForwarder
-from openticket.adapters.nats.lock_store import NatsKvLockStore
+from openticket.adapters.nats.feeds import SeatEventForwarder
 from openticket.adapters.nats.parked import NatsParkedMessages
-from openticket.adapters.nats.publisher import NatsEventPublisher
 from openticket.adapters.nats.roles import RoleConsumers
-from openticket.adapters.nats.streams import ensure_streams, stream_name
+from openticket.adapters.nats.streams import stream_name
 from openticket.adapters.nats.worker_node import WorkerNode
-from openticket.adapters.payments.linepay import LinePayProvider
 from openticket.adapters.payments.mock import MockPaymentProvider
 from openticket.adapters.payments.mock.shared import SharedMockPaymentProvider
-from openticket.adapters.payments.stripe import StripePaymentProvider
-from openticket.adapters.postgres import OutboxRelay, PostgresDatabase
+from openticket.adapters.postgres import OutboxRelay
 from openticket.adapters.postgres.ledger import PostgresSaleLedger
 from openticket.adapters.redis.connection import RedisConnection
 from openticket.adapters.redis.lock_store import RedisLockStore
@@ -59,10 +47,6 @@ from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import LiveNotifications
 from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
-from openticket.application.ports.clock import Clock
-from openticket.application.ports.payments import PaymentProvider
-from openticket.application.ports.rate_limit import RateLimit, RateLimiter
-from openticket.application.ports.unit_of_work import UnitOfWorkFactory
 from openticket.application.roles import SagaPlacement
 from openticket.application.saga import PurchaseSaga
 from openticket.application.seating.board import SeatBoard
@@ -70,194 +54,9 @@ from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
 from openticket.application.ticketing.service import TicketingService
 from openticket.application.transactions import Transactions
-from openticket.domain.shared import DomainEvent
+from openticket.entrypoints import builders as build
 from openticket.entrypoints.http.app import create_app
 from openticket.entrypoints.http.policy import HttpPolicy
-from openticket.entrypoints.http.rate_limit import RateLimits
-
-_T = TypeVar("_T")
-
-
-def _memory_unit_of_work(database: MemoryDatabase) -> UnitOfWorkFactory:
-    return database.unit_of_work
-
-
-def _postgres_unit_of_work(database: PostgresDatabase) -> UnitOfWorkFactory:
-    return database.unit_of_work
-
-
-def _postgres_database(url: str, schema: str, pool_size: int) -> PostgresDatabase:
-    return PostgresDatabase(url, schema=schema or None, max_connections=pool_size)
-
-
-def _nats_lock_store(
-    connection: NatsConnection, clock: Clock, prefix: str, replicas: int
-) -> NatsKvLockStore:
-    store = NatsKvLockStore(
-        connection.js, clock, bucket=stream_name("openticket_seats", prefix), replicas=replicas
-    )
-    connection.on_connect(lambda _: store.ensure_bucket())
-    return store
-
-
-def _nats_events(
-    connection: NatsConnection, prefix: str, replicas: int, bus: MessageBus
-) -> NatsEventPublisher:
-    async def streams(js: JetStreamContext) -> None:
-        await ensure_streams(js, prefix=prefix, replicas=replicas)
-
-    connection.on_connect(streams)
-    return NatsEventPublisher(
-        connection.js, prefix=prefix, client=connection.client, settled=bus.settled_here
-    )
-
-
-def _live_feed_follower(
-    js: JetStreamContext, notifications: LiveNotifications, prefix: str
-) -> LiveFeedFollower:
-    return LiveFeedFollower(js, notifications.role().handle, prefix=prefix)
-
-
-def _is(value: str, wanted: str) -> bool:
-    return value == wanted
-
-
-def _both(
-    first: Callable[[Sequence[DomainEvent]], Awaitable[None]],
-    then: Callable[[Sequence[DomainEvent]], Awaitable[None]],
-) -> Callable[[Sequence[DomainEvent]], Awaitable[None]]:
-    """Publish to ``first`` (the in-process bus), then to ``then`` (the streams)."""
-
-    async def publish(events: Sequence[DomainEvent]) -> None:
-        await first(events)
-        await then(events)
-
-    return publish
-
-
-def _joined(*parts: list[Any]) -> list[Any]:
-    return [item for part in parts for item in part]
-
-
-def _merged(*parts: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for part in parts for name, value in part.items()}
-
-
-def _stripe(
-    api_key: str, webhook_secret: str, api_base: str, clock: Clock, timeout: float
-) -> StripePaymentProvider | None:
-    if not api_key:
-        return None
-    return StripePaymentProvider(
-        api_key,
-        [s.strip() for s in webhook_secret.split(",")],
-        clock=clock,
-        api_base=api_base or None,
-        timeout=timeout,
-    )
-
-
-def _linepay(
-    channel_id: str, channel_secret: str, api_base: str, public_url: str, timeout: float
-) -> LinePayProvider | None:
-    if not channel_id:
-        return None
-    back = f"{public_url.rstrip('/')}/api/payments/linepay"
-    return LinePayProvider(
-        channel_id,
-        channel_secret,
-        api_base=api_base,
-        confirm_url=f"{back}/confirm",
-        cancel_url=f"{back}/cancel",
-        timeout=timeout,
-    )
-
-
-def _configured(
-    enabled: list[str], **candidates: PaymentProvider | None
-) -> dict[str, PaymentProvider]:
-    return {
-        name: provider
-        for name, provider in candidates.items()
-        if provider is not None and name in enabled
-    }
-
-
-def _with_lifetime(payment_providers: dict[str, PaymentProvider]) -> list[Any]:
-    """The providers that hold connections, to be closed when the application stops."""
-    return [p for p in payment_providers.values() if hasattr(p, "stop")]
-
-
-def _rate_limits(limiter: RateLimiter, *, per_user: int, per_ip: int, window: float) -> RateLimits:
-    span = timedelta(seconds=window)
-    return RateLimits(
-        limiter,
-        per_user=RateLimit(per_user, span) if per_user else None,
-        per_ip=RateLimit(per_ip, span) if per_ip else None,
-    )
-
-
-def _seconds(value: float) -> timedelta:
-    return timedelta(seconds=value)
-
-
-def _token_issuer(
-    clock: Clock,
-    *,
-    secret: str,
-    private_key_file: str,
-    public_key_file: str,
-    issuer: str,
-    audience: str,
-    ttl: timedelta,
-) -> JwtTokenIssuer:
-    """RS256 when a private key file is configured, else HS256 (random secret if unset)."""
-    if private_key_file:
-        return JwtTokenIssuer(
-            clock,
-            private_key_pem=Path(private_key_file).read_bytes(),
-            public_key_pem=Path(public_key_file).read_bytes() if public_key_file else None,
-            issuer=issuer,
-            audience=audience,
-            ttl=ttl,
-        )
-    return JwtTokenIssuer.from_secret_or_random(
-        clock, secret, issuer=issuer, audience=audience, ttl=ttl
-    )
-
-
-def _when(on: bool, value: _T) -> _T | None:
-    """``value`` when a setting turns it on, else ``None``."""
-    return value if on else None
-
-
-def _challenge_verifier(secret: str, url: str) -> TurnstileVerifier | None:
-    """Cloudflare Turnstile when its secret is configured, else no verifier."""
-    return TurnstileVerifier(secret, url=url) if secret else None
-
-
-def _admission_tokens(clock: Clock, *, secret: str, private_key_file: str) -> JwtAdmissionTokens:
-    """Admission tokens keyed by the deployment's signing secret (random when it has none).
-
-    Every API process derives the same key from the same JWT secret or private key, so
-    a token from one is good in all; a random key serves one embedded process.
-    """
-    if secret:
-        material: bytes = secret.encode()
-    elif private_key_file:
-        material = Path(private_key_file).read_bytes()
-    else:
-        material = secrets.token_bytes(32)
-    return JwtAdmissionTokens(clock, admission_key(material))
-
-
-async def _running(app: OpenTicket) -> AsyncIterator[OpenTicket]:
-    """The application's lifecycle as a container resource: started, then stopped."""
-    await app.start()
-    try:
-        yield app
-    finally:
-        await app.stop()
 
 
 class Container(containers.DeclarativeContainer):
@@ -274,15 +73,15 @@ class Container(containers.DeclarativeContainer):
     # --- adapters, chosen by settings -----------------------------------------------------
     memory_database = providers.Singleton(MemoryDatabase)
     postgres_database = providers.Singleton(
-        _postgres_database,
+        build.postgres_database,
         config.database_url,
         config.database_schema,
         config.database_pool_size,
     )
     uow_factory = providers.Selector(
         config.persistence,
-        memory=providers.Singleton(_memory_unit_of_work, memory_database),
-        postgres=providers.Singleton(_postgres_unit_of_work, postgres_database),
+        memory=providers.Singleton(build.memory_unit_of_work, memory_database),
+        postgres=providers.Singleton(build.postgres_unit_of_work, postgres_database),
     )
     redis = providers.Singleton(RedisConnection, config.redis_url, cluster=config.redis_cluster)
     nats = providers.Singleton(NatsConnection, config.nats_url)
@@ -292,7 +91,7 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryLockStore, clock=clock),
         redis=providers.Singleton(RedisLockStore, redis_client, clock, prefix=config.redis_prefix),
         nats=providers.Singleton(
-            _nats_lock_store, nats, clock, config.nats_prefix, config.nats_replicas
+            build.nats_lock_store, nats, clock, config.nats_prefix, config.nats_replicas
         ),
     )
     redis_seat_cache = providers.Singleton(
@@ -327,14 +126,14 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Singleton(
             MemoryWaitingRoomStore,
             clock,
-            admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
+            admission_ttl=providers.Singleton(build.seconds, config.admission_ttl_seconds),
         ),
         redis=providers.Singleton(
             RedisWaitingRoomStore,
             redis_client,
             clock,
             prefix=config.redis_prefix,
-            admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
+            admission_ttl=providers.Singleton(build.seconds, config.admission_ttl_seconds),
         ),
     )
     mock_payments = providers.Selector(
@@ -344,7 +143,7 @@ class Container(containers.DeclarativeContainer):
     )
     """The mock provider: in this process's memory, or (several processes) in PostgreSQL."""
     stripe_payments = providers.Singleton(
-        _stripe,
+        build.stripe,
         config.stripe_api_key,
         config.stripe_webhook_secret,
         config.stripe_api_base,
@@ -352,7 +151,7 @@ class Container(containers.DeclarativeContainer):
         config.payment_timeout_seconds,
     )
     linepay_payments = providers.Singleton(
-        _linepay,
+        build.linepay,
         config.linepay_channel_id,
         config.linepay_channel_secret,
         config.linepay_api_base,
@@ -360,7 +159,7 @@ class Container(containers.DeclarativeContainer):
         config.payment_timeout_seconds,
     )
     payment_providers = providers.Singleton(
-        _configured,
+        build.configured,
         config.payment_providers,
         mock=mock_payments,
         stripe=stripe_payments,
@@ -377,7 +176,7 @@ class Container(containers.DeclarativeContainer):
     """Live feeds from events: on the bus, or (API processes with workers and no Redis)
     fed by the stream followers."""
     nats_events = providers.Singleton(
-        _nats_events, nats, config.nats_prefix, config.nats_replicas, bus
+        build.nats_events, nats, config.nats_prefix, config.nats_replicas, bus
     )
     """The JetStream streams, where every committed event also goes when NATS is set."""
     outbox_relay = providers.Singleton(
@@ -386,7 +185,7 @@ class Container(containers.DeclarativeContainer):
         providers.Selector(
             config.messaging,
             memory=bus.provided.publish,
-            nats=providers.Callable(_both, bus.provided.publish, nats_events.provided.publish),
+            nats=providers.Callable(build.both, bus.provided.publish, nats_events.provided.publish),
         ),
     )
     publish = providers.Selector(
@@ -396,8 +195,8 @@ class Container(containers.DeclarativeContainer):
     )
     """Where services send the events they committed: through the outbox relay if any."""
     components = providers.Callable(
-        _joined,
-        providers.Callable(_with_lifetime, payment_providers),
+        build.joined,
+        providers.Callable(build.with_lifetime, payment_providers),
         providers.Selector(
             config.persistence,
             memory=providers.List(),
@@ -418,7 +217,7 @@ class Container(containers.DeclarativeContainer):
             local=providers.List(),
             follow=providers.List(
                 providers.Singleton(
-                    _live_feed_follower,
+                    build.live_feed_follower,
                     nats.provided.js,
                     notifications,
                     config.nats_prefix,
@@ -428,7 +227,7 @@ class Container(containers.DeclarativeContainer):
     )
     """What starts before the application and stops after it, in this order."""
     health_checks = providers.Callable(
-        _merged,
+        build.merged,
         providers.Selector(
             config.persistence,
             memory=providers.Dict(),
@@ -446,7 +245,7 @@ class Container(containers.DeclarativeContainer):
         ),
     )
     router = providers.Singleton(PartitionRouter, partitions=config.partitions)
-    hold_ttl = providers.Singleton(_seconds, config.hold_ttl_seconds)
+    hold_ttl = providers.Singleton(build.seconds, config.hold_ttl_seconds)
     catalog = providers.Singleton(CatalogService, uow=uow_factory, clock=clock, ids=ids)
     local_seating = providers.Singleton(
         SeatingService,
@@ -474,7 +273,7 @@ class Container(containers.DeclarativeContainer):
     )
     """A session's seats with their statuses, and its stock."""
     admission_tokens = providers.Singleton(
-        _admission_tokens,
+        build.admission_tokens,
         clock,
         secret=config.jwt_secret,
         private_key_file=config.jwt_private_key_file,
@@ -486,7 +285,7 @@ class Container(containers.DeclarativeContainer):
     )
     """The bot defence's counts: in process, or in Redis shared by every API process."""
     bot_defence = providers.Callable(
-        _when, config.bot_defence, providers.Singleton(HeuristicBotDefence, signal_counter)
+        build.when, config.bot_defence, providers.Singleton(HeuristicBotDefence, signal_counter)
     )
     gate = providers.Singleton(
         WaitingRoom,
@@ -499,11 +298,11 @@ class Container(containers.DeclarativeContainer):
             GatePolicy,
             overbook=config.queue_overbook,
             admit_per_second=config.queue_admit_per_second,
-            admission_ttl=providers.Singleton(_seconds, config.admission_ttl_seconds),
+            admission_ttl=providers.Singleton(build.seconds, config.admission_ttl_seconds),
         ),
         bot_defence=bot_defence,
         challenge=providers.Singleton(
-            _challenge_verifier, config.turnstile_secret, config.turnstile_verify_url
+            build.challenge_verifier, config.turnstile_secret, config.turnstile_verify_url
         ),
     )
     """The waiting rooms of sessions sold through a queue, and their admitter."""
@@ -547,7 +346,7 @@ class Container(containers.DeclarativeContainer):
         ticketing,
         notifications,
         placement=providers.Callable(SagaPlacement, config.saga),
-        live_feeds_on_bus=providers.Callable(_is, config.live_feeds, "local"),
+        live_feeds_on_bus=providers.Callable(build.equals, config.live_feeds, "local"),
     )
     """The bus wired (commands, the saga's roles, the live feeds); the saga's roles."""
     app = providers.Singleton(
@@ -564,11 +363,11 @@ class Container(containers.DeclarativeContainer):
         roles=roles,
         board=seat_board,
         gate=gate,
-        sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
+        sweep_interval=providers.Singleton(build.seconds, config.sweep_interval_seconds),
         components=components,
         health_checks=health_checks,
     )
-    running_app = providers.Resource(_running, app)
+    running_app = providers.Resource(build.running, app)
 
     # --- a worker process (``openticket worker``; built after the app has started) -------
     seat_event_forwarder = providers.Singleton(SeatEventForwarder, nats_events)
@@ -583,7 +382,7 @@ class Container(containers.DeclarativeContainer):
         prefix=config.nats_prefix,
         instances=config.worker_consumers,
         max_deliver=config.consumer_max_deliver,
-        ack_wait=providers.Singleton(_seconds, config.consumer_ack_wait_seconds),
+        ack_wait=providers.Singleton(build.seconds, config.consumer_ack_wait_seconds),
         replicas=config.nats_replicas,
     )
     worker_node = providers.Factory(
@@ -597,9 +396,9 @@ class Container(containers.DeclarativeContainer):
         clock=clock,
         partitions=config.partitions,
         leases_bucket=providers.Callable(stream_name, "openticket_leases", config.nats_prefix),
-        lease=providers.Singleton(_seconds, config.worker_lease_seconds),
+        lease=providers.Singleton(build.seconds, config.worker_lease_seconds),
         replicas=config.nats_replicas,
-        sweep_interval=providers.Singleton(_seconds, config.sweep_interval_seconds),
+        sweep_interval=providers.Singleton(build.seconds, config.sweep_interval_seconds),
     )
     """``worker_node(worker_id=..., preferred=[...])``: the worker's partitions and consumers."""
 
@@ -622,14 +421,14 @@ class Container(containers.DeclarativeContainer):
     # --- identity and the HTTP API --------------------------------------------------------------
     password_hasher = providers.Singleton(Argon2PasswordHasher)
     token_issuer = providers.Singleton(
-        _token_issuer,
+        build.token_issuer,
         clock,
         secret=config.jwt_secret,
         private_key_file=config.jwt_private_key_file,
         public_key_file=config.jwt_public_key_file,
         issuer=config.jwt_issuer,
         audience=config.jwt_audience,
-        ttl=providers.Singleton(_seconds, config.token_ttl_seconds),
+        ttl=providers.Singleton(build.seconds, config.token_ttl_seconds),
     )
     identity = providers.Singleton(
         IdentityService,
@@ -640,7 +439,7 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
     )
     rate_limits = providers.Singleton(
-        _rate_limits,
+        build.rate_limits,
         rate_limiter,
         per_user=config.rate_limit_per_user,
         per_ip=config.rate_limit_per_ip,
@@ -650,7 +449,7 @@ class Container(containers.DeclarativeContainer):
         HttpPolicy,
         cors_origins=config.cors_origins,
         trusted_proxies=config.trusted_proxies,
-        limit_loopback=providers.Callable(_is, config.profile, "production"),
+        limit_loopback=providers.Callable(build.equals, config.profile, "production"),
         hsts_seconds=config.hsts_seconds,
         ws_max_message_bytes=config.ws_max_message_bytes,
         ws_max_messages_per_minute=config.ws_max_messages_per_minute,
