@@ -5,6 +5,9 @@
 all-or-nothing, lives at most ``hold_ttl``, and is released, extended or turned
 into a sale only by whoever knows its ``hold_id``. A sale must also present the
 hold's fencing token, so a holder that lost its hold cannot sell the seat to itself.
+
+One module, over 500 lines: the inventory, its hold and its commands' checks are one
+invariant (no seat held or sold twice) that the Hypothesis machine checks as a whole.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ its writes and applies them in ``commit`` after checking versions (optimistic
 concurrency) and unique keys against what others committed meanwhile — so code that
 is correct here is correct on PostgreSQL too. Nothing in ``commit`` awaits, which
 makes it atomic within the event loop.
+
+One module, over 500 lines: every table, repository and the unit of work share the
+staged-write and commit checks that give it real transaction semantics.
 """
 
 from __future__ import annotations

@@ -107,6 +107,9 @@ unhandled (the connection is gone; it all comes back after ``ack_wait``), and a 
 whose ack did not reach the server is redelivered and skipped by the handler's dedupe.
 A durable deleted while the consumer runs is not created again behind the operator's
 back (it would replay the stream from its start).
+
+One module, over 500 lines: fetching, judging, settling and parking are the steps of
+one at-least-once delivery loop.
 """
 
 from __future__ import annotations

@@ -95,6 +95,9 @@ Safety: at most one owner at a time, by bounded clock skew
     on it. A step of the wall clock counts as skew. Leases therefore only make two owners
     rare and brief, never impossible: the lock store's conditional writes and fencing
     tokens, and PostgreSQL's ``UNIQUE`` on tickets, remain the final fences.
+
+One module, over 500 lines: the lease protocol (claim, heartbeat, hand-over, fence)
+is one state machine over one bucket; its parts are not safe alone.
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ conditional. Refusals are only ever decided on values read during the op itself.
 
 The bucket must never be deleted and created again under the same name while stores
 use it: its revisions would start over, and so would the fencing tokens.
+
+One module, over 500 lines: every operation is the same compare-and-set protocol over
+one bucket, and reads what the others wrote.
 """
 
 from __future__ import annotations

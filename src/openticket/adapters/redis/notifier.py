@@ -77,6 +77,9 @@ Lifecycle
     ``start()`` takes the connection and starts the reader (``watch_*`` calls it when
     needed); ``stop()`` ends every feed (their iterators stop), cancels the reader
     and gives the connection back. Both are idempotent; publishing needs neither.
+
+One module, over 500 lines: the publishing side and the one pub/sub reader share the
+connection's life (reconnect, resubscribe, cluster nodes).
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ and the entries still waiting then say ``sold_out``.
 An order of a queued session needs the buyer's own admission token for that session,
 with the admission still running (``require_admission``); a buyer who has taken as
 many seats as they may spends it (``spend``), which lets the next buyer in.
+
+One module, over 500 lines: joining, admitting and ordering share one policy and one
+store; split apart, each half would need the other's private state.
 """
 
 from __future__ import annotations

@@ -18,6 +18,9 @@ try again, the new owner answers); under a new epoch it forgets what it knew and
 rebuilds. So an owner that was paused past its lease (SIGSTOP, a long GC, a VM
 migration) and resumed cannot answer from memory that another owner has since made
 stale — a refusal it decides is true of the store when it decides it.
+
+One module, over 500 lines: the actor's batch (decide, write, apply, answer) and its
+rebuild are one loop; splitting it would put the hot path across modules.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 Request bodies forbid unknown fields: a buyer who sends ``status``, ``total``,
 ``user_id`` or a price gets a 400, and nothing is stored.
+
+One module, over 500 lines: every body of the API in one place, so the OpenAPI
+document, the fuzzer and a reader see each field's pattern once.
 """
 
 from __future__ import annotations

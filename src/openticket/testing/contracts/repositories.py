@@ -3,6 +3,9 @@
 Every suite here needs one fixture, ``uow_factory``, that the adapter's subclass
 defines: a ``UnitOfWorkFactory`` over a store the test may write to. Ids and e-mail
 addresses are random, so a store shared with other tests is fine.
+
+One module, over 500 lines: the repositories' suites share their fixtures and builders;
+an adapter subclasses them all from here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """The ``WaitingRoomStore`` contract: a fair queue per session, admitted k at a time.
 
 A pre-queue lottery, then first come, first served; the rooms and the admitter lease.
+
+One module, over 500 lines: a contract suite is one class an adapter subclasses.
 """
 
 from __future__ import annotations
