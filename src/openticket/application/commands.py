@@ -15,6 +15,7 @@ from openticket.application.gate.waiting_room import Client
 from openticket.application.messagebus import Command
 from openticket.application.payments.service import StartedPayment
 from openticket.domain.ordering import Order
+from openticket.domain.payment import Payment
 from openticket.domain.shared import OrderId, SessionId
 from openticket.domain.ticketing import Ticket
 
@@ -64,3 +65,22 @@ class CheckIn(Command[Ticket]):
 
     by: Requester
     qr_code: str
+
+
+@attrs.frozen
+class ReturnFromProvider(Command[Payment]):
+    """The buyer came back from the provider's page, approving or cancelling there."""
+
+    provider: str
+    provider_transaction_id: str
+    reference: str
+    approved: bool
+
+
+@attrs.frozen
+class HandleWebhook(Command[Payment | None]):
+    """A provider's webhook, as it came: verified, then applied to the payment it names."""
+
+    provider: str
+    headers: Mapping[str, str]
+    body: bytes

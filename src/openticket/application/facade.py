@@ -21,8 +21,10 @@ from openticket.application.catalog.service import CatalogService, EventDetails
 from openticket.application.commands import (
     CancelOrder,
     CheckIn,
+    HandleWebhook,
     PlaceOrder,
     RefundOrder,
+    ReturnFromProvider,
     StartPayment,
 )
 from openticket.application.gate.waiting_room import Client, WaitingRoom
@@ -72,7 +74,7 @@ class OpenTicket:
     A facade: it holds the services the composition root (the container) built and
     wired, starts and stops them, and answers each use case by one call. What changes
     state goes through the command bus (``place_order``, ``pay``, ``cancel_order``,
-    ``refund_order``, ``check_in``: one handler each, see
+    ``refund_order``, ``check_in``, a provider's return and webhook: one handler each, see
     :mod:`~openticket.application.handlers`); what only reads calls its service.
     """
 
@@ -324,8 +326,8 @@ class OpenTicket:
         self, provider: str, provider_transaction_id: str, reference: str, *, approved: bool
     ) -> Payment:
         """The buyer came back from the provider's page; see ``PaymentService``."""
-        return await self.payments.return_from_provider(
-            provider, provider_transaction_id, reference, approved=approved
+        return await self.bus.execute(
+            ReturnFromProvider(provider, provider_transaction_id, reference, approved)
         )
 
     async def get_order(self, by: Requester, order_id: OrderId) -> Order:
@@ -350,10 +352,7 @@ class OpenTicket:
         self, provider: str, headers: Mapping[str, str], body: bytes
     ) -> Payment | None:
         """Verify and apply a provider's webhook (raises ``InvalidWebhookSignature``)."""
-        notice = await self.payments.provider(provider).parse_webhook(headers, body)
-        if notice is None:
-            return None
-        return await self.payments.record_webhook(provider, notice)
+        return await self.bus.execute(HandleWebhook(provider, headers, body))
 
     # --- tickets ----------------------------------------------------------------------------
 

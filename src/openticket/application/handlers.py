@@ -9,8 +9,10 @@ from __future__ import annotations
 from openticket.application.commands import (
     CancelOrder,
     CheckIn,
+    HandleWebhook,
     PlaceOrder,
     RefundOrder,
+    ReturnFromProvider,
     StartPayment,
 )
 from openticket.application.messagebus import MessageBus
@@ -54,6 +56,13 @@ def register_handlers(  # noqa: PLR0917  # one argument per service it wires
     bus.register(
         StartPayment, lambda c: payments.start_payment(c.by, c.order_id, c.provider, c.options)
     )
+    bus.register(
+        ReturnFromProvider,
+        lambda c: payments.return_from_provider(
+            c.provider, c.provider_transaction_id, c.reference, approved=c.approved
+        ),
+    )
+    bus.register(HandleWebhook, lambda c: payments.handle_webhook(c.provider, c.headers, c.body))
     bus.register(CancelOrder, lambda c: ordering.cancel_order(c.by, c.order_id))
     bus.register(RefundOrder, lambda c: saga.refund_order(c.by, c.order_id))
     bus.register(CheckIn, lambda c: ticketing.check_in(c.by, c.qr_code))

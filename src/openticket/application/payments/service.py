@@ -226,6 +226,18 @@ class PaymentService:
         remember(payment_id, payment)
         return payment
 
+    async def handle_webhook(
+        self, provider_name: str, headers: Mapping[str, str], body: bytes
+    ) -> Payment | None:
+        """Verify a provider's webhook (``InvalidWebhookSignature``) and record it.
+
+        ``None`` for a webhook that names no payment of ours, or none at all.
+        """
+        notice = await self.provider(provider_name).parse_webhook(headers, body)
+        if notice is None:
+            return None
+        return await self.record_webhook(provider_name, notice)
+
     async def record_webhook(self, provider_name: str, notice: WebhookNotice) -> Payment | None:
         """Apply a verified webhook to the payment it names (None if we do not know it).
 
