@@ -7,6 +7,7 @@ handler and hands back the handler's answer — or raises its error.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 import attrs
 
@@ -14,10 +15,12 @@ from openticket.application.access import Requester
 from openticket.application.gate.waiting_room import Client
 from openticket.application.messagebus import Command
 from openticket.application.payments.service import StartedPayment
+from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.ordering import Order
 from openticket.domain.payment import Payment
-from openticket.domain.shared import OrderId, SessionId
+from openticket.domain.shared import EventId, Money, OrderId, SessionId, VenueId
 from openticket.domain.ticketing import Ticket
+from openticket.domain.venue import SeatMap, Venue
 
 
 @attrs.frozen
@@ -84,3 +87,51 @@ class HandleWebhook(Command[Payment | None]):
     provider: str
     headers: Mapping[str, str]
     body: bytes
+
+
+@attrs.frozen
+class CreateVenue(Command[Venue]):
+    """An organizer (or admin) adds a venue with its seat map."""
+
+    by: Requester
+    name: str
+    address: Mapping[str, str]
+    seat_map: SeatMap
+
+
+@attrs.frozen
+class CreateEvent(Command[Event]):
+    """An organizer adds an event at a venue."""
+
+    by: Requester
+    venue_id: VenueId
+    name: str
+    description: str = ""
+
+
+@attrs.frozen
+class AddPriceCategory(Command[PriceCategory]):
+    """An organizer prices some areas of one of their events."""
+
+    by: Requester
+    event_id: EventId
+    name: str
+    area_ids: tuple[str, ...]
+    price: Money
+    quota: int | None = None
+
+
+@attrs.frozen
+class CreateSession(Command[Session]):
+    """An organizer adds a performance of one of their events, with its sale's rules."""
+
+    by: Requester
+    event_id: EventId
+    start_time: datetime
+    end_time: datetime
+    sale_start_time: datetime
+    sale_end_time: datetime
+    queue_enabled: bool = False
+    max_seats_per_order: int | None = None
+    max_seats_per_user: int | None = None
+    challenge_required: bool = False

@@ -19,8 +19,12 @@ import structlog
 from openticket.application.access import Requester
 from openticket.application.catalog.service import CatalogService, EventDetails
 from openticket.application.commands import (
+    AddPriceCategory,
     CancelOrder,
     CheckIn,
+    CreateEvent,
+    CreateSession,
+    CreateVenue,
     HandleWebhook,
     PlaceOrder,
     RefundOrder,
@@ -73,8 +77,9 @@ class OpenTicket:
 
     A facade: it holds the services the composition root (the container) built and
     wired, starts and stops them, and answers each use case by one call. What changes
-    state goes through the command bus (``place_order``, ``pay``, ``cancel_order``,
-    ``refund_order``, ``check_in``, a provider's return and webhook: one handler each, see
+    state goes through the command bus (the catalog's writes, ``place_order``, ``pay``,
+    ``cancel_order``, ``refund_order``, ``check_in``, a provider's return and webhook:
+    one handler each, see
     :mod:`~openticket.application.handlers`); what only reads calls its service.
     """
 
@@ -207,15 +212,13 @@ class OpenTicket:
         self, by: Requester, *, name: str, address: Mapping[str, str], seat_map: SeatMap
     ) -> Venue:
         """A new venue (organizers, admins)."""
-        return await self.catalog.create_venue(by, name=name, address=address, seat_map=seat_map)
+        return await self.bus.execute(CreateVenue(by, name, address, seat_map))
 
     async def create_event(
         self, by: Requester, *, venue_id: VenueId, name: str, description: str = ""
     ) -> Event:
         """A new event at a venue, organized by the caller."""
-        return await self.catalog.create_event(
-            by, venue_id=venue_id, name=name, description=description
-        )
+        return await self.bus.execute(CreateEvent(by, venue_id, name, description))
 
     async def add_price_category(
         self,
@@ -228,8 +231,8 @@ class OpenTicket:
         quota: int | None = None,
     ) -> PriceCategory:
         """Price some areas of one of the caller's events."""
-        return await self.catalog.add_price_category(
-            by, event_id, name=name, area_ids=area_ids, price=price, quota=quota
+        return await self.bus.execute(
+            AddPriceCategory(by, event_id, name, tuple(area_ids), price, quota)
         )
 
     async def create_session(
@@ -247,17 +250,19 @@ class OpenTicket:
         challenge_required: bool = False,
     ) -> Session:
         """A performance of one of the caller's events."""
-        return await self.catalog.create_session(
-            by,
-            event_id,
-            start_time=start_time,
-            end_time=end_time,
-            sale_start_time=sale_start_time,
-            sale_end_time=sale_end_time,
-            queue_enabled=queue_enabled,
-            max_seats_per_order=max_seats_per_order,
-            max_seats_per_user=max_seats_per_user,
-            challenge_required=challenge_required,
+        return await self.bus.execute(
+            CreateSession(
+                by,
+                event_id,
+                start_time,
+                end_time,
+                sale_start_time,
+                sale_end_time,
+                queue_enabled,
+                max_seats_per_order,
+                max_seats_per_user,
+                challenge_required,
+            )
         )
 
     async def get_venue(self, venue_id: VenueId) -> Venue:

@@ -6,9 +6,14 @@ facade and the services wire nothing themselves.
 
 from __future__ import annotations
 
+from openticket.application.catalog.service import CatalogService
 from openticket.application.commands import (
+    AddPriceCategory,
     CancelOrder,
     CheckIn,
+    CreateEvent,
+    CreateSession,
+    CreateVenue,
     HandleWebhook,
     PlaceOrder,
     RefundOrder,
@@ -26,6 +31,7 @@ from openticket.application.ticketing.service import TicketingService
 
 def register_handlers(  # noqa: PLR0917  # one argument per service it wires
     bus: MessageBus,
+    catalog: CatalogService,
     ordering: OrderingService,
     payments: PaymentService,
     saga: PurchaseSaga,
@@ -49,6 +55,37 @@ def register_handlers(  # noqa: PLR0917  # one argument per service it wires
             role.subscribe(bus, retry=placement is SagaPlacement.LOCAL)
     if live_feeds_on_bus:
         notifications.register(bus)
+    bus.register(
+        CreateVenue,
+        lambda c: catalog.create_venue(c.by, name=c.name, address=c.address, seat_map=c.seat_map),
+    )
+    bus.register(
+        CreateEvent,
+        lambda c: catalog.create_event(
+            c.by, venue_id=c.venue_id, name=c.name, description=c.description
+        ),
+    )
+    bus.register(
+        AddPriceCategory,
+        lambda c: catalog.add_price_category(
+            c.by, c.event_id, name=c.name, area_ids=c.area_ids, price=c.price, quota=c.quota
+        ),
+    )
+    bus.register(
+        CreateSession,
+        lambda c: catalog.create_session(
+            c.by,
+            c.event_id,
+            start_time=c.start_time,
+            end_time=c.end_time,
+            sale_start_time=c.sale_start_time,
+            sale_end_time=c.sale_end_time,
+            queue_enabled=c.queue_enabled,
+            max_seats_per_order=c.max_seats_per_order,
+            max_seats_per_user=c.max_seats_per_user,
+            challenge_required=c.challenge_required,
+        ),
+    )
     bus.register(
         PlaceOrder,
         lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids, c.admission_token, c.client),

@@ -340,6 +340,7 @@ class Container(containers.DeclarativeContainer):
     roles = providers.Singleton(
         register_handlers,
         bus,
+        catalog,
         ordering,
         payments,
         saga,
