@@ -21,6 +21,7 @@ from typing import Any, LiteralString
 import psycopg
 import psycopg_pool
 import structlog
+from psycopg.rows import TupleRow
 
 from openticket.adapters.postgres.errors import (
     DRIVER_ERRORS,
@@ -31,7 +32,7 @@ from openticket.adapters.postgres.errors import (
     translate,
 )
 from openticket.adapters.postgres.migrator import MigrationReport, migrate, pending_migrations
-from openticket.adapters.postgres.unit_of_work import PostgresUnitOfWork, Row
+from openticket.adapters.postgres.unit_of_work import Connection, Params, PostgresUnitOfWork
 from openticket.adapters.serialization import EventCodec
 from openticket.domain.shared import DomainEvent
 
@@ -60,7 +61,7 @@ class PostgresDatabase:
         self._min = min_connections
         self._max = max_connections
         self._timeout = connect_timeout
-        self._pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Row]] | None = None
+        self._pool: psycopg_pool.AsyncConnectionPool[Connection] | None = None
         self._opening = asyncio.Lock()
         self._listeners: list[OutboxListener] = []
 
@@ -85,12 +86,12 @@ class PostgresDatabase:
         if pool is not None:
             await pool.close()
 
-    async def _open(self) -> psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Row]]:
+    async def _open(self) -> psycopg_pool.AsyncConnectionPool[Connection]:
         if self._pool is not None:
             return self._pool
         async with self._opening:
             if self._pool is None:
-                pool: psycopg_pool.AsyncConnectionPool[psycopg.AsyncConnection[Row]]
+                pool: psycopg_pool.AsyncConnectionPool[Connection]
                 pool = psycopg_pool.AsyncConnectionPool(
                     self.conninfo,
                     kwargs=self._kwargs,
@@ -121,7 +122,7 @@ class PostgresDatabase:
 
     # --- connections (for the unit of work and the relay) -------------------------------------
 
-    async def take(self) -> psycopg.AsyncConnection[Row]:
+    async def take(self) -> Connection:
         """A connection from the pool, in autocommit mode; give it back with ``give_back``."""
         try:
             pool = await self._open()
@@ -135,7 +136,7 @@ class PostgresDatabase:
         except (psycopg_pool.PoolTimeout, psycopg.Error) as e:
             raise translate(e) from e
 
-    async def give_back(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    async def give_back(self, conn: Connection) -> None:
         """Return a connection taken with ``take``."""
         pool = self._pool
         if pool is None:
@@ -143,19 +144,19 @@ class PostgresDatabase:
         else:
             await pool.putconn(conn)
 
-    async def discard(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    async def discard(self, conn: Connection) -> None:
         """Close a broken connection instead of giving it back."""
         await conn.close()
         if self._pool is not None:
             await self._pool.putconn(conn)  # the pool sees it closed and replaces it
 
-    async def lost(self, conn: psycopg.AsyncConnection[Row]) -> None:
+    async def lost(self, conn: Connection) -> None:
         """A connection died under us: drop it and every idle one that died with it."""
         await self.discard(conn)
         if self._pool is not None:
             await self._pool.check()  # the server restarted, say: all of them went
 
-    async def query(self, query: LiteralString, params: Sequence[Any] = ()) -> list[Row]:
+    async def query(self, query: LiteralString, params: Params = ()) -> list[TupleRow]:
         """The rows of one read outside any unit of work (reports, checks, tests)."""
         conn = await self.take()
         try:

@@ -22,17 +22,21 @@ _ORDERS = """
 SELECT o.order_id, o.status, o.total_amount, o.currency, o.expires_at, o.payment_id,
        array_agg(i.seat_id ORDER BY i.position) AS seat_ids
   FROM orders o JOIN order_items i ON i.order_id = o.order_id
- WHERE o.session_id = %s
+ WHERE o.session_id = %(session_id)s
  GROUP BY o.order_id
 """
 _PAYMENTS = """
 SELECT p.payment_id, p.order_id, p.provider, p.status, p.amount, p.currency, p.created_at,
        coalesce(p.refunded_at, p.processed_at) AS settled_at
   FROM payments p JOIN orders o ON o.order_id = p.order_id
- WHERE o.session_id = %s
+ WHERE o.session_id = %(session_id)s
 """
-_TICKETS = "SELECT ticket_id, order_id, seat_id, status FROM all_tickets WHERE session_id = %s"
-_BACKLOG = "SELECT count(*) FROM outbox WHERE published_at IS NULL AND stored_at < %s"
+_TICKETS = (
+    "SELECT ticket_id, order_id, seat_id, status FROM all_tickets WHERE session_id = %(session_id)s"
+)
+_BACKLOG = (
+    "SELECT count(*) FROM outbox WHERE published_at IS NULL AND stored_at < %(stored_before)s"
+)
 
 
 class PostgresSaleLedger:
@@ -44,9 +48,10 @@ class PostgresSaleLedger:
     async def session_books(self, session_id: SessionId) -> SessionBooks:
         """Every order, payment and ticket of ``session_id``."""
         query = self._database.query
-        orders: list[Any] = list(await query(_ORDERS, (session_id,)))
-        payments: list[Any] = list(await query(_PAYMENTS, (session_id,)))
-        tickets: list[Any] = list(await query(_TICKETS, (session_id,)))
+        session = {"session_id": session_id}
+        orders: list[Any] = list(await query(_ORDERS, session))
+        payments: list[Any] = list(await query(_PAYMENTS, session))
+        tickets: list[Any] = list(await query(_TICKETS, session))
         return SessionBooks(
             session_id=session_id,
             orders=[
@@ -94,7 +99,7 @@ class PostgresSaleLedger:
 
     async def unpublished_events(self, stored_before: datetime) -> int:
         """Outbox rows stored before ``stored_before`` and never marked published."""
-        ((count,),) = await self._database.query(_BACKLOG, (stored_before,))
+        ((count,),) = await self._database.query(_BACKLOG, {"stored_before": stored_before})
         return int(count)
 
 

@@ -228,7 +228,7 @@ def _literal(value: Any, writer: Callable[[Any], str] | None, fallback: Fallback
             return writer(value)
         except _NotHere:
             pass
-    return fallback("%s", (value,))
+    return fallback("%(value)s", {"value": value})
 
 
 class UtcDatetimeDumper(DatetimeDumper):

@@ -93,7 +93,7 @@ async def migrate(
     applied: list[Migration] = []
     async with conn, conn.transaction():
         # one process at a time; the others wait here, then find nothing left to do
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+        await conn.execute("SELECT pg_advisory_xact_lock(%(key)s)", {"key": _LOCK_KEY})
         if schema is not None:
             await conn.execute(
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema))
@@ -109,8 +109,13 @@ async def migrate(
                 progress(migration)
             await conn.execute(migration.sql.encode())
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
-                (migration.version, migration.name, migration.checksum),
+                "INSERT INTO schema_migrations (version, name, checksum)"
+                " VALUES (%(version)s, %(name)s, %(checksum)s)",
+                {
+                    "version": migration.version,
+                    "name": migration.name,
+                    "checksum": migration.checksum,
+                },
             )
             applied.append(migration)
     return MigrationReport(tuple(applied), before)

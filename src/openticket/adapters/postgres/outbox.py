@@ -112,8 +112,8 @@ class OutboxRelay:
         try:
             cursor = await conn.execute(
                 "UPDATE outbox SET published_at = now()"
-                " WHERE event_id = ANY(%s) AND published_at IS NULL",
-                (ids,),
+                " WHERE event_id = ANY(%(ids)s) AND published_at IS NULL",
+                {"ids": ids},
             )
             return cursor.rowcount
         except psycopg.Error as e:
@@ -140,10 +140,10 @@ class OutboxRelay:
             async with conn.transaction():
                 cursor = await conn.execute(
                     "SELECT seq, event_type, payload, correlation_id FROM outbox"
-                    " WHERE published_at IS NULL AND stored_at <= now() - %s"
-                    " AND event_type = ANY(%s)"
-                    " ORDER BY seq LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (wait, self._known_types, self._batch),
+                    " WHERE published_at IS NULL AND stored_at <= now() - %(wait)s"
+                    " AND event_type = ANY(%(types)s)"
+                    " ORDER BY seq LIMIT %(batch)s FOR UPDATE SKIP LOCKED",
+                    {"wait": wait, "types": self._known_types, "batch": self._batch},
                 )
                 rows = await cursor.fetchall()
                 if not rows:
@@ -159,7 +159,8 @@ class OutboxRelay:
                         await self._publish([event])
                     published.append(seq)
                 await conn.execute(
-                    "UPDATE outbox SET published_at = now() WHERE seq = ANY(%s)", (published,)
+                    "UPDATE outbox SET published_at = now() WHERE seq = ANY(%(published)s)",
+                    {"published": published},
                 )
             _log.info("outbox_relayed", events=len(published))
             return len(published)
@@ -173,7 +174,8 @@ class OutboxRelay:
         conn = await self._database.take()
         try:
             cursor = await conn.execute(
-                "DELETE FROM outbox WHERE published_at < now() - %s", (self._retention,)
+                "DELETE FROM outbox WHERE published_at < now() - %(retention)s",
+                {"retention": self._retention},
             )
             return cursor.rowcount
         except psycopg.Error as e:
