@@ -28,7 +28,6 @@ from openticket.domain.shared import HoldId, Money, OrderId, PaymentId, SeatId, 
 
 # SQL text is built here only from the tables' own column and table names; every value
 # is a bound parameter.
-# ruff: noqa: S608
 
 ORDERS: Final = Table(
     "orders",

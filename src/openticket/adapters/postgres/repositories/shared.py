@@ -22,7 +22,6 @@ from openticket.domain.shared import Aggregate
 
 # SQL text is built here only from the tables' own column and table names; every value
 # is a bound parameter.
-# ruff: noqa: S608
 
 T = TypeVar("T")
 

@@ -24,7 +24,6 @@ from openticket.domain.venue import parse_seat_id
 
 # SQL text is built here only from the tables' own column and table names; every value
 # is a bound parameter.
-# ruff: noqa: S608
 
 TICKETS: Final = Table(
     "tickets",
