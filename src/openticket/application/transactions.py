@@ -61,12 +61,19 @@ class Transactions:
         """Publish events that no aggregate recorded (news that changes nothing stored)."""
         await self._publish(events)
 
-    async def run(self, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    async def run(
+        self,
+        work: Callable[[UnitOfWork], Awaitable[T]],
+        *,
+        committed: Callable[[T], None] | None = None,
+    ) -> T:
         """``work`` in a unit that is then committed, its events published; its result.
 
         When the commit (or a save) finds that someone else saved the same aggregate
         first (``ConcurrencyError``), ``work`` runs again in a fresh unit, up to
         ``attempts`` times: it must read what it changes from the unit it is given.
+        ``committed`` gets the result once it is stored, before the events go out (to
+        remember what was stored for the handlers about to run).
         """
         for attempt in range(1, self._attempts + 1):
             try:
@@ -77,6 +84,8 @@ class Transactions:
                 if attempt == self._attempts:
                     raise
                 continue
+            if committed is not None:
+                committed(result)
             if events := uow.collect_new_events():
                 await self._publish(events)
             return result

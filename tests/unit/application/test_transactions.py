@@ -104,3 +104,21 @@ async def test_run_gives_up_after_its_attempts(published: Published) -> None:
         await transactions.run(work)
     assert tried == 2
     assert published.batches == []
+
+
+async def test_what_run_stored_is_told_before_its_events_go_out(
+    transactions: Transactions, published: Published
+) -> None:
+    """A handler the events set off finds what the unit stored remembered already."""
+    seen: list[str] = []
+
+    async def work(uow: UnitOfWork) -> str:
+        uow.publish_on_commit(noted("stored"))
+        return "result"
+
+    def committed(result: str) -> None:
+        seen.append(f"{result}, with {len(published.batches)} batches published")
+
+    await transactions.run(work, committed=committed)
+    assert seen == ["result, with 0 batches published"]
+    assert published.batches == [["stored"]]

@@ -214,7 +214,8 @@ class PaymentService:
             return payment
 
         try:
-            payment = await self._tx.run(apply)
+            # remembered before the news goes out: the saga step it sets off reads it
+            payment = await self._tx.run(apply, committed=lambda p: remember(payment_id, p))
         except DuplicateError:  # the same news, recorded meanwhile by a racing delivery
             if once is None:
                 raise
@@ -223,7 +224,6 @@ class PaymentService:
             if racing is None:
                 raise NotFound(f"no payment {payment_id}") from None
             return racing
-        remember(payment_id, payment)
         return payment
 
     async def handle_webhook(
