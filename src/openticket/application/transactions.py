@@ -19,8 +19,8 @@ publishing fails here is still delivered by the outbox's recovery path.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from types import TracebackType
 from typing import TypeVar
 
 from openticket.application.messagebus import Publish
@@ -44,18 +44,14 @@ class Transactions:
         self._publish = publish
         self._attempts = attempts
 
-    @asynccontextmanager
-    async def unit(self) -> AsyncIterator[UnitOfWork]:
+    def unit(self) -> PublishingUnit:
         """A unit of work; when its block ends without error, what it committed is published.
 
         Leaving without ``commit()`` rolls back (and publishes nothing); an error in
         the block is raised as it was, and what an earlier ``commit()`` of the block
-        stored is not published here (the outbox's recovery path delivers it).
+        stored is not published here (on PostgreSQL the outbox relay delivers it).
         """
-        async with self._uow() as uow:
-            yield uow
-        if events := uow.collect_new_events():
-            await self._publish(events)
+        return PublishingUnit(self._uow(), self._publish)
 
     async def announce(self, *events: DomainEvent) -> None:
         """Publish events that no aggregate recorded (news that changes nothing stored)."""
@@ -90,3 +86,30 @@ class Transactions:
                 await self._publish(events)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+class PublishingUnit:
+    """The unit of work it wraps; what that committed is published once the block ends.
+
+    A class rather than a generator-based context manager: every use case enters a few.
+    """
+
+    __slots__ = ("_publish", "_uow")
+
+    def __init__(self, uow: UnitOfWork, publish: Publish) -> None:
+        self._uow = uow
+        self._publish = publish
+
+    async def __aenter__(self) -> UnitOfWork:
+        return await self._uow.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        uow = self._uow
+        await uow.__aexit__(exc_type, exc, tb)
+        if exc_type is None and (events := uow.collect_new_events()):
+            await self._publish(events)
