@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Final
 
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError
@@ -26,6 +27,7 @@ from nats.js.kv import KeyValue
 
 from openticket.adapters.nats.connection import NatsUnreachable
 from openticket.adapters.nats.errors import STREAM_NAME_IN_USE
+from openticket.application.ports.errors import AdapterUnavailable
 
 SERIALIZED_WRITES_SINCE: Final = (2, 9, 21)
 """The first nats-server release whose clustered conditional writes are serialized."""
@@ -64,23 +66,43 @@ def require_serialized_writes(js: JetStreamContext, replicas: int, *, what: str)
 
 
 async def ensure_kv_bucket(
-    js: JetStreamContext, config: api.KeyValueConfig, *, what: str
+    js: JetStreamContext,
+    bucket: str,
+    *,
+    description: str,
+    replicas: int,
+    what: str,
+    open_it: bool = False,
 ) -> tuple[KeyValue | None, api.StreamInfo]:
-    """Create the KV bucket of ``config`` unless it exists; the bucket and its stream's info.
+    """Create the KV bucket unless it exists; the bucket (if made now, or ``open_it``).
 
-    Idempotent; a bucket that exists with another configuration
-    (:data:`~.errors.STREAM_NAME_IN_USE`) is used as it is, and then no ``KeyValue`` is
-    answered (``js.key_value`` opens it). A replicated bucket, asked for or found, on a
-    server whose clustered conditional writes are not serialized is refused:
-    ``UnsafeNatsServer`` naming ``what``. The server's errors are raised as they are.
+    The bucket keeps history 1 on file storage with direct get and ``replicas``; its
+    stream's info is answered too. Idempotent; a bucket that exists with another configuration
+    (:data:`~.errors.STREAM_NAME_IN_USE`) is used as it is. A replicated bucket, asked
+    for or found, on a server whose clustered conditional writes are not serialized is
+    refused: ``UnsafeNatsServer`` naming ``what``. A server that cannot be reached or
+    refuses: ``AdapterUnavailable`` naming the bucket.
     """
-    require_serialized_writes(js, config.replicas, what=what)
-    kv: KeyValue | None = None
+    config = api.KeyValueConfig(
+        bucket=bucket,
+        description=description,
+        history=1,
+        storage=api.StorageType.FILE,
+        replicas=replicas,
+        direct=True,
+    )
+    require_serialized_writes(js, replicas, what=what)
     try:
-        kv = await js.create_key_value(config)
-    except BadRequestError as e:
-        if e.err_code != STREAM_NAME_IN_USE:
-            raise
-    info = await js.stream_info(f"KV_{config.bucket}")
-    require_serialized_writes(js, info.config.num_replicas or 1, what=what)
+        kv: KeyValue | None = None
+        try:
+            kv = await js.create_key_value(config)
+        except BadRequestError as e:
+            if e.err_code != STREAM_NAME_IN_USE:
+                raise
+        info = await js.stream_info(f"KV_{bucket}")
+        require_serialized_writes(js, info.config.num_replicas or 1, what=what)
+        if kv is None and open_it:
+            kv = await js.key_value(bucket)
+    except (nats.errors.Error, OSError) as e:
+        raise AdapterUnavailable(f"NATS KV bucket {bucket} unavailable: {e!r}") from e
     return kv, info

@@ -112,14 +112,13 @@ from typing import Final
 import msgspec
 import nats.errors
 import structlog
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 from nats.js.errors import APIError, KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from openticket.adapters.millis import MILLISECOND, millis
 from openticket.adapters.nats.cluster import ensure_kv_bucket
 from openticket.application.ports.clock import Clock
-from openticket.application.ports.errors import AdapterUnavailable
 from openticket.application.ports.lifecycle import stop_task
 
 _log = structlog.get_logger("openticket.nats.leases")
@@ -293,22 +292,14 @@ class PartitionLeases:
         replicated bucket on a server whose clustered conditional writes are not
         serialized (before 2.9.21) is refused: ``UnsafeNatsServer``.
         """
-        config = api.KeyValueConfig(
-            bucket=self.bucket,
+        self._kv, _ = await ensure_kv_bucket(
+            self._js,
+            self.bucket,
             description="openticket partition leases",
-            history=1,
-            storage=api.StorageType.FILE,
             replicas=self._replicas,
-            direct=True,
+            what=f"the partition-lease bucket {self.bucket}",
+            open_it=True,  # one there with another configuration is opened as it is
         )
-        try:
-            kv, _ = await ensure_kv_bucket(
-                self._js, config, what=f"the partition-lease bucket {self.bucket}"
-            )
-            # one there with another configuration is opened as it is
-            self._kv = kv if kv is not None else await self._js.key_value(self.bucket)
-        except _ERRORS as e:
-            raise AdapterUnavailable(f"NATS KV bucket {self.bucket} unavailable: {e!r}") from e
 
     async def start(self) -> None:
         """Ensure the bucket, then claim and renew leases in the background."""

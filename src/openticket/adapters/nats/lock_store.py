@@ -79,7 +79,7 @@ from typing import Final, NamedTuple, TypeVar, cast
 from uuid import UUID
 
 import nats.errors
-from nats.js import JetStreamContext, api
+from nats.js import JetStreamContext
 from nats.js.errors import APIError, NotFoundError
 
 from openticket.adapters.millis import EPOCH, millis, whole_millis
@@ -271,20 +271,13 @@ class NatsKvLockStore:
         replicated bucket on a server whose clustered conditional writes are not
         serialized (before 2.9.21) is refused: ``UnsafeNatsServer``.
         """
-        config = api.KeyValueConfig(
-            bucket=self._bucket,
+        _, info = await ensure_kv_bucket(
+            self._js,
+            self._bucket,
             description="openticket seat locks",
-            history=1,
-            storage=api.StorageType.FILE,
             replicas=self._replicas,
-            direct=True,
+            what=f"the seat-lock bucket {self._bucket}",
         )
-        try:
-            _, info = await ensure_kv_bucket(
-                self._js, config, what=f"the seat-lock bucket {self._bucket}"
-            )
-        except (nats.errors.Error, OSError) as e:
-            raise AdapterUnavailable(f"NATS KV bucket {self._bucket} unavailable: {e!r}") from e
         self._direct = bool(info.config.allow_direct)
 
     # --- the port ----------------------------------------------------------------------
