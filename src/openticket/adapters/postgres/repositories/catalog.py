@@ -12,6 +12,7 @@ from openticket.adapters.postgres.executor import Executor, Row
 from openticket.adapters.postgres.repositories.shared import (
     Table,
     checked_limit,
+    insert_versioned,
     page,
     save_versioned,
 )
@@ -175,9 +176,9 @@ class PostgresEventRepository:
 
     async def add(self, event: Event) -> None:
         """Store a new event."""
-        version = self._uow.version_to_add(EVENTS.name, event.event_id, event)
-        await self._uow.write(_EVENT_INSERT, {**_event_params(event), "version": version})
-        self._uow.wrote(EVENTS.name, event.event_id, event, 0, version)
+        await insert_versioned(
+            self._uow, EVENTS, event.event_id, event, _EVENT_INSERT, _event_params(event)
+        )
 
     async def get(self, event_id: EventId) -> Event | None:
         """The event with this id, if any."""
@@ -288,9 +289,10 @@ class PostgresSessionRepository:
 
     async def add(self, session: Session) -> None:
         """Store a new session."""
-        version = self._uow.version_to_add(SESSIONS.name, session.session_id, session)
-        await self._uow.write(_SESSION_INSERT, {**_session_params(session), "version": version})
-        self._uow.wrote(SESSIONS.name, session.session_id, session, 0, version)
+        params = _session_params(session)
+        await insert_versioned(
+            self._uow, SESSIONS, session.session_id, session, _SESSION_INSERT, params
+        )
 
     async def get(self, session_id: SessionId) -> Session | None:
         """The session with this id, if any."""

@@ -106,6 +106,20 @@ def versioned(update: LiteralString) -> LiteralString:
     return "WITH changed AS (" + update + " RETURNING 1) SELECT 1 / count(*) FROM changed"
 
 
+async def insert_versioned(  # noqa: PLR0917  # the call shape of save_versioned
+    uow: Executor,
+    table: Table,
+    key: object,
+    aggregate: Aggregate,
+    insert: LiteralString,
+    params: dict[str, Any],
+) -> None:
+    """Write ``insert`` (which sets ``%(version)s``) for a new aggregate, now."""
+    version = uow.version_to_add(table.name, key, aggregate)
+    await uow.write(insert, {**params, "version": version})
+    uow.wrote(table.name, key, aggregate, 0, version)
+
+
 async def save_versioned(  # noqa: PLR0917  # one call shape for every aggregate
     uow: Executor,
     table: Table,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Final, LiteralString
 
 from openticket.adapters.postgres.executor import Executor, Row
-from openticket.adapters.postgres.repositories.shared import Table, save_versioned
+from openticket.adapters.postgres.repositories.shared import Table, insert_versioned, save_versioned
 from openticket.domain.identity import Role, User, UserStatus, email_to_find
 from openticket.domain.shared import UserId
 
@@ -64,9 +64,7 @@ class PostgresUserRepository:
 
     async def add(self, user: User) -> None:
         """Store a new user."""
-        version = self._uow.version_to_add(USERS.name, user.user_id, user)
-        await self._uow.write(_INSERT, {**_user_params(user), "version": version})
-        self._uow.wrote(USERS.name, user.user_id, user, 0, version)
+        await insert_versioned(self._uow, USERS, user.user_id, user, _INSERT, _user_params(user))
 
     async def get(self, user_id: UserId) -> User | None:
         """The user with this id, if any."""
