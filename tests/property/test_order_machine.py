@@ -63,6 +63,7 @@ from openticket.domain.payment import (
 from openticket.domain.seating import HoldExpired
 from openticket.domain.shared import (
     Aggregate,
+    AreaId,
     DomainError,
     DomainEvent,
     HoldId,
@@ -174,6 +175,7 @@ class OrderMachine(TimeMachine):
             order_id=order_id,
             user_id=UserId(self.new_id()),
             session_id=SESSION,
+            area_id=AreaId("A"),
             hold_id=HoldId(self.new_id()),
             fencing_token=1,
             items=items,
@@ -216,6 +218,7 @@ class OrderMachine(TimeMachine):
                 order_id=OrderId(self.new_id()),
                 user_id=UserId(self.new_id()),
                 session_id=SESSION,
+                area_id=AreaId("A"),
                 hold_id=HoldId(self.new_id()),
                 fencing_token=1,
                 items=items,
@@ -482,6 +485,7 @@ class TicketMachine(TimeMachine):
             ticket_id=ticket_id,
             order_id=OrderId(self.new_id()),
             session_id=SESSION,
+            area_id=AreaId("A"),
             seat_id=SeatId(seat),
             user_id=UserId(self.new_id()),
             price=price,

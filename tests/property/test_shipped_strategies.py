@@ -16,7 +16,7 @@ from openticket.adapters.memory.clock import SequentialIdGenerator
 from openticket.domain.identity import check_password_policy, normalise_email
 from openticket.domain.ordering import Order, OrderItem
 from openticket.domain.seating import SeatInventory
-from openticket.domain.shared import HoldId, Money, OrderId, SessionId, UserId, total_of
+from openticket.domain.shared import AreaId, HoldId, Money, OrderId, SessionId, UserId, total_of
 from openticket.domain.venue import Area, Row, SeatMap, make_seat_id, parse_seat_id
 from openticket.testing import strategies as ots
 
@@ -148,6 +148,7 @@ def test_order_items_open_a_valid_order(items: tuple[OrderItem, ...]) -> None:
         order_id=OrderId(ids.new_id()),
         user_id=UserId(ids.new_id()),
         session_id=SessionId(ids.new_id()),
+        area_id=AreaId("A"),
         hold_id=HoldId(ids.new_id()),
         fencing_token=1,
         items=items,

@@ -56,7 +56,6 @@ from openticket.domain.payment import (
 )
 from openticket.domain.seating import HoldExpired, NotHolder, SeatsUnavailable, StaleFencingToken
 from openticket.domain.shared import (
-    AreaId,
     DomainEvent,
     InvalidTransition,
     OrderId,
@@ -64,7 +63,6 @@ from openticket.domain.shared import (
     TicketId,
 )
 from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import parse_seat_id
 
 _log = structlog.get_logger("openticket.saga")
 
@@ -165,7 +163,7 @@ class PurchaseSaga:
                 await self._seating.ask(
                     SellSeats(
                         session_id=order.session_id,
-                        area_id=_area(order),
+                        area_id=order.area_id,
                         hold_id=order.hold_id,
                         fencing_token=order.fencing_token,
                         order_id=order.order_id,
@@ -224,6 +222,7 @@ class PurchaseSaga:
                             ticket_id=TicketId(self._ids.new_id()),
                             order_id=order.order_id,
                             session_id=order.session_id,
+                            area_id=order.area_id,
                             seat_id=item.seat_id,
                             user_id=order.user_id,
                             price=item.price,
@@ -307,7 +306,7 @@ class PurchaseSaga:
         try:
             await self._seating.ask(
                 ReleaseSeats(
-                    session_id=order.session_id, area_id=_area(order), hold_id=order.hold_id
+                    session_id=order.session_id, area_id=order.area_id, hold_id=order.hold_id
                 )
             )
         except HoldExpired:
@@ -323,7 +322,7 @@ class PurchaseSaga:
         await self._seating.ask(
             ReturnSeats(
                 session_id=order.session_id,
-                area_id=_area(order),
+                area_id=order.area_id,
                 hold_id=order.hold_id,
                 order_id=order.order_id,
                 seat_ids=order.seat_ids,
@@ -389,7 +388,3 @@ class PurchaseSaga:
         if order is None:
             raise NotFound(f"no order {order_id}")
         return order
-
-
-def _area(order: Order) -> AreaId:
-    return parse_seat_id(order.seat_ids[0]).area_id

@@ -23,7 +23,7 @@ from uuid import UUID
 import attrs
 
 from openticket.domain.catalog import PriceCategory, QuotaExhausted, Session, UserLimitReached
-from openticket.domain.seating import HoldExpired
+from openticket.domain.seating import HoldExpired, SeatsSpanAreas
 from openticket.domain.shared import (
     Aggregate,
     AreaId,
@@ -42,6 +42,7 @@ from openticket.domain.shared import (
     require_aware,
     total_of,
 )
+from openticket.domain.venue import area_of
 
 
 class OrderStatus(StrEnum):
@@ -193,11 +194,11 @@ class OrderLimits:
             quota_areas=category.area_ids,
         )
 
-    def seats_in_quota(self, seat_ids: Sequence[SeatId]) -> int:
-        """How many of ``seat_ids`` the quota counts (0 without a quota)."""
-        if self.quota is None:
+    def seats_in_quota(self, order: Order) -> int:
+        """How many of ``order``'s seats the quota counts (0 without a quota)."""
+        if self.quota is None or order.area_id not in self.quota_areas:
             return 0
-        return sum(1 for s in seat_ids if _area_of(s) in self.quota_areas)
+        return len(order.items)
 
     def check(self, order: Order, *, user_taken: int, category_taken: int) -> None:
         """Raise if ``order`` would pass a cap, given the seats counted without it.
@@ -208,23 +209,23 @@ class OrderLimits:
         if user_taken + len(order.items) > self.seats_per_user:
             raise UserLimitReached.counted(cap=self.seats_per_user, taken=user_taken)
         if self.quota is not None:
-            requested = self.seats_in_quota(order.seat_ids)
+            requested = self.seats_in_quota(order)
             if requested and category_taken + requested > self.quota:
                 raise QuotaExhausted.counted(quota=self.quota, taken=category_taken)
 
 
-def _area_of(seat_id: str) -> str:
-    # the area of a well-formed seat id ("A-1-2"), without parsing the whole id again
-    return seat_id.partition("-")[0]
-
-
 @attrs.define(kw_only=True)
 class Order(Aggregate):
-    """A buyer's order for the seats of one hold. Use :meth:`create` for a new one."""
+    """A buyer's order for the seats of one hold. Use :meth:`create` for a new one.
+
+    Its seats are all in one area of the session, ``area_id``: the partition that
+    holds and sells them.
+    """
 
     order_id: OrderId
     user_id: UserId
     session_id: SessionId
+    area_id: AreaId
     hold_id: HoldId
     fencing_token: int
     items: tuple[OrderItem, ...] = attrs.field(converter=_items)
@@ -244,6 +245,7 @@ class Order(Aggregate):
         order_id: OrderId,
         user_id: UserId,
         session_id: SessionId,
+        area_id: AreaId,
         hold_id: HoldId,
         fencing_token: int,
         items: Sequence[OrderItem],
@@ -251,16 +253,19 @@ class Order(Aggregate):
         expires_at: datetime,
         ids: IdFactory,
     ) -> Order:
-        """Open an order for held seats; it expires when the hold does."""
+        """Open an order for held seats of ``area_id``; it expires when the hold does."""
         require_aware(now, "now")
         require_aware(expires_at, "expires_at")
         if expires_at <= now:
             raise HoldExpired("cannot open an order for a hold that has expired")
         items = _items(items)
+        if any(area_of(i.seat_id) != area_id for i in items):
+            raise SeatsSpanAreas(f"every seat of the order must be in area {area_id}")
         order = cls(
             order_id=order_id,
             user_id=user_id,
             session_id=session_id,
+            area_id=area_id,
             hold_id=hold_id,
             fencing_token=fencing_token,
             items=items,

@@ -18,6 +18,7 @@ import attrs
 
 from openticket.domain.shared import (
     Aggregate,
+    AreaId,
     DomainError,
     DomainEvent,
     IdFactory,
@@ -87,6 +88,7 @@ class Ticket(Aggregate):
     ticket_id: TicketId
     order_id: OrderId
     session_id: SessionId
+    area_id: AreaId
     seat_id: SeatId
     user_id: UserId
     price: Money
@@ -103,6 +105,7 @@ class Ticket(Aggregate):
         ticket_id: TicketId,
         order_id: OrderId,
         session_id: SessionId,
+        area_id: AreaId,
         seat_id: SeatId,
         user_id: UserId,
         price: Money,
@@ -117,6 +120,7 @@ class Ticket(Aggregate):
             ticket_id=ticket_id,
             order_id=order_id,
             session_id=session_id,
+            area_id=area_id,
             seat_id=seat_id,
             user_id=user_id,
             price=price,

@@ -99,6 +99,16 @@ def parse_seat_id(seat_id: str) -> SeatPosition:
     return SeatPosition(AreaId(area), row, number)
 
 
+def area_of(seat_id: str) -> AreaId:
+    """The area of a seat id already checked (``"A-3-12"`` -> ``A``), without checking it again.
+
+    With :func:`make_seat_id` and :func:`parse_seat_id`, the one place that knows how a
+    seat id is built. Orders, tickets and lock operations carry their area as data;
+    this serves readers that hold only seat ids (a seat-status snapshot).
+    """
+    return AreaId(seat_id.partition("-")[0])
+
+
 def _seat_numbers(value: Iterable[int]) -> tuple[int, ...]:
     numbers = tuple(_check_number(n) for n in value)
     if not numbers:

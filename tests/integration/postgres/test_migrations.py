@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import psycopg
 import pytest
@@ -21,6 +22,7 @@ from openticket.adapters.postgres import (
     pending_migrations,
     shipped_migrations,
 )
+from openticket.domain.shared import AreaId, OrderId, SeatId, SessionId, TicketId
 
 pytestmark = pytest.mark.postgres
 
@@ -198,6 +200,66 @@ async def test_orders_keep_their_hold_and_fencing_token_and_aggregates_a_version
     assert columns.get(("orders", "fencing_token")) == ("bigint", False)
     for table in AGGREGATE_TABLES:
         assert columns.get((table, "version")) == ("integer", False), table
+
+
+async def test_orders_and_tickets_stored_before_areas_were_kept_get_the_area_of_their_seats(
+    database_url: str, schema_name: str
+) -> None:
+    """0006 fills ``area_id`` of earlier orders, live and voided tickets from their seats."""
+    before_areas = [m for m in shipped_migrations() if m.version < 6]
+    await migrate(database_url, schema=schema_name, migrations=before_areas)
+    session, order, live, voided = uuid4(), uuid4(), uuid4(), uuid4()
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    async with connection(database_url) as conn:
+        await conn.execute(
+            sql.SQL("SET search_path TO {}").format(sql.Identifier(schema_name))
+        )
+        await conn.execute(
+            "INSERT INTO orders (order_id, user_id, session_id, hold_id, fencing_token,"
+            " total_amount, currency, status, created_at, expires_at, version)"
+            " VALUES (%s, %s, %s, %s, 1, 2400, 'TWD', 'completed', %s, %s, 2)",
+            (order, uuid4(), session, uuid4(), at, at + timedelta(minutes=2)),
+        )
+        await conn.execute(
+            "INSERT INTO order_items (order_id, position, seat_id, price, currency)"
+            " VALUES (%s, 1, 'VIP2-1-1', 1200, 'TWD'), (%s, 2, 'VIP2-1-2', 1200, 'TWD')",
+            (order, order),
+        )
+        for ticket, seat, table, status in (
+            (live, "VIP2-1-1", "tickets", "issued"),
+            (voided, "VIP2-1-2", "voided_tickets", "voided"),
+        ):
+            await conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (ticket_id, order_id, session_id, seat_id, user_id, price,"
+                    " currency, qr_code, status, issued_at, version, seq)"
+                    " VALUES (%s, %s, %s, %s, %s, 1200, 'TWD', %s, %s, %s, 1,"
+                    " nextval('tickets_seq_seq'))"
+                ).format(sql.Identifier(table)),
+                (ticket, order, session, seat, uuid4(), f"qr-{ticket}", status, at),
+            )
+
+    report = await migrate(database_url, schema=schema_name)
+
+    assert [m.version for m in report.applied] == [
+        m.version for m in shipped_migrations() if m.version >= 6
+    ]
+    database = PostgresDatabase(database_url, schema=schema_name, min_connections=1)
+    try:
+        await database.start()
+        async with database.unit_of_work() as uow:
+            stored = await uow.orders.get(OrderId(order))
+            sold = await uow.tickets.sold_seats(SessionId(session), AreaId("VIP2"))
+            elsewhere = await uow.tickets.sold_seats(SessionId(session), AreaId("VIP"))
+            gone = await uow.tickets.get(TicketId(voided))
+    finally:
+        await database.stop()
+    assert stored is not None
+    assert stored.area_id == "VIP2"
+    assert sold == {SeatId("VIP2-1-1"): OrderId(order)}
+    assert elsewhere == {}
+    assert gone is not None
+    assert gone.area_id == "VIP2"
 
 
 # --- refusing a database that does not fit ----------------------------------------------------

@@ -12,7 +12,7 @@ from openticket.application.facade import OpenTicket
 from openticket.application.saga import SaleRefusedAtFinalFence
 from openticket.domain.ordering import OrderStatus
 from openticket.domain.payment import PaymentStatus
-from openticket.domain.shared import DomainEvent, Money, OrderId, SeatId, TicketId, UserId
+from openticket.domain.shared import AreaId, DomainEvent, Money, OrderId, SeatId, TicketId, UserId
 from openticket.domain.ticketing import Ticket
 from openticket.entrypoints.bootstrap import build_container
 from openticket.entrypoints.container import Container
@@ -102,6 +102,7 @@ async def test_a_seat_ticketed_elsewhere_sends_the_saga_to_the_refund_not_a_seco
         ticket_id=TicketId(uuid4()),
         order_id=OrderId(uuid4()),
         session_id=world.session_id,
+        area_id=AreaId("A"),
         seat_id=seat,
         user_id=UserId(uuid4()),
         price=Money("1200.00", "TWD"),

@@ -23,8 +23,9 @@ from openticket.domain.ordering import (
     OrderStatus,
     PaymentMismatch,
 )
-from openticket.domain.seating import HoldExpired
+from openticket.domain.seating import HoldExpired, SeatsSpanAreas
 from openticket.domain.shared import (
+    AreaId,
     HoldId,
     InvalidTransition,
     Money,
@@ -51,6 +52,7 @@ def open_order(
         "order_id": OrderId(ids.new_id()),
         "user_id": UserId(ids.new_id()),
         "session_id": SessionId(ids.new_id()),
+        "area_id": AreaId("A"),
         "hold_id": HoldId(ids.new_id()),
         "fencing_token": 3,
         "items": items or [item("A-1-1", "1200"), item("A-1-2", "800.50")],
@@ -109,6 +111,7 @@ def test_an_order_needs_at_least_one_seat(now: datetime, ids: SequentialIdGenera
             order_id=OrderId(ids.new_id()),
             user_id=UserId(ids.new_id()),
             session_id=SessionId(ids.new_id()),
+            area_id=AreaId("A"),
             hold_id=HoldId(ids.new_id()),
             fencing_token=1,
             items=[],
@@ -116,6 +119,16 @@ def test_an_order_needs_at_least_one_seat(now: datetime, ids: SequentialIdGenera
             expires_at=now + HOLD_LEFT,
             ids=ids.new_id,
         )
+
+
+def test_an_order_keeps_its_area_and_refuses_seats_of_another(
+    now: datetime, ids: SequentialIdGenerator
+) -> None:
+    assert open_order(now, ids, area_id=AreaId("A")).area_id == "A"
+    with pytest.raises(SeatsSpanAreas):
+        open_order(now, ids, area_id=AreaId("B"))
+    with pytest.raises(SeatsSpanAreas):
+        open_order(now, ids, items=[item("A-1-1", "1200"), item("B-1-1", "1200")])
 
 
 def test_order_times_must_be_timezone_aware(now: datetime, ids: SequentialIdGenerator) -> None:

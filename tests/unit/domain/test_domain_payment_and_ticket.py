@@ -15,6 +15,7 @@ from openticket.domain.payment import (
     PaymentSucceeded,
 )
 from openticket.domain.shared import (
+    AreaId,
     InvalidTransition,
     Money,
     OrderId,
@@ -56,6 +57,7 @@ def issue_ticket(now: datetime, ids: SequentialIdGenerator, qr_code: str | None 
         ticket_id=TicketId(ids.new_id()),
         order_id=OrderId(ids.new_id()),
         session_id=SessionId(ids.new_id()),
+        area_id=AreaId("A"),
         seat_id=SeatId("A-1-1"),
         user_id=UserId(ids.new_id()),
         price=Money("1200", "TWD"),

@@ -52,7 +52,7 @@ from openticket.domain.shared import (
     VenueId,
 )
 from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import Venue, parse_seat_id
+from openticket.domain.venue import Venue
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -504,7 +504,7 @@ class MemoryOrderRepository(_Repository[OrderId, Order]):
                     continue
                 if other.user_id == order.user_id:
                     user_taken += len(other.items)
-                category_taken += limits.seats_in_quota(other.seat_ids)
+                category_taken += limits.seats_in_quota(other)
         limits.check(order, user_taken=user_taken, category_taken=category_taken)
 
     async def seats_taken(self, session_id: SessionId, user_id: UserId) -> int:
@@ -577,7 +577,7 @@ class MemoryTicketRepository(_Repository[TicketId, Ticket]):
         return {
             ticket.seat_id: ticket.order_id
             for _, ticket in self._tx.rows("live_in_session", session_id)
-            if area_id is None or parse_seat_id(ticket.seat_id).area_id == area_id
+            if area_id is None or ticket.area_id == area_id
         }
 
 

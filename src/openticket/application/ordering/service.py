@@ -123,6 +123,7 @@ class OrderingService:
                         order_id=order_id,
                         user_id=by.user_id,
                         session_id=session_id,
+                        area_id=area_id,
                         hold_id=hold_id,
                         fencing_token=hold.fencing_token,
                         items=items,

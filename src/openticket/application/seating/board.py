@@ -18,7 +18,7 @@ from openticket.application.ports.seat_cache import SeatStatusCache
 from openticket.application.seating.api import Seating, seat_statuses
 from openticket.domain.seating import SeatStatus
 from openticket.domain.shared import AreaId, Money, SeatId, SessionId
-from openticket.domain.venue import parse_seat_id
+from openticket.domain.venue import area_of
 
 _log = structlog.get_logger("openticket.seats")
 
@@ -96,7 +96,7 @@ class SeatBoard:
         statuses = await self._statuses(session_id, [a.area_id for a in areas])
         held = sold = 0
         for seat, status in statuses.items():
-            if status is SeatStatus.AVAILABLE or seat.partition("-")[0] not in priced:
+            if status is SeatStatus.AVAILABLE or area_of(seat) not in priced:
                 continue
             if status is SeatStatus.HELD:
                 held += 1
@@ -122,4 +122,4 @@ class SeatBoard:
         if not missing:
             return cached  # absent seats are available
         live = await seat_statuses(self._seating, session_id, missing)
-        return {**{s: v for s, v in cached.items() if parse_seat_id(s).area_id in complete}, **live}
+        return {**{s: v for s, v in cached.items() if area_of(s) in complete}, **live}

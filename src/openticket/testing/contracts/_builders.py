@@ -35,7 +35,7 @@ from openticket.domain.shared import (
     VenueId,
 )
 from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import Area, Row, SeatMap, Venue
+from openticket.domain.venue import Area, Row, SeatMap, Venue, area_of
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 """The moment the builders use when a test does not say otherwise."""
@@ -183,6 +183,7 @@ def new_order(
         order_id=OrderId(uuid4()),
         user_id=user_id if user_id is not None else UserId(uuid4()),
         session_id=session_id if session_id is not None else SessionId(uuid4()),
+        area_id=area_of(chosen[0]),
         hold_id=HoldId(uuid4()),
         fencing_token=fencing_token,
         items=[OrderItem(s, price()) for s in chosen],
@@ -225,6 +226,7 @@ def new_ticket(
         ticket_id=TicketId(uuid4()),
         order_id=order_id if order_id is not None else OrderId(uuid4()),
         session_id=session_id,
+        area_id=area_of(seat_id),
         seat_id=seat_id,
         user_id=user_id if user_id is not None else UserId(uuid4()),
         price=price(),

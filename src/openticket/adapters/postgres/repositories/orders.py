@@ -24,7 +24,16 @@ from openticket.domain.ordering import (
     OrderLimits,
     OrderStatus,
 )
-from openticket.domain.shared import HoldId, Money, OrderId, PaymentId, SeatId, SessionId, UserId
+from openticket.domain.shared import (
+    AreaId,
+    HoldId,
+    Money,
+    OrderId,
+    PaymentId,
+    SeatId,
+    SessionId,
+    UserId,
+)
 
 # SQL text is built here only from the tables' own column and table names; every value
 # is a bound parameter.
@@ -35,6 +44,7 @@ ORDERS: Final = Table(
         "order_id",
         "user_id",
         "session_id",
+        "area_id",
         "hold_id",
         "fencing_token",
         "total_amount",
@@ -98,6 +108,7 @@ def _order(row: Row) -> Order:
         order_id=OrderId(row.order_id),
         user_id=UserId(row.user_id),
         session_id=SessionId(row.session_id),
+        area_id=AreaId(row.area_id),
         hold_id=HoldId(row.hold_id),
         fencing_token=row.fencing_token,
         total=Money(row.total_amount, currency),
@@ -156,7 +167,7 @@ class PostgresOrderRepository:
                     "cap": limits.seats_per_user,
                     "quota": limits.quota,
                     "areas": sorted(limits.quota_areas),
-                    "quota_seats": limits.seats_in_quota(order.seat_ids),
+                    "quota_seats": limits.seats_in_quota(order),
                 },
             )
         # the order and its items in one statement, sent with the commit
@@ -166,6 +177,7 @@ class PostgresOrderRepository:
                 **_order_params(order),
                 "user_id": order.user_id,
                 "session_id": order.session_id,
+                "area_id": order.area_id,
                 "hold_id": order.hold_id,
                 "fencing_token": order.fencing_token,
                 "total_amount": order.total.amount,

@@ -20,7 +20,6 @@ from openticket.application.ports.errors import ConcurrencyError, DuplicateError
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.domain.shared import AreaId, Money, OrderId, SeatId, SessionId, TicketId, UserId
 from openticket.domain.ticketing import Ticket, TicketStatus
-from openticket.domain.venue import parse_seat_id
 
 # SQL text is built here only from the tables' own column and table names; every value
 # is a bound parameter.
@@ -31,6 +30,7 @@ TICKETS: Final = Table(
         "ticket_id",
         "order_id",
         "session_id",
+        "area_id",
         "seat_id",
         "user_id",
         "price",
@@ -80,7 +80,7 @@ _OF_ORDER: Final[LiteralString] = (
 _SOLD: Final[LiteralString] = (
     "SELECT seat_id, order_id FROM tickets WHERE session_id = %(session_id)s"
 )
-_SOLD_IN_AREA: Final[LiteralString] = _SOLD + " AND left(seat_id, %(prefix_length)s) = %(prefix)s"
+_SOLD_IN_AREA: Final[LiteralString] = _SOLD + " AND area_id = %(area_id)s"
 
 
 def _ticket(row: Row) -> Ticket:
@@ -88,6 +88,7 @@ def _ticket(row: Row) -> Ticket:
         ticket_id=TicketId(row.ticket_id),
         order_id=OrderId(row.order_id),
         session_id=SessionId(row.session_id),
+        area_id=AreaId(row.area_id),
         seat_id=SeatId(row.seat_id),
         user_id=UserId(row.user_id),
         price=Money(row.price, row.currency),
@@ -105,6 +106,7 @@ def _ticket_params(ticket: Ticket) -> dict[str, Any]:
         "ticket_id": ticket.ticket_id,
         "order_id": ticket.order_id,
         "session_id": ticket.session_id,
+        "area_id": ticket.area_id,
         "seat_id": ticket.seat_id,
         "user_id": ticket.user_id,
         "price": ticket.price.amount,
@@ -197,13 +199,7 @@ class PostgresTicketRepository:
         if area_id is None:
             rows = await self._uow.fetch_all(_SOLD, {"session_id": session_id})
         else:
-            prefix = f"{area_id}-"
             rows = await self._uow.fetch_all(
-                _SOLD_IN_AREA,
-                {"session_id": session_id, "prefix_length": len(prefix), "prefix": prefix},
+                _SOLD_IN_AREA, {"session_id": session_id, "area_id": area_id}
             )
-        return {
-            SeatId(row.seat_id): OrderId(row.order_id)
-            for row in rows
-            if area_id is None or parse_seat_id(row.seat_id).area_id == area_id
-        }
+        return {SeatId(row.seat_id): OrderId(row.order_id) for row in rows}
