@@ -1,26 +1,31 @@
-"""The commands that drive the purchase saga, handled through the message bus.
+"""The commands that change state, handled through the message bus.
 
 Each names who asks (``by``) and what they want; the bus routes it to its one
-handler and hands back the handler's answer — or raises its error.
+handler and hands back the handler's answer — or raises its error. The catalog's
+commands live beside the catalog service (:mod:`openticket.application.catalog.commands`),
+which takes them as they are; they are listed here too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 
 import attrs
 
 from openticket.application.access import Requester
+from openticket.application.catalog.commands import (
+    AddPriceCategory,
+    CreateEvent,
+    CreateSession,
+    CreateVenue,
+)
 from openticket.application.gate.waiting_room import Client
 from openticket.application.messagebus import Command
 from openticket.application.payments.service import StartedPayment
-from openticket.domain.catalog import Event, PriceCategory, Session
 from openticket.domain.ordering import Order
 from openticket.domain.payment import Payment
-from openticket.domain.shared import EventId, Money, OrderId, SessionId, VenueId
+from openticket.domain.shared import OrderId, SessionId
 from openticket.domain.ticketing import Ticket
-from openticket.domain.venue import SeatMap, Venue
 
 
 @attrs.frozen
@@ -89,49 +94,16 @@ class HandleWebhook(Command[Payment | None]):
     body: bytes
 
 
-@attrs.frozen
-class CreateVenue(Command[Venue]):
-    """An organizer (or admin) adds a venue with its seat map."""
-
-    by: Requester
-    name: str
-    address: Mapping[str, str]
-    seat_map: SeatMap
-
-
-@attrs.frozen
-class CreateEvent(Command[Event]):
-    """An organizer adds an event at a venue."""
-
-    by: Requester
-    venue_id: VenueId
-    name: str
-    description: str = ""
-
-
-@attrs.frozen
-class AddPriceCategory(Command[PriceCategory]):
-    """An organizer prices some areas of one of their events."""
-
-    by: Requester
-    event_id: EventId
-    name: str
-    area_ids: tuple[str, ...]
-    price: Money
-    quota: int | None = None
-
-
-@attrs.frozen
-class CreateSession(Command[Session]):
-    """An organizer adds a performance of one of their events, with its sale's rules."""
-
-    by: Requester
-    event_id: EventId
-    start_time: datetime
-    end_time: datetime
-    sale_start_time: datetime
-    sale_end_time: datetime
-    queue_enabled: bool = False
-    max_seats_per_order: int | None = None
-    max_seats_per_user: int | None = None
-    challenge_required: bool = False
+__all__ = [
+    "AddPriceCategory",
+    "CancelOrder",
+    "CheckIn",
+    "CreateEvent",
+    "CreateSession",
+    "CreateVenue",
+    "HandleWebhook",
+    "PlaceOrder",
+    "RefundOrder",
+    "ReturnFromProvider",
+    "StartPayment",
+]

@@ -55,37 +55,10 @@ def register_handlers(  # noqa: PLR0917  # one argument per service it wires
             role.subscribe(bus, retry=placement is SagaPlacement.LOCAL)
     if live_feeds_on_bus:
         notifications.register(bus)
-    bus.register(
-        CreateVenue,
-        lambda c: catalog.create_venue(c.by, name=c.name, address=c.address, seat_map=c.seat_map),
-    )
-    bus.register(
-        CreateEvent,
-        lambda c: catalog.create_event(
-            c.by, venue_id=c.venue_id, name=c.name, description=c.description
-        ),
-    )
-    bus.register(
-        AddPriceCategory,
-        lambda c: catalog.add_price_category(
-            c.by, c.event_id, name=c.name, area_ids=c.area_ids, price=c.price, quota=c.quota
-        ),
-    )
-    bus.register(
-        CreateSession,
-        lambda c: catalog.create_session(
-            c.by,
-            c.event_id,
-            start_time=c.start_time,
-            end_time=c.end_time,
-            sale_start_time=c.sale_start_time,
-            sale_end_time=c.sale_end_time,
-            queue_enabled=c.queue_enabled,
-            max_seats_per_order=c.max_seats_per_order,
-            max_seats_per_user=c.max_seats_per_user,
-            challenge_required=c.challenge_required,
-        ),
-    )
+    bus.register(CreateVenue, catalog.create_venue)
+    bus.register(CreateEvent, catalog.create_event)
+    bus.register(AddPriceCategory, catalog.add_price_category)
+    bus.register(CreateSession, catalog.create_session)
     bus.register(
         PlaceOrder,
         lambda c: ordering.place_order(c.by, c.session_id, c.seat_ids, c.admission_token, c.client),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import datetime
-
 import attrs
 
 from openticket.application.access import Requester
+from openticket.application.catalog.commands import (
+    AddPriceCategory,
+    CreateEvent,
+    CreateSession,
+    CreateVenue,
+)
 from openticket.application.errors import NotFound
 from openticket.application.ports.clock import Clock, IdGenerator
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
@@ -24,13 +27,12 @@ from openticket.domain.shared import (
     AreaId,
     CategoryId,
     EventId,
-    Money,
     SeatId,
     SessionId,
     UserId,
     VenueId,
 )
-from openticket.domain.venue import SeatMap, Venue
+from openticket.domain.venue import Venue
 
 
 @attrs.frozen
@@ -67,50 +69,42 @@ class CatalogService:
 
     # --- writes -----------------------------------------------------------------------
 
-    async def create_venue(
-        self, by: Requester, *, name: str, address: Mapping[str, str], seat_map: SeatMap
-    ) -> Venue:
+    async def create_venue(self, command: CreateVenue) -> Venue:
         """A new venue with its seat map (organizers and admins)."""
-        by.require(Role.ORGANIZER)
+        command.by.require(Role.ORGANIZER)
         venue = Venue(
-            venue_id=VenueId(self._ids.new_id()), name=name, address=address, seat_map=seat_map
+            venue_id=VenueId(self._ids.new_id()),
+            name=command.name,
+            address=command.address,
+            seat_map=command.seat_map,
         )
         async with self._uow() as uow:
             await uow.venues.add(venue)
             await uow.commit()
         return venue
 
-    async def create_event(
-        self, by: Requester, *, venue_id: VenueId, name: str, description: str = ""
-    ) -> Event:
+    async def create_event(self, command: CreateEvent) -> Event:
         """A new event at an existing venue, organized by the caller."""
+        by = command.by
         by.require(Role.ORGANIZER)
         async with self._uow() as uow:
-            if await uow.venues.get(venue_id) is None:
-                raise NotFound(f"no venue {venue_id}")
+            if await uow.venues.get(command.venue_id) is None:
+                raise NotFound(f"no venue {command.venue_id}")
             event = Event(
                 event_id=EventId(self._ids.new_id()),
-                venue_id=venue_id,
+                venue_id=command.venue_id,
                 organizer_id=by.user_id,
-                name=name,
-                description=description,
+                name=command.name,
+                description=command.description,
                 created_at=self._clock.now(),
             )
             await uow.events.add(event)
             await uow.commit()
         return event
 
-    async def add_price_category(
-        self,
-        by: Requester,
-        event_id: EventId,
-        *,
-        name: str,
-        area_ids: Sequence[str],
-        price: Money,
-        quota: int | None = None,
-    ) -> PriceCategory:
+    async def add_price_category(self, command: AddPriceCategory) -> PriceCategory:
         """Price some areas of one of the caller's events."""
+        by, event_id = command.by, command.event_id
         by.require(Role.ORGANIZER)
         async with self._uow() as uow:
             event = await self._managed_event(uow, by, event_id)
@@ -118,10 +112,10 @@ class CatalogService:
             category = PriceCategory(
                 category_id=CategoryId(self._ids.new_id()),
                 event_id=event_id,
-                name=name,
-                area_ids=[AreaId(a) for a in area_ids],
-                price=price,
-                quota=quota,
+                name=command.name,
+                area_ids=[AreaId(a) for a in command.area_ids],
+                price=command.price,
+                quota=command.quota,
             )
             existing = await uow.price_categories.list_for_event(event_id)
             PriceList(tuple(existing)).with_category(category, venue.seat_map)
@@ -130,46 +124,32 @@ class CatalogService:
         self._sales.clear()
         return category
 
-    async def create_session(
-        self,
-        by: Requester,
-        event_id: EventId,
-        *,
-        start_time: datetime,
-        end_time: datetime,
-        sale_start_time: datetime,
-        sale_end_time: datetime,
-        queue_enabled: bool = False,
-        max_seats_per_order: int | None = None,
-        max_seats_per_user: int | None = None,
-        challenge_required: bool = False,
-    ) -> Session:
+    async def create_session(self, command: CreateSession) -> Session:
         """A performance of one of the caller's events, with its sale window.
 
-        ``max_seats_per_user`` (None: the same as ``max_seats_per_order``) caps the seats
-        one buyer has in live and completed orders of the session; it may be below,
-        equal to or above the per-order cap. ``challenge_required`` asks each buyer to
-        pass a human check before joining the waiting room, so it needs
-        ``queue_enabled`` (``ValidationError`` otherwise, nothing stored).
+        A ``challenge_required`` session must be ``queue_enabled`` (``ValidationError``
+        otherwise, nothing stored).
         """
+        by, event_id = command.by, command.event_id
         by.require(Role.ORGANIZER)
         async with self._uow() as uow:
             await self._managed_event(uow, by, event_id)
+            max_seats_per_order = command.max_seats_per_order
             session = Session(
                 session_id=SessionId(self._ids.new_id()),
                 event_id=event_id,
-                start_time=start_time,
-                end_time=end_time,
-                sale_start_time=sale_start_time,
-                sale_end_time=sale_end_time,
-                queue_enabled=queue_enabled,
+                start_time=command.start_time,
+                end_time=command.end_time,
+                sale_start_time=command.sale_start_time,
+                sale_end_time=command.sale_end_time,
+                queue_enabled=command.queue_enabled,
                 max_seats_per_order=(
                     DEFAULT_MAX_SEATS_PER_ORDER
                     if max_seats_per_order is None
                     else max_seats_per_order
                 ),
-                max_seats_per_user=max_seats_per_user,
-                challenge_required=challenge_required,
+                max_seats_per_user=command.max_seats_per_user,
+                challenge_required=command.challenge_required,
             )
             await uow.sessions.add(session)
             await uow.commit()
