@@ -21,7 +21,7 @@ from typing import Any, LiteralString
 import psycopg
 import psycopg_pool
 import structlog
-from psycopg.rows import TupleRow
+from psycopg.rows import namedtuple_row
 
 from openticket.adapters.postgres.errors import (
     DRIVER_ERRORS,
@@ -156,11 +156,14 @@ class PostgresDatabase:
         if self._pool is not None:
             await self._pool.check()  # the server restarted, say: all of them went
 
-    async def query(self, query: LiteralString, params: Params = ()) -> list[TupleRow]:
-        """The rows of one read outside any unit of work (reports, checks, tests)."""
+    async def query(self, query: LiteralString, params: Params = ()) -> list[Any]:
+        """The rows of one statement outside any unit of work (reports, checks, tests).
+
+        Rows are named tuples (psycopg's ``namedtuple_row``): read columns by name.
+        """
         conn = await self.take()
         try:
-            cursor = await conn.execute(query, params)
+            cursor = await conn.cursor(row_factory=namedtuple_row).execute(query, params)
             return await cursor.fetchall()
         except DRIVER_ERRORS as e:
             raise translate(e) from e

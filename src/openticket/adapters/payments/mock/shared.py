@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
+
+from psycopg.rows import namedtuple_row
 
 from openticket.adapters.payments.mock.provider import (
     OUTCOME_STATUS,
@@ -37,7 +39,9 @@ from openticket.application.ports.payments import (
 )
 from openticket.domain.shared import Money
 
-_COLUMNS = "transaction_id, status, failure_reason, amount, currency"
+# Statuses are bound parameters taken from ``ProviderStatus``, as every other value.
+
+_PENDING: Final = {"pending": ProviderStatus.PENDING.value}
 
 
 class SharedMockPaymentProvider:
@@ -75,18 +79,19 @@ class SharedMockPaymentProvider:
         )
         stored = await self._db.query(
             "INSERT INTO mock_transactions (transaction_id, idempotency_key, amount, currency,"
-            " status, failure_reason, settles_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (idempotency_key) DO NOTHING"
+            " status, failure_reason, settles_at) VALUES (%(transaction_id)s,"
+            " %(idempotency_key)s, %(amount)s, %(currency)s, %(status)s, %(reason)s,"
+            " %(settles_at)s) ON CONFLICT (idempotency_key) DO NOTHING"
             " RETURNING transaction_id, status, failure_reason, amount, currency",
-            (
-                mock_transaction_id(request.idempotency_key),
-                request.idempotency_key,
-                request.amount.amount,
-                request.amount.currency,
-                status.value,
-                reason,
-                settles_at,
-            ),
+            {
+                "transaction_id": mock_transaction_id(request.idempotency_key),
+                "idempotency_key": request.idempotency_key,
+                "amount": request.amount.amount,
+                "currency": request.amount.currency,
+                "status": status.value,
+                "reason": reason,
+                "settles_at": settles_at,
+            },
         )
         if stored:  # new; a repeat of the key answers the transaction as it stands
             return _transaction(stored[0])[0]
@@ -102,10 +107,15 @@ class SharedMockPaymentProvider:
     async def verify_payment(self, provider_transaction_id: str) -> ProviderPayment:
         """How the transaction stands now (a late payer's money arrives once its time came)."""
         await self._db.query(
-            "UPDATE mock_transactions SET status = 'succeeded' WHERE transaction_id = %s"
-            " AND status = 'pending' AND settles_at IS NOT NULL AND settles_at <= %s"
-            " RETURNING transaction_id",
-            (provider_transaction_id, self._clock.now()),
+            "UPDATE mock_transactions SET status = %(succeeded)s"
+            " WHERE transaction_id = %(transaction_id)s AND status = %(pending)s"
+            " AND settles_at IS NOT NULL AND settles_at <= %(now)s RETURNING transaction_id",
+            {
+                **_PENDING,
+                "succeeded": ProviderStatus.SUCCEEDED.value,
+                "transaction_id": provider_transaction_id,
+                "now": self._clock.now(),
+            },
         )
         return (await self._get(provider_transaction_id))[0]
 
@@ -113,10 +123,14 @@ class SharedMockPaymentProvider:
         """A pending payment can take no more money (failed); a settled one says so."""
         await self.verify_payment(provider_transaction_id)  # a late payer may be in already
         await self._db.query(
-            "UPDATE mock_transactions SET status = 'failed', failure_reason = 'cancelled',"
-            " settles_at = NULL WHERE transaction_id = %s AND status = 'pending'"
-            " RETURNING transaction_id",
-            (provider_transaction_id,),
+            "UPDATE mock_transactions SET status = %(failed)s, failure_reason = 'cancelled',"
+            " settles_at = NULL WHERE transaction_id = %(transaction_id)s"
+            " AND status = %(pending)s RETURNING transaction_id",
+            {
+                **_PENDING,
+                "failed": ProviderStatus.FAILED.value,
+                "transaction_id": provider_transaction_id,
+            },
         )
         return (await self._get(provider_transaction_id))[0]
 
@@ -129,24 +143,33 @@ class SharedMockPaymentProvider:
             async with conn.transaction():
                 # one refund at a time per transaction: a second caller waits here, then
                 # finds the first one's refund by its key (as a real provider answers)
-                await conn.execute(
-                    "SELECT 1 FROM mock_transactions WHERE transaction_id = %s FOR UPDATE",
-                    (provider_transaction_id,),
+                books = conn.cursor(row_factory=namedtuple_row)
+                await books.execute(
+                    "SELECT 1 FROM mock_transactions WHERE transaction_id = %(transaction_id)s"
+                    " FOR UPDATE",
+                    {"transaction_id": provider_transaction_id},
                 )
-                done = await (
-                    await conn.execute(
-                        "SELECT amount, currency FROM mock_refunds WHERE idempotency_key = %s",
-                        (idempotency_key,),
+                done: Any = await (
+                    await books.execute(
+                        "SELECT amount, currency FROM mock_refunds"
+                        " WHERE idempotency_key = %(idempotency_key)s",
+                        {"idempotency_key": idempotency_key},
                     )
                 ).fetchone()
                 if done is not None:
-                    return _refund(idempotency_key, done[0], done[1])
+                    return _refund(idempotency_key, done.amount, done.currency)
                 refunded = await (
-                    await conn.execute(
-                        "UPDATE mock_transactions SET status = 'refunded', refunded_amount = %s"
-                        " WHERE transaction_id = %s AND status = 'succeeded' AND amount >= %s"
+                    await books.execute(
+                        "UPDATE mock_transactions SET status = %(refunded)s,"
+                        " refunded_amount = %(amount)s WHERE transaction_id = %(transaction_id)s"
+                        " AND status = %(succeeded)s AND amount >= %(amount)s"
                         " RETURNING transaction_id",
-                        (amount.amount, provider_transaction_id, amount.amount),
+                        {
+                            "refunded": ProviderStatus.REFUNDED.value,
+                            "succeeded": ProviderStatus.SUCCEEDED.value,
+                            "amount": amount.amount,
+                            "transaction_id": provider_transaction_id,
+                        },
                     )
                 ).fetchone()
                 if refunded is None:
@@ -158,10 +181,15 @@ class SharedMockPaymentProvider:
                     raise PaymentProviderError(
                         f"cannot refund more than was captured ({taken.amount})"
                     )
-                await conn.execute(
+                await books.execute(
                     "INSERT INTO mock_refunds (idempotency_key, transaction_id, amount, currency)"
-                    " VALUES (%s, %s, %s, %s)",
-                    (idempotency_key, provider_transaction_id, amount.amount, amount.currency),
+                    " VALUES (%(idempotency_key)s, %(transaction_id)s, %(amount)s, %(currency)s)",
+                    {
+                        "idempotency_key": idempotency_key,
+                        "transaction_id": provider_transaction_id,
+                        "amount": amount.amount,
+                        "currency": amount.currency,
+                    },
                 )
         except DRIVER_ERRORS as e:
             raise translate(e) from e
@@ -184,13 +212,15 @@ class SharedMockPaymentProvider:
     ) -> None:
         """End a delayed payment: captured or failed."""
         ended = await self._db.query(
-            "UPDATE mock_transactions SET status = %s, failure_reason = %s"
-            " WHERE transaction_id = %s AND status = 'pending' RETURNING transaction_id",
-            (
-                ProviderStatus.SUCCEEDED.value if succeed else ProviderStatus.FAILED.value,
-                None if succeed else reason,
-                provider_transaction_id,
-            ),
+            "UPDATE mock_transactions SET status = %(status)s, failure_reason = %(reason)s"
+            " WHERE transaction_id = %(transaction_id)s AND status = %(pending)s"
+            " RETURNING transaction_id",
+            {
+                **_PENDING,
+                "status": (ProviderStatus.SUCCEEDED if succeed else ProviderStatus.FAILED).value,
+                "reason": None if succeed else reason,
+                "transaction_id": provider_transaction_id,
+            },
         )
         if not ended:
             payment, _ = await self._get(provider_transaction_id)
@@ -199,31 +229,31 @@ class SharedMockPaymentProvider:
     async def refunded(self, provider_transaction_id: str) -> Money | None:
         """What was refunded of a transaction (None: nothing)."""
         rows = await self._db.query(
-            "SELECT amount, currency FROM mock_refunds WHERE transaction_id = %s",
-            (provider_transaction_id,),
+            "SELECT amount, currency FROM mock_refunds WHERE transaction_id = %(transaction_id)s",
+            {"transaction_id": provider_transaction_id},
         )
-        return Money(rows[0][0], rows[0][1].strip()) if rows else None
+        return Money(rows[0].amount, rows[0].currency.strip()) if rows else None
 
     async def _get(self, provider_transaction_id: str) -> tuple[ProviderPayment, Money]:
         rows = await self._db.query(
-            f"SELECT {_COLUMNS} FROM mock_transactions WHERE transaction_id = %s",  # noqa: S608  # our own column list
-            (provider_transaction_id,),
+            "SELECT transaction_id, status, failure_reason, amount, currency"
+            " FROM mock_transactions WHERE transaction_id = %(transaction_id)s",
+            {"transaction_id": provider_transaction_id},
         )
         if not rows:
             raise PaymentProviderError(f"no mock transaction {provider_transaction_id!r}")
         return _transaction(rows[0])
 
 
-def _transaction(row: tuple[Any, ...]) -> tuple[ProviderPayment, Money]:
-    """A row of ``_COLUMNS``: what the provider answers, and the amount taken."""
-    transaction_id, status, reason, amount, currency = row
+def _transaction(row: Any) -> tuple[ProviderPayment, Money]:
+    """A transaction row as ``_get`` reads it: what the provider answers, and the amount taken."""
     return (
         ProviderPayment(
-            provider_transaction_id=transaction_id,
-            status=ProviderStatus(status),
-            failure_reason=reason,
+            provider_transaction_id=row.transaction_id,
+            status=ProviderStatus(row.status),
+            failure_reason=row.failure_reason,
         ),
-        Money(amount, currency.strip()),
+        Money(row.amount, row.currency.strip()),
     )
 
 
