@@ -302,6 +302,7 @@ async def test_a_lock_outlives_the_death_of_its_buckets_leader(
             store,
             MarkSold(
                 session_id=session,
+                area_id=first.hold.area_id,
                 hold_id=first.hold.hold_id,
                 seat_ids=first.hold.seat_ids,
                 fencing_token=first.hold.fencing_token,

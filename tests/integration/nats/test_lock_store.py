@@ -102,6 +102,7 @@ async def grant(store: LockStore, op: AcquireHold) -> SeatHold:
 def sell(hold: SeatHold, token: int | None = None) -> MarkSold:
     return MarkSold(
         session_id=hold.session_id,
+        area_id=hold.area_id,
         hold_id=hold.hold_id,
         seat_ids=hold.seat_ids,
         fencing_token=hold.fencing_token if token is None else token,
@@ -263,7 +264,11 @@ async def test_tokens_follow_op_order_when_a_seat_needs_a_second_try(
     session = SessionId(uuid4())
     old = await grant(store, acquire(session, seat("A", 1, 1)))
     await store.execute(
-        [ReleaseHold(session_id=session, hold_id=old.hold_id, seat_ids=old.seat_ids)]
+        [
+            ReleaseHold(
+                session_id=session, area_id=old.area_id, hold_id=old.hold_id, seat_ids=old.seat_ids
+            )
+        ]
     )
     forgetful = NatsKvLockStore(js, SystemClock(), bucket=bucket)  # knows no revision
     results = await forgetful.execute(
@@ -296,9 +301,12 @@ async def test_an_expired_holder_cannot_touch_the_next_holders_lock(
 
     results = await store.execute(
         [
-            ReleaseHold(session_id=session, hold_id=old.hold_id, seat_ids=(s,)),
+            ReleaseHold(
+                session_id=session, area_id=old.area_id, hold_id=old.hold_id, seat_ids=(s,)
+            ),
             ExtendHold(
                 session_id=session,
+                area_id=old.area_id,
                 hold_id=old.hold_id,
                 seat_ids=(s,),
                 expires_at=SystemClock().now() + timedelta(seconds=60),
@@ -331,12 +339,15 @@ async def test_an_expired_holder_on_another_connection_cannot_touch_it_either(
         [
             ExtendHold(
                 session_id=session,
+                area_id=old.area_id,
                 hold_id=old.hold_id,
                 seat_ids=(s,),
                 expires_at=SystemClock().now() + timedelta(seconds=60),
             ),
             sell(old),
-            ReleaseHold(session_id=session, hold_id=old.hold_id, seat_ids=(s,)),
+            ReleaseHold(
+                session_id=session, area_id=old.area_id, hold_id=old.hold_id, seat_ids=(s,)
+            ),
         ]
     )
     assert results == [Refused((s,)), Refused((s,)), Done(())]
@@ -418,7 +429,12 @@ async def test_two_processes_interleaving_batches_never_share_a_seat_and_tokens_
                 hold = mine.pop(rng.randrange(len(mine)))
                 ops.insert(
                     rng.randrange(len(ops)),
-                    ReleaseHold(session_id=session, hold_id=hold.hold_id, seat_ids=hold.seat_ids),
+                    ReleaseHold(
+                        session_id=session,
+                        area_id=hold.area_id,
+                        hold_id=hold.hold_id,
+                        seat_ids=hold.seat_ids,
+                    ),
                 )
                 # freed by this batch (the release runs before the acquires after it)
                 for s in hold.seat_ids:
@@ -458,7 +474,13 @@ async def test_a_hold_extended_on_one_connection_sells_on_the_other(
     seats = (seat("A", 1, 1), seat("A", 1, 2))
     hold = await grant(store, acquire(session, *seats, ttl=5))
     later = hold.expires_at + timedelta(seconds=5)
-    extend = ExtendHold(session_id=session, hold_id=hold.hold_id, seat_ids=seats, expires_at=later)
+    extend = ExtendHold(
+        session_id=session,
+        area_id=hold.area_id,
+        hold_id=hold.hold_id,
+        seat_ids=seats,
+        expires_at=later,
+    )
     assert await store.execute([extend]) == [Done(seats)]
     successor = NatsKvLockStore(other_client.jetstream(), SystemClock(), bucket=bucket)
     (loaded,) = (await successor.load(session, AreaId("A"))).holds
@@ -489,12 +511,12 @@ async def test_a_replayed_acquire_answers_as_the_first_time(store: NatsKvLockSto
     assert await store.execute([sell(first.hold)]) == [Done(op.seat_ids)]
     stale = sell(first.hold, first.hold.fencing_token + 1)
     assert await store.execute([stale]) == [Refused(op.seat_ids)]
-    assert await store.execute([ReleaseSold(session_id=session, seat_ids=op.seat_ids)]) == [
-        Done(op.seat_ids)
-    ]
-    assert await store.execute([ReleaseSold(session_id=session, seat_ids=op.seat_ids)]) == [
-        Done(())
-    ]
+    assert await store.execute(
+        [ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=op.seat_ids)]
+    ) == [Done(op.seat_ids)]
+    assert await store.execute(
+        [ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=op.seat_ids)]
+    ) == [Done(())]
 
 
 async def test_a_batch_of_its_own_holds_is_one_wave_of_writes_without_reads(
@@ -525,9 +547,15 @@ async def test_a_batch_of_its_own_holds_is_one_wave_of_writes_without_reads(
     results = await store.execute(
         [
             *(acquire(session, seat("A", 2, n)) for n in range(1, 9)),
-            ReleaseHold(session_id=session, hold_id=first.hold_id, seat_ids=first.seat_ids),
+            ReleaseHold(
+                session_id=session,
+                area_id=first.area_id,
+                hold_id=first.hold_id,
+                seat_ids=first.seat_ids,
+            ),
             ExtendHold(
                 session_id=session,
+                area_id=second.area_id,
                 hold_id=second.hold_id,
                 seat_ids=second.seat_ids,
                 expires_at=second.expires_at + timedelta(seconds=1),
@@ -563,7 +591,9 @@ async def test_a_hold_of_many_seats_is_taken_sold_and_released_whole(
     assert (await store.load(session, AreaId("A"))).holds == (hold,)
     (refused,) = await store.execute([acquire(session, seats[0], seats[-1])])
     assert refused == Refused((seats[0], seats[-1]))
-    results = await store.execute([sell(hold), ReleaseSold(session_id=session, seat_ids=seats)])
+    results = await store.execute(
+        [sell(hold), ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=seats)]
+    )
     assert results == [Done(seats), Done(seats)]
     snapshot = await store.load(session, AreaId("A"))
     assert snapshot.holds == ()
@@ -582,7 +612,7 @@ async def test_a_hold_of_many_seats_is_taken_sold_and_released_whole(
         ),
         pytest.param(
             lambda store, session: store.execute(
-                [ReleaseSold(session_id=session, seat_ids=(seat("A", 1, 1),))]
+                [ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=(seat("A", 1, 1),))]
             ),
             id="release-sold",
         ),

@@ -145,7 +145,12 @@ async def test_two_processes_interleaving_batches_never_share_a_seat_and_tokens_
                 hold = mine.pop(rng.randrange(len(mine)))
                 ops.insert(
                     rng.randrange(len(ops)),
-                    ReleaseHold(session_id=session, hold_id=hold.hold_id, seat_ids=hold.seat_ids),
+                    ReleaseHold(
+                        session_id=session,
+                        area_id=hold.area_id,
+                        hold_id=hold.hold_id,
+                        seat_ids=hold.seat_ids,
+                    ),
                 )
                 # freed by this batch (the release runs before the acquires after it)
                 for s in hold.seat_ids:
@@ -196,21 +201,26 @@ async def test_an_expired_holder_cannot_touch_the_next_holders_lock(
 
     results = await store.execute(
         [
-            ReleaseHold(session_id=session, hold_id=old.hold_id, seat_ids=(s,)),
+            ReleaseHold(
+                session_id=session, area_id=old.area_id, hold_id=old.hold_id, seat_ids=(s,)
+            ),
             ExtendHold(
                 session_id=session,
+                area_id=old.area_id,
                 hold_id=old.hold_id,
                 seat_ids=(s,),
                 expires_at=SystemClock().now() + timedelta(seconds=60),
             ),
             MarkSold(
                 session_id=session,
+                area_id=old.area_id,
                 hold_id=old.hold_id,
                 seat_ids=(s,),
                 fencing_token=old.fencing_token,
             ),
             MarkSold(  # the right hold, the expired holder's token
                 session_id=session,
+                area_id=new.area_id,
                 hold_id=new.hold_id,
                 seat_ids=(s,),
                 fencing_token=old.fencing_token,
@@ -272,20 +282,27 @@ async def test_a_batch_of_one_session_is_one_round_trip(
     results = await store.execute(
         [
             *(acquire(session, seat("A", 2, n)) for n in range(1, 9)),
-            ReleaseHold(session_id=session, hold_id=first.hold_id, seat_ids=first.seat_ids),
+            ReleaseHold(
+                session_id=session,
+                area_id=first.area_id,
+                hold_id=first.hold_id,
+                seat_ids=first.seat_ids,
+            ),
             ExtendHold(
                 session_id=session,
+                area_id=second.area_id,
                 hold_id=second.hold_id,
                 seat_ids=second.seat_ids,
                 expires_at=second.expires_at + timedelta(seconds=1),
             ),
             MarkSold(
                 session_id=session,
+                area_id=sold.area_id,
                 hold_id=sold.hold_id,
                 seat_ids=sold.seat_ids,
                 fencing_token=hold.hold.fencing_token,
             ),
-            ReleaseSold(session_id=session, seat_ids=(seat("A", 1, 4),)),
+            ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=(seat("A", 1, 4),)),
         ]
     )
     assert writes(counting_client) - start == 1
@@ -310,7 +327,7 @@ async def test_a_batch_mixing_sessions_is_one_round_trip_and_keeps_op_order(
         first,
         acquire(two, s),
         acquire(one, s),  # refused: ``first`` holds it
-        ReleaseHold(session_id=one, hold_id=first.hold_id, seat_ids=(s,)),
+        ReleaseHold(session_id=one, area_id=first.area_id, hold_id=first.hold_id, seat_ids=(s,)),
         acquire(three, s),
         acquire(one, s),  # granted: released just before
         acquire(two, s),  # refused
@@ -385,6 +402,7 @@ async def test_a_replayed_batch_answers_as_the_first_time(store: RedisLockStore)
     assert await store.execute([impostor]) == [Refused(op.seat_ids)]
     sell = MarkSold(
         session_id=session,
+        area_id=op.area_id,
         hold_id=op.hold_id,
         seat_ids=op.seat_ids,
         fencing_token=first.hold.fencing_token,
@@ -393,6 +411,7 @@ async def test_a_replayed_batch_answers_as_the_first_time(store: RedisLockStore)
     assert await store.execute([sell]) == [Done(op.seat_ids)]
     stale = MarkSold(
         session_id=session,
+        area_id=op.area_id,
         hold_id=op.hold_id,
         seat_ids=op.seat_ids,
         fencing_token=first.hold.fencing_token + 1,
@@ -410,6 +429,7 @@ async def test_every_key_of_a_session_is_in_one_cluster_slot(
         [
             MarkSold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=(seat("A", 1, 1), seat("A", 1, 2)),
                 fencing_token=hold.fencing_token,
@@ -457,9 +477,12 @@ async def test_released_and_sold_holds_leave_the_index(
     b = await grant(store, acquire(session, seat("A", 1, 2), ttl=5))
     await store.execute(
         [
-            ReleaseHold(session_id=session, hold_id=a.hold_id, seat_ids=a.seat_ids),
+            ReleaseHold(
+                session_id=session, area_id=a.area_id, hold_id=a.hold_id, seat_ids=a.seat_ids
+            ),
             MarkSold(
                 session_id=session,
+                area_id=b.area_id,
                 hold_id=b.hold_id,
                 seat_ids=b.seat_ids,
                 fencing_token=b.fencing_token,
@@ -538,11 +561,12 @@ async def test_a_hold_of_thousands_of_seats_is_one_call(store: RedisLockStore) -
         [
             MarkSold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=seats,
                 fencing_token=hold.fencing_token,
             ),
-            ReleaseSold(session_id=session, seat_ids=seats),
+            ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=seats),
         ]
     )
     assert results == [Done(seats), Done(seats)]

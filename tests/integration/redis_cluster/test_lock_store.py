@@ -96,7 +96,7 @@ async def test_a_batch_spanning_three_masters_is_answered_in_op_order(
         first,
         acquire(two, s),
         acquire(one, s),  # refused: ``first`` holds it
-        ReleaseHold(session_id=one, hold_id=first.hold_id, seat_ids=(s,)),
+        ReleaseHold(session_id=one, area_id=first.area_id, hold_id=first.hold_id, seat_ids=(s,)),
         acquire(three, s),
         acquire(one, s),  # granted: released just before
         acquire(two, s),  # refused
@@ -121,6 +121,7 @@ async def test_every_key_of_a_session_is_on_its_masters_slot(
         await grant(store, acquire(session, seat("B", 1, 1), area="B"))
         sell = MarkSold(
             session_id=session,
+            area_id=hold.area_id,
             hold_id=hold.hold_id,
             seat_ids=hold.seat_ids,
             fencing_token=hold.fencing_token,

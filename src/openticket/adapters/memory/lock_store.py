@@ -24,7 +24,6 @@ from openticket.application.ports.lock_store import (
 )
 from openticket.domain.seating import InventorySnapshot, SeatHold
 from openticket.domain.shared import AreaId, HoldId, OrderId, SeatId, SessionId
-from openticket.domain.venue import parse_seat_id
 
 
 class MemoryLockStore:
@@ -38,7 +37,8 @@ class MemoryLockStore:
         self._clock = clock
         self._locks: dict[SessionId, dict[SeatId, SeatHold]] = {}
         """Locks per session, then per seat (one UUID hash per operation, not per seat)."""
-        self._sold: dict[SessionId, dict[SeatId, OrderId]] = {}
+        self._sold: dict[SessionId, dict[SeatId, tuple[OrderId, AreaId]]] = {}
+        """Sold seats per session: the order and the area the ``MarkSold`` named."""
         self._expiry: list[tuple[datetime, int, SessionId, tuple[SeatId, ...]]] = []
         self._token = 0
 
@@ -74,8 +74,8 @@ class MemoryLockStore:
                 holds[hold.hold_id] = hold
         sold = {
             seat: order
-            for seat, order in self._sold.get(session_id, {}).items()
-            if parse_seat_id(seat).area_id == area_id
+            for seat, (order, area) in self._sold.get(session_id, {}).items()
+            if area == area_id
         }
         return InventorySnapshot(
             holds=tuple(holds.values()), sold=sold, last_fencing_token=self._token
@@ -167,8 +167,9 @@ class MemoryLockStore:
         if missing or stale:
             return Refused(missing + stale)
         sold = self._sold.setdefault(op.session_id, {})
+        area = op.area_id
         for seat in op.seat_ids:
-            sold[seat] = locks.pop(seat).order_id
+            sold[seat] = (locks.pop(seat).order_id, area)
         return Done(op.seat_ids)
 
     def _restore(self, hold: SeatHold, now: datetime) -> LockResult:

@@ -11,6 +11,8 @@ Keys (one bucket per deployment, history 1, file storage, direct get):
 - ``<session>.<area>.<seat>``: one key per seat ever held, e.g.
   ``7f0c...-...e2.A.A-3-12``. The area is a token of its own so that a partition's
   keys match the subject filter ``<session>.<area>.*`` (:meth:`NatsKvLockStore.load`).
+  It is the area the op names (an anchor's key, found from a stored lock, takes the
+  area that lock carries), never one read out of the seat id.
 
 Values (text, ``|``-separated; a KV delete marker means free):
 
@@ -294,7 +296,8 @@ class NatsKvLockStore:
         for op in ops:  # every op checked before the first write
             if type(op) not in _OP_TYPES:
                 raise TypeError(f"not a lock operation: {op!r}")
-            op_keys.append({self._key(op.session_id, s) for s in op.seat_ids})
+            session, area = op.session_id, op.area_id
+            op_keys.append({self._key(session, area, s) for s in op.seat_ids})
         now = millis(self._clock.now())
         results: list[LockResult | None] = [None] * len(ops)
         wave: list[int] = []
@@ -399,13 +402,13 @@ class NatsKvLockStore:
         if type(op) is AcquireHold:
             return await self._acquire(op, now)
         if type(op) is ReleaseHold:
-            return await self._release(op.session_id, op.seat_ids, op.hold_id.hex, now)
+            return await self._release(op.session_id, op.area_id, op.seat_ids, op.hold_id.hex, now)
         if type(op) is ExtendHold:
             return await self._rewrite(op, op.hold_id.hex, now, sell=False)
         if type(op) is MarkSold:
             return await self._rewrite(op, op.hold_id.hex, now, sell=True)
         if type(op) is ReleaseSold:
-            return await self._release(op.session_id, op.seat_ids, None, now)
+            return await self._release(op.session_id, op.area_id, op.seat_ids, None, now)
         if type(op) is RestoreHold:
             # a hold's token here is the revision the bucket gave its write: no write can
             # bring an old one back. JetStream keeps the bucket on disk, so a restarted
@@ -426,9 +429,7 @@ class NatsKvLockStore:
         seats = op.seat_ids
         if not seats:
             return Refused(())
-        if not _TOKEN.fullmatch(op.area_id):
-            raise ValueError(f"not a valid area id for a KV key: {op.area_id!r}")
-        keys = [self._key(op.session_id, s) for s in seats]
+        keys = [self._key(op.session_id, op.area_id, s) for s in seats]
         expires = millis(op.expires_at)
         hold, holder, order = op.hold_id.hex, op.holder_id.hex, op.order_id.hex
         values = [
@@ -505,7 +506,7 @@ class NatsKvLockStore:
         seats = op.seat_ids
         if not seats:
             return Done(())
-        keys = [self._key(op.session_id, s) for s in seats]
+        keys = [self._key(op.session_id, op.area_id, s) for s in seats]
         states: list[_State | None] = [self._known.get(key) for key in keys]
         fresh = [False] * len(keys)
         lost: list[int] = []
@@ -568,7 +569,7 @@ class NatsKvLockStore:
             if value is not None and value.token:
                 return value.token
         value = cast(_Lock, states[0].value)
-        anchor_key = self._key(session, SeatId(value.anchor))
+        anchor_key = self._key(session, AreaId(value.area), SeatId(value.anchor))
         if anchor_key in keys:
             anchor = states[keys.index(anchor_key)]
         else:  # an op on part of the hold: read the anchor
@@ -581,14 +582,19 @@ class NatsKvLockStore:
     # --- releasing ---------------------------------------------------------------------
 
     async def _release(
-        self, session: SessionId, seats: tuple[SeatId, ...], hold: str | None, now: int
+        self,
+        session: SessionId,
+        area: AreaId,
+        seats: tuple[SeatId, ...],
+        hold: str | None,
+        now: int,
     ) -> LockResult:
         """Delete the seats' locks of ``hold`` (or, for ``None``, their sold marks).
 
         Seat by seat, each delete at the revision read; answers the live locks (or the
         sold marks) it deleted.
         """
-        keys = [self._key(session, s) for s in seats]
+        keys = [self._key(session, area, s) for s in seats]
         done = await _all([self._release_one(key, hold, now) for key in keys])
         return Done(tuple(s for s, released in zip(seats, done, strict=True) if released))
 
@@ -614,11 +620,14 @@ class NatsKvLockStore:
 
     # --- KV calls ----------------------------------------------------------------------
 
-    def _key(self, session: SessionId, seat: SeatId) -> str:
-        """``<session>.<area>.<seat>``; the area is the seat id up to its first ``-``."""
+    @staticmethod
+    def _key(session: SessionId, area: AreaId, seat: SeatId) -> str:
+        """``<session>.<area>.<seat>``: the seat's key in the area the caller names."""
+        if not _TOKEN.fullmatch(area):
+            raise ValueError(f"not a valid area id for a KV key: {area!r}")
         if not _TOKEN.fullmatch(seat):
             raise ValueError(f"not a valid seat id for a KV key: {seat!r}")
-        return f"{session}.{seat.partition('-')[0]}.{seat}"
+        return f"{session}.{area}.{seat}"
 
     def _remember(self, key: str, state: _State) -> None:
         known = self._known

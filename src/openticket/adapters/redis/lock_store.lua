@@ -7,10 +7,10 @@
 -- ARGV[3]  {prefix}seat:sold:{<session>}:          + area id  -> hash seat id -> order id
 -- ARGV[4]  JSON [now_ms, op, op, ...], each op one of
 --            [1, [seat, ...], hold, area, holder, order, "expires_ms", after] acquire
---            [2, [seat, ...], hold]                                    release
---            [3, [seat, ...], hold, "expires_ms"]                      extend
---            [4, [seat, ...], hold, token]                             mark sold
---            [5, [seat, ...]]                                          release sold
+--            [2, [seat, ...], hold, area]                              release
+--            [3, [seat, ...], hold, area, "expires_ms"]                extend
+--            [4, [seat, ...], hold, area, token]                       mark sold
+--            [5, [seat, ...], area]                                    release sold
 --            [6, [seat, ...], hold, area, holder, order, "expires_ms", token] restore
 --            [0, area]                                                 load (alone in its call)
 -- Returns  JSON, one answer per op:
@@ -21,6 +21,8 @@
 --          (cjson writes an empty list as {}.)
 --
 -- Every key is under the session's hash tag {<session>}: one cluster slot per session.
+-- Every op names its area: the partition hashes it touches are the op's area's, never an
+-- area read out of a seat id (to the script a seat id is an opaque name).
 --
 -- Values (ids are 32 hex digits, times integer milliseconds of the store's clock):
 --   lock        <expires>|<token>|<hold>|<holder>|<order>|<area>    PX until <expires>
@@ -196,11 +198,6 @@ end
 
 -- --- operations --------------------------------------------------------------------------
 
--- The area a seat id names ("A-3-12" -> "A"): where a hold lives when its locks are gone.
-local function area_of(seat)
-  return match(seat, '^[^-]*')
-end
-
 -- Drop a hold from its partition's index unless one of its seats is still locked by it
 -- (a release of only some of its seats leaves the hold in place, as the memory store does).
 local function unindex(area, hold, listed)
@@ -276,19 +273,17 @@ local function acquire(op)
 end
 
 local function release(op)
-  local seats, hold = op[2], op[3]
+  local seats, hold, area = op[2], op[3], op[4]
   local freed, n = {}, 0
   local listed = {}
-  local area
   for i = 1, #seats do
     local seat = seats[i]
     listed[seat] = true
     local v = value[seat]
     if v and byte(v, 1) ~= SOLD then
-      local e, h, a = match(v, '^(%d+)|%d+|(%x+)|%x+|%x+|(.*)$')
+      local e, h = match(v, '^(%d+)|%d+|(%x+)|')
       if h == hold then
         del(seat)
-        area = a
         if tonumber(e) > now then
           n = n + 1
           freed[n] = seat
@@ -297,27 +292,25 @@ local function release(op)
     end
   end
   if #seats > 0 then
-    unindex(area or area_of(seats[1]), hold, listed)
+    unindex(area, hold, listed)
   end
   return freed
 end
 
 local function extend(op)
-  local seats, hold, expires = op[2], op[3], op[4]
+  local seats, hold, area, expires = op[2], op[3], op[4], op[5]
   local missing, n = {}, 0
   local rests = {}
-  local area
   for i = 1, #seats do
     local seat = seats[i]
     local v = value[seat]
-    local e, rest, h, a
+    local e, rest, h
     if v and byte(v, 1) ~= SOLD then
       e, rest = match(v, '^(%d+)|(.*)$')
-      h, a = match(rest, '^%d+|(%x+)|%x+|%x+|(.*)$')
+      h = match(rest, '^%d+|(%x+)|')
     end
     if h == hold and tonumber(e) > now then
       rests[i] = rest
-      area = a
     else
       n = n + 1
       missing[n] = seat
@@ -355,11 +348,11 @@ local function extend(op)
 end
 
 local function mark_sold(op)
-  local seats, hold, token = op[2], op[3], op[4]
+  local seats, hold, area, token = op[2], op[3], op[4], op[5]
   local missing, n = {}, 0
   local stale, m = {}, 0
-  local orders, areas = {}, {}
-  local area
+  local orders = {}
+  local selling = false
   for i = 1, #seats do
     local seat = seats[i]
     local v = value[seat]
@@ -373,7 +366,7 @@ local function mark_sold(op)
         missing[n] = seat
       end
     else
-      local e, t, h, o, a = match(v, '^(%d+)|(%d+)|(%x+)|%x+|(%x+)|(.*)$')
+      local e, t, h, o = match(v, '^(%d+)|(%d+)|(%x+)|%x+|(%x+)|')
       if h ~= hold or tonumber(e) <= now then
         n = n + 1
         missing[n] = seat
@@ -381,8 +374,8 @@ local function mark_sold(op)
         m = m + 1
         stale[m] = seat
       else
-        orders[i], areas[i] = o, a
-        area = a
+        orders[i] = o
+        selling = true
       end
     end
   end
@@ -392,29 +385,31 @@ local function mark_sold(op)
     end
     return missing
   end
+  if not selling then -- every seat sold by this very call before (a retry), or none listed
+    return true
+  end
+  local mark, sold_key = 'S|' .. hold .. '|' .. token .. '|', sold_base .. area
   for i = 1, #seats do
     local o = orders[i]
     if o then
-      local seat, a = seats[i], areas[i]
-      set_sold(seat, 'S|' .. hold .. '|' .. token .. '|' .. o .. '|' .. a)
-      hput(sold_base .. a, seat, o)
+      local seat = seats[i]
+      set_sold(seat, mark .. o .. '|' .. area)
+      hput(sold_key, seat, o)
     end
   end
-  if area then
-    hput(holds_base .. area, hold, false)
-  end
+  hput(holds_base .. area, hold, false)
   return true
 end
 
 local function release_sold(op)
-  local seats = op[2]
+  local seats, sold_key = op[2], sold_base .. op[3]
   local freed, n = {}, 0
   for i = 1, #seats do
     local seat = seats[i]
     local v = value[seat]
     if v and byte(v, 1) == SOLD then
       del(seat)
-      hput(sold_base .. match(v, '|([^|]*)$'), seat, false)
+      hput(sold_key, seat, false)
       n = n + 1
       freed[n] = seat
     end

@@ -15,6 +15,9 @@ hash tag, so every key of a session lives in one slot and one script may touch t
   and the hash itself expires with its longest hold;
 - ``{prefix}seat:sold:{session}:<area>``: the partition's sold seats, seat -> order id.
 
+The ``<area>`` of a key is always the one the op names (every op carries it to the
+script); no area is read out of a seat id.
+
 A batch of one session (a partition actor's drained queue always is) costs one
 ``EVALSHA`` whose argument is the whole batch as JSON; the script answers every op in
 one JSON string. A batch that mixes sessions sends one ``EVALSHA`` per session in one
@@ -381,7 +384,10 @@ class RedisLockStore:
 
 
 def _entry(op: LockOp, moments: _Moments) -> tuple[Any, ...]:
-    """One op as the script reads it: kind, seats, the rest (ids in hex, times in ms as text)."""
+    """One op as the script reads it: kind, seats, the rest (ids in hex, times in ms as text).
+
+    Every op carries its area: the script files locks, sales and indexes under it.
+    """
     if type(op) is AcquireHold:
         return (
             _ACQUIRE,
@@ -406,13 +412,13 @@ def _entry(op: LockOp, moments: _Moments) -> tuple[Any, ...]:
             hold.fencing_token,
         )
     if type(op) is ReleaseHold:
-        return (_RELEASE, op.seat_ids, op.hold_id)
+        return (_RELEASE, op.seat_ids, op.hold_id, op.area_id)
     if type(op) is ExtendHold:
-        return (_EXTEND, op.seat_ids, op.hold_id, moments.text(op.expires_at))
+        return (_EXTEND, op.seat_ids, op.hold_id, op.area_id, moments.text(op.expires_at))
     if type(op) is MarkSold:
-        return (_MARK_SOLD, op.seat_ids, op.hold_id, op.fencing_token)
+        return (_MARK_SOLD, op.seat_ids, op.hold_id, op.area_id, op.fencing_token)
     if type(op) is ReleaseSold:
-        return (_RELEASE_SOLD, op.seat_ids)
+        return (_RELEASE_SOLD, op.seat_ids, op.area_id)
     raise TypeError(f"not a lock operation: {op!r}")
 
 

@@ -5,6 +5,11 @@ batched call per drained queue. The store is a speed-up and a fence between acto
 that briefly own the same partition (failover): each operation is atomic in the
 store, and a hold's fencing token comes from the store and only ever grows. The
 database's unique ticket per seat stays the final word on who owns a seat.
+
+Every operation names its partition: the session and the area (``session_id`` and
+``area_id``; a ``RestoreHold`` takes both from its hold). A store files a lock, a sold
+mark and its indexes under the area the op names and never works the area out of a seat
+id: to the store a seat id is an opaque name, whatever its form.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class ReleaseHold:
     """Unlock the seats that this hold still locks (compare-and-delete by hold id)."""
 
     session_id: SessionId
+    area_id: AreaId
     hold_id: HoldId
     seat_ids: tuple[SeatId, ...]
 
@@ -53,6 +59,7 @@ class ExtendHold:
     """Move the hold's expiry to ``expires_at`` if it still locks every one of its seats."""
 
     session_id: SessionId
+    area_id: AreaId
     hold_id: HoldId
     seat_ids: tuple[SeatId, ...]
     expires_at: datetime
@@ -63,6 +70,7 @@ class MarkSold:
     """Turn the hold's live locks into permanent sold marks; the token must match."""
 
     session_id: SessionId
+    area_id: AreaId
     hold_id: HoldId
     seat_ids: tuple[SeatId, ...]
     fencing_token: int
@@ -73,6 +81,7 @@ class ReleaseSold:
     """Remove the sold marks of refunded seats so they can be held again."""
 
     session_id: SessionId
+    area_id: AreaId
     seat_ids: tuple[SeatId, ...]
 
 
@@ -94,6 +103,11 @@ class RestoreHold:
     def session_id(self) -> SessionId:
         """The hold's session (every op names its session)."""
         return self.hold.session_id
+
+    @property
+    def area_id(self) -> AreaId:
+        """The hold's area (every op names its area)."""
+        return self.hold.area_id
 
     @property
     def seat_ids(self) -> tuple[SeatId, ...]:

@@ -473,12 +473,16 @@ class PartitionActor:
                     batch.touched.add(hold.hold_id)
                     batch.freed_in(key).update(hold.seat_ids)
                     op = ReleaseHold(
-                        session_id=command.session_id, hold_id=hold.hold_id, seat_ids=hold.seat_ids
+                        session_id=command.session_id,
+                        area_id=command.area_id,
+                        hold_id=hold.hold_id,
+                        seat_ids=hold.seat_ids,
                     )
                 elif isinstance(command, ExtendSeats):
                     hold = self._live_hold(plan.inventory, command.hold_id, batch)
                     op = ExtendHold(
                         session_id=command.session_id,
+                        area_id=command.area_id,
                         hold_id=hold.hold_id,
                         seat_ids=hold.seat_ids,
                         expires_at=batch.expires_at,
@@ -543,6 +547,7 @@ class PartitionActor:
         plan.hold = hold
         return MarkSold(
             session_id=command.session_id,
+            area_id=command.area_id,
             hold_id=hold.hold_id,
             seat_ids=hold.seat_ids,
             fencing_token=hold.fencing_token,
@@ -554,7 +559,9 @@ class PartitionActor:
         if not sold_to_order:
             plan.result = ()
             return None
-        return ReleaseSold(session_id=command.session_id, seat_ids=sold_to_order)
+        return ReleaseSold(
+            session_id=command.session_id, area_id=command.area_id, seat_ids=sold_to_order
+        )
 
     @staticmethod
     def _correlated(plans: list[_Plan]) -> bool:
@@ -572,7 +579,10 @@ class PartitionActor:
                 # the store forgets an expired lock by itself; this is housekeeping only
                 ops.append(
                     ReleaseHold(
-                        session_id=hold.session_id, hold_id=hold.hold_id, seat_ids=hold.seat_ids
+                        session_id=inventory.session_id,
+                        area_id=inventory.area_id,
+                        hold_id=hold.hold_id,
+                        seat_ids=hold.seat_ids,
                     )
                 )
             events.extend(inventory.collect_events())

@@ -107,7 +107,9 @@ class LockStoreContract(ClockedContract):
         probe = self._acquire(clock, session, s)
         (result,) = await self._run(store, probe)
         assert isinstance(result, Granted), f"expected {s} to be free, got {result}"
-        release = ReleaseHold(session_id=session, hold_id=probe.hold_id, seat_ids=s)
+        release = ReleaseHold(
+            session_id=session, area_id=probe.area_id, hold_id=probe.hold_id, seat_ids=s
+        )
         await self._run(store, release)
 
     async def _refused_by(
@@ -172,6 +174,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=to_sell.area_id,
                 hold_id=to_sell.hold_id,
                 seat_ids=to_sell.seat_ids,
                 fencing_token=to_sell.fencing_token,
@@ -250,7 +253,9 @@ class LockStoreContract(ClockedContract):
         third = self._acquire(clock, session, (s,))
         results = await self._run(
             lock_store,
-            ReleaseHold(session_id=session, hold_id=first.hold_id, seat_ids=(s,)),
+            ReleaseHold(
+                session_id=session, area_id=first.area_id, hold_id=first.hold_id, seat_ids=(s,)
+            ),
             third,
         )
         assert results[0] == Done((s,))
@@ -272,7 +277,8 @@ class LockStoreContract(ClockedContract):
         s = (seat("A", 1, 1), seat("A", 1, 2))
         hold = await self._grant(lock_store, self._acquire(clock, session, s))
         (result,) = await self._run(
-            lock_store, ReleaseHold(session_id=session, hold_id=hold.hold_id, seat_ids=s)
+            lock_store,
+            ReleaseHold(session_id=session, area_id=hold.area_id, hold_id=hold.hold_id, seat_ids=s),
         )
         assert isinstance(result, Done)
         assert sorted(result.seat_ids) == sorted(s)
@@ -287,7 +293,10 @@ class LockStoreContract(ClockedContract):
         s = (seat("A", 1, 1), seat("A", 1, 2))
         hold = await self._grant(lock_store, self._acquire(clock, session, s))
         (result,) = await self._run(
-            lock_store, ReleaseHold(session_id=session, hold_id=HoldId(uuid4()), seat_ids=s)
+            lock_store,
+            ReleaseHold(
+                session_id=session, area_id=AreaId("A"), hold_id=HoldId(uuid4()), seat_ids=s
+            ),
         )
         assert result == Done(()) or isinstance(result, Refused), result
         assert await self._refused_by(lock_store, clock, session, *s) == set(s)
@@ -306,9 +315,12 @@ class LockStoreContract(ClockedContract):
 
         results = await self._run(
             lock_store,
-            ReleaseHold(session_id=session, hold_id=old.hold_id, seat_ids=(s,)),
+            ReleaseHold(
+                session_id=session, area_id=old.area_id, hold_id=old.hold_id, seat_ids=(s,)
+            ),
             ExtendHold(
                 session_id=session,
+                area_id=old.area_id,
                 hold_id=old.hold_id,
                 seat_ids=(s,),
                 expires_at=self._expiry(clock, 10),
@@ -333,7 +345,13 @@ class LockStoreContract(ClockedContract):
         later = self._expiry(clock, 2)
         (result,) = await self._run(
             lock_store,
-            ExtendHold(session_id=session, hold_id=hold.hold_id, seat_ids=s, expires_at=later),
+            ExtendHold(
+                session_id=session,
+                area_id=hold.area_id,
+                hold_id=hold.hold_id,
+                seat_ids=s,
+                expires_at=later,
+            ),
         )
         assert isinstance(result, Done)
         assert sorted(result.seat_ids) == sorted(s)
@@ -354,10 +372,18 @@ class LockStoreContract(ClockedContract):
         s = (seat("A", 1, 1),)
         hold = await self._grant(lock_store, self._acquire(clock, session, s))
         extend = ExtendHold(
-            session_id=session, hold_id=hold.hold_id, seat_ids=s, expires_at=self._expiry(clock, 2)
+            session_id=session,
+            area_id=hold.area_id,
+            hold_id=hold.hold_id,
+            seat_ids=s,
+            expires_at=self._expiry(clock, 2),
         )
         sell = MarkSold(
-            session_id=session, hold_id=hold.hold_id, seat_ids=s, fencing_token=hold.fencing_token
+            session_id=session,
+            area_id=hold.area_id,
+            hold_id=hold.hold_id,
+            seat_ids=s,
+            fencing_token=hold.fencing_token,
         )
         assert await self._run(lock_store, extend, sell) == [Done(s), Done(s)]
 
@@ -372,6 +398,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             ExtendHold(
                 session_id=session,
+                area_id=AreaId("A"),
                 hold_id=HoldId(uuid4()),
                 seat_ids=s,
                 expires_at=self._expiry(clock, 5),
@@ -395,6 +422,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             ExtendHold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=s,
                 expires_at=self._expiry(clock, 5),
@@ -415,6 +443,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             ExtendHold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=(mine, theirs),
                 expires_at=self._expiry(clock, 5),
@@ -475,7 +504,13 @@ class LockStoreContract(ClockedContract):
         assert await self._refused_by(lock_store, clock, session, *s) == set(s)
         (sold,) = await self._run(
             lock_store,
-            MarkSold(session_id=session, hold_id=lost.hold_id, seat_ids=s, fencing_token=500),
+            MarkSold(
+                session_id=session,
+                area_id=lost.area_id,
+                hold_id=lost.hold_id,
+                seat_ids=s,
+                fencing_token=500,
+            ),
         )
         assert isinstance(sold, Done)
         later = await self._grant(lock_store, self._acquire(clock, session, (seat("A", 1, 3),)))
@@ -492,6 +527,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=bought.area_id,
                 hold_id=bought.hold_id,
                 seat_ids=bought.seat_ids,
                 fencing_token=bought.fencing_token,
@@ -518,6 +554,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=s,
                 fencing_token=hold.fencing_token,
@@ -542,7 +579,13 @@ class LockStoreContract(ClockedContract):
         for token in (hold.fencing_token - 1, hold.fencing_token + 1):
             (result,) = await self._run(
                 lock_store,
-                MarkSold(session_id=session, hold_id=hold.hold_id, seat_ids=s, fencing_token=token),
+                MarkSold(
+                    session_id=session,
+                    area_id=hold.area_id,
+                    hold_id=hold.hold_id,
+                    seat_ids=s,
+                    fencing_token=token,
+                ),
             )
             assert isinstance(result, Refused), f"token {token}: {result}"
         snapshot = await lock_store.load(session, AreaId("A"))
@@ -552,6 +595,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=s,
                 fencing_token=hold.fencing_token,
@@ -572,10 +616,18 @@ class LockStoreContract(ClockedContract):
         results = await self._run(
             lock_store,
             MarkSold(
-                session_id=session, hold_id=old.hold_id, seat_ids=s, fencing_token=old.fencing_token
+                session_id=session,
+                area_id=old.area_id,
+                hold_id=old.hold_id,
+                seat_ids=s,
+                fencing_token=old.fencing_token,
             ),
             MarkSold(
-                session_id=session, hold_id=new.hold_id, seat_ids=s, fencing_token=old.fencing_token
+                session_id=session,
+                area_id=new.area_id,
+                hold_id=new.hold_id,
+                seat_ids=s,
+                fencing_token=old.fencing_token,
             ),
         )
         assert all(isinstance(r, Refused) for r in results), results
@@ -595,6 +647,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=s,
                 fencing_token=hold.fencing_token,
@@ -614,12 +667,15 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=hold.area_id,
                 hold_id=hold.hold_id,
                 seat_ids=s,
                 fencing_token=hold.fencing_token,
             ),
         )
-        (result,) = await self._run(lock_store, ReleaseSold(session_id=session, seat_ids=s))
+        (result,) = await self._run(
+            lock_store, ReleaseSold(session_id=session, area_id=AreaId("A"), seat_ids=s)
+        )
         assert isinstance(result, Done)
         assert sorted(result.seat_ids) == sorted(s)
         assert dict((await lock_store.load(session, AreaId("A"))).sold) == {}
@@ -658,6 +714,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=session,
+                area_id=to_sell.area_id,
                 hold_id=to_sell.hold_id,
                 seat_ids=to_sell.seat_ids,
                 fencing_token=to_sell.fencing_token,
@@ -672,6 +729,7 @@ class LockStoreContract(ClockedContract):
             lock_store,
             MarkSold(
                 session_id=other_session,
+                area_id=sold_elsewhere.area_id,
                 hold_id=sold_elsewhere.hold_id,
                 seat_ids=sold_elsewhere.seat_ids,
                 fencing_token=sold_elsewhere.fencing_token,
