@@ -754,6 +754,73 @@ class LockStoreContract(ClockedContract):
         assert dict(area_b.sold) == {}
         assert area_b.last_fencing_token >= other_area.fencing_token
 
+    async def test_every_op_files_its_seats_under_the_area_it_names(
+        self, lock_store: LockStore, clock: Clock
+    ) -> None:
+        """The op's area, not the form of a seat id, says which partition a seat is in.
+
+        A seat id is an opaque name to the store: here area ``A``'s seats are called
+        ``B-…`` and area ``B``'s ``A-…``, so a store that read the area out of a seat id,
+        or filed an op's seats under any area but the op's own, loads them in the wrong
+        partition. Each area sells, extends, releases and refunds one hold.
+        """
+        session = self._session()
+        later = self._expiry(clock, 4)
+        kept: dict[AreaId, tuple[SeatHold, SeatHold]] = {}
+        for area, named in ((AreaId("A"), "B"), (AreaId("B"), "A")):
+            s = [seat(named, 7, n) for n in range(1, 6)]
+            sold, extended, released, refunded = [
+                await self._grant(
+                    lock_store, self._acquire(clock, session, seats, area_id=area, ttls=3)
+                )
+                for seats in (s[0:2], s[2:3], s[3:4], s[4:5])
+            ]
+            results = await self._run(
+                lock_store,
+                MarkSold(
+                    session_id=session,
+                    area_id=area,
+                    hold_id=sold.hold_id,
+                    seat_ids=sold.seat_ids,
+                    fencing_token=sold.fencing_token,
+                ),
+                ExtendHold(
+                    session_id=session,
+                    area_id=area,
+                    hold_id=extended.hold_id,
+                    seat_ids=extended.seat_ids,
+                    expires_at=later,
+                ),
+                ReleaseHold(
+                    session_id=session,
+                    area_id=area,
+                    hold_id=released.hold_id,
+                    seat_ids=released.seat_ids,
+                ),
+                MarkSold(
+                    session_id=session,
+                    area_id=area,
+                    hold_id=refunded.hold_id,
+                    seat_ids=refunded.seat_ids,
+                    fencing_token=refunded.fencing_token,
+                ),
+                ReleaseSold(session_id=session, area_id=area, seat_ids=refunded.seat_ids),
+            )
+            assert results == [
+                Done(sold.seat_ids),
+                Done(extended.seat_ids),
+                Done(released.seat_ids),
+                Done(refunded.seat_ids),
+                Done(refunded.seat_ids),
+            ]
+            kept[area] = (sold, extended)
+
+        for area, (sold, extended) in kept.items():
+            snapshot = await lock_store.load(session, area)
+            assert [h.hold_id for h in snapshot.holds] == [extended.hold_id], area
+            assert self._hold_in(snapshot, extended.hold_id).expires_at == later
+            assert dict(snapshot.sold) == dict.fromkeys(sold.seat_ids, sold.order_id), area
+
     async def test_load_of_an_untouched_partition_is_empty(self, lock_store: LockStore) -> None:
         """A partition nobody used has no holds and no sold seats."""
         snapshot = await lock_store.load(self._session(), AreaId("A"))
