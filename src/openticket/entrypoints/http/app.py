@@ -42,6 +42,8 @@ from openticket.entrypoints.http.feed_limits import FeedLimits
 from openticket.entrypoints.http.media import require_json
 from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
 from openticket.entrypoints.http.openapi import COMPONENTS, RefinedJsonRenderPlugin, refine
+from openticket.entrypoints.http.pages import assets, template_config
+from openticket.entrypoints.http.pages.buyer import BuyerPages
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
 from openticket.entrypoints.http.proxies import ForwardedClientMiddleware, TrustedProxies
@@ -157,7 +159,10 @@ def create_app(
             queue_feed,
             metrics_endpoint(metrics),
             static_files(),
+            BuyerPages,
+            assets(),
         ],
+        template_config=template_config(),
         middleware=[
             ForwardedClientMiddleware(TrustedProxies(policy.trusted_proxies)),
             observe(metrics),
