@@ -576,6 +576,47 @@ async def test_a_hold_that_timed_out_is_released_so_its_seats_are_not_stuck(
     assert again.seat_ids == ("A-1-6",)
 
 
+async def test_a_hold_granted_by_an_owner_that_died_unanswered_is_released_before_a_retry(
+    nats_client: Client, nats_url: str, unique: str
+) -> None:
+    """The owner grants a hold and dies before answering; nobody serves the partition.
+
+    The caller's process owes the partition the hold's release until an owner answers
+    it, and sends it ahead of anything else it asks there: a buyer who tries again once
+    the next owner serves gets the seat, not a 409 from their own lost hold.
+    """
+    async with running_side() as side:
+        impatient = RemoteSeating(
+            nats_client, PartitionRouter(PARTITIONS), prefix=unique, timeout=0.3
+        )
+        await seat_statuses(side.seating, side.session, [A])
+        subject = f"{unique.lower()}.seat.lock.request.{remote_partition(side.session)}"
+        granted: list[SeatHold] = []
+
+        decided = asyncio.Event()
+
+        async def grant(msg: Any) -> None:  # the owner, killed before it answers
+            for command in msgspec.json.decode(msg.data, type=CommandBatch).commands:
+                granted.append(await side.seating.ask(command))
+            decided.set()
+
+        async with connected(nats_url) as owner:
+            dying = await owner.subscribe(subject, queue="seat-lock", cb=grant)
+            await owner.flush()
+            asking = asyncio.ensure_future(hold(impatient, side.session, 1, ["A-1-9"]))
+            await asyncio.wait_for(decided.wait(), 5)
+            await dying.unsubscribe()  # dead: nobody serves the partition now
+            await owner.flush()
+            with pytest.raises(SeatingUnavailable, match="no answer"):
+                await asking
+        assert [h.seat_ids for h in granted] == [("A-1-9",)]  # held, by nobody's order
+
+        async with hosting(nats_url, side.seating, unique):  # the next owner
+            again = await hold(impatient, side.session, 1, ["A-1-9"])
+            assert again.seat_ids == ("A-1-9",)
+            await impatient.stop()
+
+
 async def test_a_partition_with_too_much_undecided_work_refuses_more_at_once(
     nats_client: Client, nats_url: str, unique: str
 ) -> None:

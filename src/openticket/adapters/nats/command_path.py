@@ -62,8 +62,16 @@ At most once
     have been decided; the application's commands are safe to repeat (a sale replayed is
     ``replayed``, a release of a released hold is ``NotHolder``) except a hold, whose
     seats would stay held by nobody's order until the hold's TTL. So when a message
-    times out, :class:`RemoteSeating` asks the partition to release each hold in it (on
-    the same connection, so after the holds; best effort) before raising.
+    times out, :class:`RemoteSeating` owes the partition a release of each hold in it.
+    An owed release goes first in every message this process sends the partition until
+    it is answered, and on its own every ``RELEASE_RETRY_SECONDS`` while nobody serves
+    the partition (its owner was killed and the next one is not there yet), for
+    ``COMPENSATION_PATIENCE`` timeouts at most. A hold's caller gets its
+    ``SeatingUnavailable`` once the release was answered, or one timeout later at the
+    most. So a buyer who tries again through the same process is never refused by their
+    own lost hold: their retry travels behind its release (seen while a killed worker's
+    partitions moved: the retries met holds the killed worker had granted and answered
+    409 until the holds' TTL).
 
 One module, over 500 lines: the sending and the answering side speak one wire format
 and batching rule; a reader checks one against the other here.
@@ -117,7 +125,10 @@ DEFAULT_TIMEOUT: Final = 2.0
 """Seconds a caller waits for the owner's answer before ``SeatingUnavailable``."""
 
 COMPENSATION_PATIENCE: Final = 10
-"""The release of a timed-out hold waits this many timeouts for its answer."""
+"""The release of a timed-out hold is tried for this many timeouts."""
+
+RELEASE_RETRY_SECONDS: Final = 0.2
+"""How often an owed release is sent on its own while nobody serves its partition."""
 
 DEFAULT_MAX_PENDING: Final = 10_000
 """Undecided commands per partition beyond which a host refuses more (load shedding)."""
@@ -339,6 +350,9 @@ class RemoteSeating:
         self._awaited: dict[str, _Sent] = {}
         """Messages sent and not answered yet, by the token of their reply subject."""
         self._compensations: set[asyncio.Task[None]] = set()
+        self._owed: dict[int, list[_Asked]] = {}
+        """Releases of timed-out holds, by partition: sent first in its next message."""
+        self._stopping = False
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -351,15 +365,16 @@ class RemoteSeating:
         answers += [f for sent in self._awaited.values() for _, f, _ in sent.waiting]
         if answers:  # each is answered within the timeout, if only by its expiry
             await asyncio.wait(answers, timeout=self.timeout * 2)
+        pending = set(self._compensations)
+        if pending:  # a stopping process does not wait out a partition nobody serves
+            _, late = await asyncio.wait(pending, timeout=self.timeout * 2)
+            for task in late:
+                task.cancel()
+        self._stopping = True
         sender, self._sender = self._sender, None
         await stop_task(sender)
         for token in list(self._awaited):
             self._no_answer(token, self.timeout)
-        pending = set(self._compensations)
-        if pending:
-            _, late = await asyncio.wait(pending, timeout=self.timeout * COMPENSATION_PATIENCE)
-            for task in late:
-                task.cancel()
 
     def ready(self) -> bool:
         """Whether commands can be sent now (the client is connected)."""
@@ -379,20 +394,24 @@ class RemoteSeating:
         The future resolves to the owner's reply or raises its error again; it raises
         ``SeatingUnavailable`` when no owner answers in time.
         """
-        loop = asyncio.get_running_loop()
-        reply: asyncio.Future[R] = loop.create_future()
+        reply: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         partition = self.router.partition_of(command.session_id, command.area_id)
+        self._queue(partition).append((command, reply, correlation_id.get()))
+        return reply
+
+    def _queue(self, partition: int) -> list[_Asked]:
+        """What goes to ``partition`` at the end of this tick (the sender woken for it)."""
         asked = self._asked
         if not asked:
             self._wake.set()
             if self._sender is None:
-                self._sender = loop.create_task(self._send_asked(), name="seat-command-sender")
+                self._sender = asyncio.get_running_loop().create_task(
+                    self._send_asked(), name="seat-command-sender"
+                )
         waiting = asked.get(partition)
         if waiting is None:
-            asked[partition] = [(command, reply, correlation_id.get())]
-        else:
-            waiting.append((command, reply, correlation_id.get()))
-        return reply
+            waiting = asked[partition] = []
+        return waiting
 
     async def _send_asked(self) -> None:
         """The sender: after each tick, one message per partition of what was asked."""
@@ -412,7 +431,12 @@ class RemoteSeating:
             await self._wake.wait()
             self._wake.clear()
             asked, self._asked = self._asked, {}
-            for partition, waiting in asked.items():
+            for partition, queued in asked.items():
+                owed = self._owed.pop(partition, None)
+                # releases of lost holds first: a retry of the hold comes after them
+                waiting = owed + queued if owed else queued
+                if not waiting:
+                    continue
                 subject = self._subjects[partition]
                 for start in range(0, len(waiting), MAX_COMMANDS_PER_MESSAGE):
                     chunk = waiting[start : start + MAX_COMMANDS_PER_MESSAGE]
@@ -457,14 +481,22 @@ class RemoteSeating:
                 future.set_exception(e)
 
     def _no_answer(self, token: str, timeout: float) -> None:
-        """A message's answer did not come in time: its commands may still be decided."""
-        sent = self._awaited.get(token)
+        """A message's answer did not come in time: its commands may still be decided.
+
+        Its holds are released first; each hold's caller hears of the failure after.
+        """
+        sent = self._awaited.pop(token, None)
         if sent is None:
             return
-        for command, _, correlation in sent.waiting:
+        sent.timer.cancel()
+        error = f"no answer on {sent.subject} within {timeout:g} s"
+        for command, future, correlation in sent.waiting:
+            if future.done():
+                continue
             if isinstance(command, HoldSeats):
-                self._release_later(sent.subject, command, correlation)
-        self._fail(token, SeatingUnavailable(f"no answer on {sent.subject} within {timeout:g} s"))
+                self._release_later(command, correlation, future, error)
+            else:
+                future.set_exception(SeatingUnavailable(error))
 
     def _fail(self, token: str, error: SeatingUnavailable) -> None:
         sent = self._awaited.pop(token, None)
@@ -509,32 +541,80 @@ class RemoteSeating:
 
     # --- a hold whose answer never came ----------------------------------------------------
 
-    def _release_later(self, subject: str, hold: HoldSeats, correlation: str | None) -> None:
+    def _release_later(
+        self,
+        hold: HoldSeats,
+        correlation: str | None,
+        answer: asyncio.Future[Any],
+        error: str,
+    ) -> None:
+        """Release ``hold``, then fail ``answer`` (its caller's) with ``error``."""
         release = ReleaseSeats(
             session_id=hold.session_id, area_id=hold.area_id, hold_id=hold.hold_id
         )
         task = asyncio.get_running_loop().create_task(
-            self._release_timed_out(subject, release, correlation)
+            self._release_timed_out(release, correlation, answer, error)
         )
         self._compensations.add(task)
         task.add_done_callback(self._compensations.discard)
 
     async def _release_timed_out(
-        self, subject: str, release: ReleaseSeats, correlation: str | None
+        self,
+        release: ReleaseSeats,
+        correlation: str | None,
+        answer: asyncio.Future[Any],
+        error: str,
     ) -> None:
-        # the hold is still queued behind a slow batch: give the release more time
-        released: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        await self._send(
-            subject, [(release, released, correlation)], self.timeout * COMPENSATION_PATIENCE
-        )
+        """Owe the release until its partition answers it; its hold's caller waits a while.
+
+        The caller waits one timeout at the most: a partition that nobody serves must not
+        keep buyers waiting the release's whole patience.
+        """
+        loop = asyncio.get_running_loop()
+        partition = self.router.partition_of(release.session_id, release.area_id)
+        give_up = loop.call_later(self.timeout, _fail_once, answer, error)
+        deadline = loop.time() + self.timeout * COMPENSATION_PATIENCE
+        kick_after = 0.0
         try:
-            await released
+            while True:
+                released: asyncio.Future[Any] = loop.create_future()
+                self._owe(partition, (release, released, correlation), kick_after)
+                try:
+                    await released
+                except SeatingUnavailable:
+                    if loop.time() >= deadline:
+                        raise
+                    kick_after = RELEASE_RETRY_SECONDS  # owed at once, sent alone later
+                    continue
+                break
         except (NotHolder, HoldExpired):
-            return  # the hold was refused (or is gone): nothing held
+            pass  # the hold was refused (or is gone): nothing held
         except Exception as e:  # best effort: the hold ends at its TTL anyway
             _log.warning("timed_out_hold_not_released", hold_id=str(release.hold_id), error=str(e))
-            return
-        _log.info("timed_out_hold_released", hold_id=str(release.hold_id))
+        else:
+            _log.info("timed_out_hold_released", hold_id=str(release.hold_id))
+        finally:
+            give_up.cancel()
+            _fail_once(answer, error)
+
+    def _owe(self, partition: int, asked: _Asked, kick_after: float) -> None:
+        """``asked`` goes first in ``partition``'s next message; alone after ``kick_after``."""
+        self._owed.setdefault(partition, []).append(asked)
+        if kick_after > 0:
+            asyncio.get_running_loop().call_later(kick_after, self._kick, partition)
+        else:
+            self._kick(partition)
+
+    def _kick(self, partition: int) -> None:
+        """Send what is owed to ``partition`` at the end of this tick, if anything still is."""
+        if self._owed.get(partition) and not self._stopping:
+            self._queue(partition)
+
+
+def _fail_once(answer: asyncio.Future[Any], error: str) -> None:
+    """``answer`` raises ``SeatingUnavailable(error)``, unless it is settled already."""
+    if not answer.done():
+        answer.set_exception(SeatingUnavailable(error))
 
 
 class _Sent:
