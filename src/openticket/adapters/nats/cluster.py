@@ -17,12 +17,13 @@ this process is connected to is older than 2.9.21. Every server of the cluster m
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NotFoundError
 from nats.js.kv import KeyValue
 
 from openticket.adapters.nats.connection import NatsUnreachable
@@ -99,10 +100,32 @@ async def ensure_kv_bucket(
         except BadRequestError as e:
             if e.err_code != STREAM_NAME_IN_USE:
                 raise
-        info = await js.stream_info(f"KV_{bucket}")
+        info = await _stream_info(js, f"KV_{bucket}")
         require_serialized_writes(js, info.config.num_replicas or 1, what=what)
         if kv is None and open_it:
             kv = await js.key_value(bucket)
     except (nats.errors.Error, OSError) as e:
         raise AdapterUnavailable(f"NATS KV bucket {bucket} unavailable: {e!r}") from e
     return kv, info
+
+
+NEW_STREAM_PATIENCE: Final = 5.0
+"""Seconds a stream just made (by us or another process) may stay unknown to a node."""
+
+
+async def _stream_info(js: JetStreamContext, stream: str) -> api.StreamInfo:
+    """The stream's info, waiting a little for a stream just made to reach this node.
+
+    In a cluster, the server a client talks to may not know of a stream another node
+    has just created (10059, "stream not found") until the assignment reaches it: seen
+    when two workers made the same bucket at once on three replicas.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + NEW_STREAM_PATIENCE
+    while True:
+        try:
+            return await js.stream_info(stream)
+        except NotFoundError:
+            if loop.time() >= deadline:
+                raise
+            await asyncio.sleep(0.1)
