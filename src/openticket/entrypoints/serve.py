@@ -258,6 +258,7 @@ def _announce(
 ) -> None:
     lines = [
         f"OpenTicket is serving on {base}",
+        f"  web pages:    {base}/  (buy seats, my tickets, /organizer, /staff/check-in)",
         f"  API docs:     {base}/schema",
         f"  OpenAPI:      {base}/schema/openapi.json",
         f"  health:       {base}/health/ready",
@@ -286,6 +287,8 @@ def _announce(
         lines += ["the catalog is empty: an organizer creates venues, events and sessions"]
     lines += [
         "next:",
+        f"  open {base}/ in a browser"
+        + (f" (the demo session: {base}/sessions/{session_id})" if session_id else ""),
         f"  curl -s {base}/api/sessions/{session_id or '<session_id>'}/seats",
         f"  curl -s -X POST {base}/api/auth/register -H 'content-type: application/json' "
         '-d \'{"email": "me@example.com", "password": "a-long-password", '
