@@ -52,6 +52,7 @@ from openticket.domain.shared import (
     Money,
     OrderId,
     SessionId,
+    TicketId,
     VenueId,
 )
 from openticket.domain.ticketing import Ticket
@@ -366,6 +367,10 @@ class OpenTicket:
     ) -> Page[Ticket]:
         """The caller's tickets."""
         return await self.ticketing.list_tickets(by, limit=limit, cursor=cursor)
+
+    async def get_ticket(self, by: Requester, ticket_id: TicketId) -> Ticket:
+        """One of the caller's tickets (admins: any)."""
+        return await self.ticketing.get_ticket(by, ticket_id)
 
     async def check_in(self, by: Requester, qr_code: str) -> Ticket:
         """Let a ticket's holder in, once (staff, admins)."""

@@ -9,6 +9,7 @@ from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.ports.unit_of_work import UnitOfWork
 from openticket.application.transactions import Transactions
 from openticket.domain.identity import Role
+from openticket.domain.shared import TicketId
 from openticket.domain.ticketing import Ticket
 
 
@@ -26,6 +27,14 @@ class TicketingService:
         """The caller's tickets (voided ones too), oldest first."""
         async with self._tx.unit() as uow:
             return await uow.tickets.list_for_user(by.user_id, limit=limit, cursor=cursor)
+
+    async def get_ticket(self, by: Requester, ticket_id: TicketId) -> Ticket:
+        """A ticket of the caller's (admins: anyone's); ``NotFound`` otherwise."""
+        async with self._tx.unit() as uow:
+            ticket = await uow.tickets.get(ticket_id)
+        if ticket is None or not (by.is_admin or ticket.user_id == by.user_id):
+            raise NotFound(f"no ticket {ticket_id} of yours")
+        return ticket
 
     async def check_in(self, by: Requester, qr_code: str) -> Ticket:
         """Let a ticket's holder in, once (staff and admins).

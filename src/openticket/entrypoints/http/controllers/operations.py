@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
+from litestar.response import Redirect
 
 from openticket.application.errors import NotFound, UnknownPaymentProvider
 from openticket.application.facade import OpenTicket
@@ -118,11 +120,28 @@ Reference = Annotated[
 ]
 
 
+TO_THE_ORDER = ResponseSpec(
+    data_container=None,
+    description=(
+        "For a browser (`Accept` prefers `text/html`): the same outcome, then on to the"
+        " order's page, `/orders/{order_id}`."
+    ),
+    generate_examples=False,
+)
+
+
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    """Whether the caller is a browser asking for a page rather than a client for JSON."""
+    return request.accept.best_match([MediaType.JSON, MediaType.HTML]) == MediaType.HTML
+
+
 class PaymentReturnController(Controller):
     """Where a provider sends the buyer back (LINE Pay's confirm and cancel URLs).
 
     The query is untrusted: it must name a payment we started, with our reference, or
     the answer is 404 and nothing changes; the confirm uses the amount we stored.
+    A browser (``Accept`` preferring ``text/html``) is sent on to the order's page
+    with 303 once that is done; API clients get the payment as JSON.
     """
 
     path = "/api/payments"
@@ -132,7 +151,7 @@ class PaymentReturnController(Controller):
         "/{provider:str}/confirm",
         summary="The buyer approved at the provider",
         operation_id="confirmPayment",
-        responses=problems(*READ, 400, 404, 409),
+        responses={303: TO_THE_ORDER, **problems(*READ, 400, 404, 409)},
     )
     async def confirm(
         self,
@@ -140,15 +159,17 @@ class PaymentReturnController(Controller):
         transaction_id: TransactionId,
         order_id: Reference,
         tickets: NamedDependency[OpenTicket],
-    ) -> PaymentOut:
+        request: Request[Any, Any, Any],
+    ) -> PaymentOut | Redirect:
         """Confirm the payment with its stored amount (if its order can still have it)."""
-        return await _returned(tickets, provider, transaction_id, order_id, approved=True)
+        payment = await _returned(tickets, provider, transaction_id, order_id, approved=True)
+        return _answer(request, payment)
 
     @get(
         "/{provider:str}/cancel",
         summary="The buyer cancelled at the provider",
         operation_id="cancelPayment",
-        responses=problems(*READ, 400, 404, 409),
+        responses={303: TO_THE_ORDER, **problems(*READ, 400, 404, 409)},
     )
     async def cancel(
         self,
@@ -156,9 +177,18 @@ class PaymentReturnController(Controller):
         transaction_id: TransactionId,
         order_id: Reference,
         tickets: NamedDependency[OpenTicket],
-    ) -> PaymentOut:
+        request: Request[Any, Any, Any],
+    ) -> PaymentOut | Redirect:
         """The payment ends failed; the order fails and its seats are free again."""
-        return await _returned(tickets, provider, transaction_id, order_id, approved=False)
+        payment = await _returned(tickets, provider, transaction_id, order_id, approved=False)
+        return _answer(request, payment)
+
+
+def _answer(request: Request[Any, Any, Any], payment: PaymentOut) -> PaymentOut | Redirect:
+    """The payment for an API client; for a browser, 303 to its order's page."""
+    if _wants_page(request):
+        return Redirect(f"/orders/{payment.order_id}", status_code=303)
+    return payment
 
 
 async def _returned(

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
 from typing import Annotated, Any
 from uuid import UUID
 
 import attrs
-from litestar import Controller, Request, delete, get, post
+import segno
+from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, HeaderParameter, JSONBody
 
 from openticket.application.access import Requester
 from openticket.application.facade import OpenTicket
 from openticket.application.gate.waiting_room import Client
 from openticket.domain.identity import Role
-from openticket.domain.shared import OrderId, SessionId
+from openticket.domain.shared import OrderId, SessionId, TicketId
+from openticket.domain.ticketing import Ticket
 from openticket.entrypoints.http.auth import (
     METRICS,
     POLICY,
@@ -45,6 +49,24 @@ from openticket.entrypoints.http.schemas import (
 )
 
 REQUESTER = {"requester": Provide(provide_requester)}
+
+SVG = "image/svg+xml"
+QR_SCALE = 8
+"""Pixels per QR module: about 300 pixels a side for a ticket's code, sharp when printed."""
+
+
+def ticket_qr_svg(ticket: Ticket) -> bytes:
+    """The ticket's QR code as an SVG document (error correction M, titled by its seat)."""
+    out = io.BytesIO()
+    segno.make(ticket.qr_code, error="m").save(
+        out,
+        kind="svg",
+        scale=QR_SCALE,
+        xmldecl=False,
+        svgns=True,
+        title=f"Ticket for seat {ticket.seat_id}",
+    )
+    return out.getvalue()
 
 
 @attrs.frozen
@@ -232,6 +254,31 @@ class MyThingsController(Controller):
     ) -> TicketPage:
         """The caller's tickets (voided ones too)."""
         return ticket_page(await tickets.list_tickets(requester, limit=limit, cursor=cursor))
+
+    @get(
+        "/tickets/{ticket_id:uuid}/qr.svg",
+        media_type=SVG,
+        summary="My ticket's QR code",
+        operation_id="readMyTicketQr",
+        responses={
+            200: ResponseSpec(
+                data_container=str,
+                media_type=SVG,
+                description="The ticket's QR code, an SVG image to show at the door.",
+                generate_examples=False,
+            ),
+            **problems(*READ, 401, 404),
+        },
+    )
+    async def ticket_qr(
+        self,
+        ticket_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+    ) -> Response[bytes]:
+        """The QR code of one of the caller's tickets as SVG; 404 unknown or not theirs."""
+        ticket = await tickets.get_ticket(requester, TicketId(ticket_id))
+        return Response(ticket_qr_svg(ticket), media_type=SVG)
 
 
 class CheckInController(Controller):

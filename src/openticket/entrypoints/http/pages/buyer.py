@@ -1,4 +1,5 @@
-"""The buyer's pages: sessions on sale, signing in, a session's live seat map."""
+"""The buyer's pages: sessions on sale, signing in, a session's live seat map, the
+buyer's tickets and orders."""
 
 from __future__ import annotations
 
@@ -12,8 +13,32 @@ from litestar.response import Template
 
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.clock import Clock
-from openticket.domain.shared import SessionId
+from openticket.domain.shared import Money, SessionId
 from openticket.entrypoints.http.pages import MAX_LISTED_EVENTS, on_sale_view, page
+
+PROVIDER_LABELS = {"mock": "Test payment (mock)", "linepay": "LINE Pay", "stripe": "Card (Stripe)"}
+"""How the checkout names each payment provider; one missing here shows its own name."""
+
+PAGE_PROVIDERS = ("mock", "linepay")
+"""The providers the checkout can take a buyer through.
+
+Stripe is left out: its card form needs the account's publishable key in the page,
+and the server has no setting for one yet.
+"""
+
+
+def checkout_providers(configured: tuple[str, ...]) -> list[dict[str, str]]:
+    """The configured providers the page offers, in ``PAGE_PROVIDERS`` order."""
+    return [
+        {"name": name, "label": PROVIDER_LABELS.get(name, name)}
+        for name in PAGE_PROVIDERS
+        if name in configured
+    ]
+
+
+def price_text(price: Money) -> str:
+    """A price as the seat map's labels say it: ``TWD 1,200.00``."""
+    return f"{price.currency} {price.amount:,.2f}"
 
 
 class BuyerPages(Controller):
@@ -58,10 +83,34 @@ class BuyerPages(Controller):
         """A session's seat map, live; holding seats, the countdown, paying."""
         session = await tickets.get_session(SessionId(session_id))
         details = await tickets.get_event(session.event_id)
+        venue = await tickets.get_venue(details.event.venue_id)
+        area_names = {area.area_id: area.name for area in venue.seat_map.areas}
+        categories = [
+            {
+                "name": category.name,
+                "price": price_text(category.price),
+                "areas": [area_names.get(a, a) for a in sorted(category.area_ids)],
+            }
+            for category in sorted(details.categories, key=lambda c: c.price.amount)
+        ]
         return page(
             "session.html",
             title=f"{details.event.name}: choose your seats",
             event=details.event,
+            venue=venue,
+            areas=[{"area_id": a, "name": n} for a, n in area_names.items()],
+            categories=categories,
             session=on_sale_view(session, clock),
             max_seats_per_order=session.max_seats_per_order,
+            providers=checkout_providers(tickets.payments.provider_names),
         )
+
+    @get("/tickets")
+    async def my_tickets(self) -> Template:
+        """The signed-in buyer's tickets with their QR codes, ready to print."""
+        return page("tickets.html", title="My tickets")
+
+    @get("/orders/{order_id:uuid}")
+    async def order(self, order_id: FromPath[UUID]) -> Template:
+        """One of the buyer's orders, its status live (where LINE Pay sends the buyer back)."""
+        return page("order.html", title="Your order", order_id=str(order_id))
