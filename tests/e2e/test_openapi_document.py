@@ -15,6 +15,7 @@ pytestmark = pytest.mark.e2e
 PROBLEM = "application/problem+json"
 GUARDED = {
     "readMe",
+    "readMyTicketQr",
     "listMyOrders",
     "listMyTickets",
     "createVenue",

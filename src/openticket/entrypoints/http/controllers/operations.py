@@ -120,6 +120,11 @@ Reference = Annotated[
 ]
 
 
+THE_PAYMENT = ResponseSpec(
+    data_container=PaymentOut,
+    description="For an API client: the payment as it stands now.",
+    generate_examples=False,
+)
 TO_THE_ORDER = ResponseSpec(
     data_container=None,
     description=(
@@ -151,7 +156,7 @@ class PaymentReturnController(Controller):
         "/{provider:str}/confirm",
         summary="The buyer approved at the provider",
         operation_id="confirmPayment",
-        responses={303: TO_THE_ORDER, **problems(*READ, 400, 404, 409)},
+        responses={200: THE_PAYMENT, 303: TO_THE_ORDER, **problems(*READ, 400, 404, 409)},
     )
     async def confirm(
         self,
@@ -169,7 +174,7 @@ class PaymentReturnController(Controller):
         "/{provider:str}/cancel",
         summary="The buyer cancelled at the provider",
         operation_id="cancelPayment",
-        responses={303: TO_THE_ORDER, **problems(*READ, 400, 404, 409)},
+        responses={200: THE_PAYMENT, 303: TO_THE_ORDER, **problems(*READ, 400, 404, 409)},
     )
     async def cancel(
         self,

@@ -1,5 +1,8 @@
-"""The buyer's pages: sessions on sale, signing in, a session's live seat map, the
-buyer's tickets and orders."""
+"""The buyer's pages: sessions on sale, signing in, seat maps, tickets and orders.
+
+A session's live seat map (holding, the countdown, paying, its waiting room), the
+buyer's tickets with their QR codes, and one order's live status.
+"""
 
 from __future__ import annotations
 
