@@ -22,6 +22,7 @@ GUARDED = {
     "createEvent",
     "addPriceCategory",
     "addSession",
+    "readSales",
     "placeOrder",
     "joinQueue",
     "readQueueEntry",

@@ -41,11 +41,12 @@ from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.roles import EventRole
 from openticket.application.saga import PurchaseSaga
+from openticket.application.sales import OrderPace, SalesFigures, SalesReader
 from openticket.application.seating.api import Seating
 from openticket.application.seating.board import SeatBoard, SeatView
 from openticket.application.ticketing.service import TicketingService
 from openticket.domain.catalog import Event, PriceCategory, Session
-from openticket.domain.ordering import Order
+from openticket.domain.ordering import Order, OrderCreated
 from openticket.domain.payment import Payment
 from openticket.domain.shared import (
     EventId,
@@ -118,6 +119,10 @@ class OpenTicket:
         """Seats of a session with their statuses, and its stock."""
         self.gate = gate
         """The waiting rooms of sessions sold through a queue (``None``: no waiting room)."""
+        self.pace = OrderPace()
+        """Orders placed per session in the last minute, as this process sees them."""
+        bus.subscribe(OrderCreated, "sales_pace", self.pace.placed, retry=False)
+        self._sales = SalesReader(catalog=catalog, board=board, pace=self.pace, queue=gate)
         self._sweep_interval = sweep_interval
         self._components = tuple(components)
         self._health_checks = dict(health_checks or {})
@@ -287,6 +292,14 @@ class OpenTicket:
     async def seats(self, session_id: SessionId) -> list[SeatView]:
         """Every seat of a session with its status now and its price."""
         return await self.board.seats(session_id)
+
+    async def sales(self, by: Requester, session_id: SessionId, at: datetime) -> SalesFigures:
+        """A session's stock, queue depth and orders of the last minute, at ``at`` (now).
+
+        For the organizer of the session's event and admins (another organizer:
+        ``NotFound``); see :mod:`~openticket.application.sales`.
+        """
+        return await self._sales.sales(by, session_id, at)
 
     # --- buying -----------------------------------------------------------------------------
 

@@ -454,6 +454,10 @@ class WaitingRoom:
             admitted_at=admitted_at,
         )
 
+    async def waiting(self, session_id: SessionId) -> int:
+        """How many buyers wait in the session's queue now (what its organizer watches)."""
+        return await self._store.length(session_id)
+
     async def spend(self, by: Requester, session_id: SessionId) -> None:
         """The buyer has taken all the seats they may: their admission ends now.
 

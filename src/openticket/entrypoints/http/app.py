@@ -20,6 +20,7 @@ from openticket.application.ports.clock import Clock
 from openticket.entrypoints.http.auth import IDENTITY, METRICS, POLICY, TICKETS
 from openticket.entrypoints.http.controllers.catalog import (
     EventController,
+    SalesController,
     SessionController,
     VenueController,
 )
@@ -44,6 +45,8 @@ from openticket.entrypoints.http.observability import Metrics, metrics_endpoint,
 from openticket.entrypoints.http.openapi import COMPONENTS, RefinedJsonRenderPlugin, refine
 from openticket.entrypoints.http.pages import assets, template_config
 from openticket.entrypoints.http.pages.buyer import BuyerPages
+from openticket.entrypoints.http.pages.organizer import OrganizerPages
+from openticket.entrypoints.http.pages.staff import StaffPages
 from openticket.entrypoints.http.policy import HttpPolicy
 from openticket.entrypoints.http.problems import EXCEPTION_HANDLERS
 from openticket.entrypoints.http.proxies import ForwardedClientMiddleware, TrustedProxies
@@ -149,6 +152,7 @@ def create_app(
             EventController,
             QueueController,
             SessionController,
+            SalesController,
             OrderController,
             CheckInController,
             WebhookController,
@@ -160,6 +164,8 @@ def create_app(
             metrics_endpoint(metrics),
             static_files(),
             BuyerPages,
+            OrganizerPages,
+            StaffPages,
             assets(),
         ],
         template_config=template_config(),

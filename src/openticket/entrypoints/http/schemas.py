@@ -21,6 +21,7 @@ from openticket.adapters.paging import CURSOR_PATTERN
 from openticket.adapters.payments.mock import MockOutcome
 from openticket.application.gate.waiting_room import QueueEntry, QueueStatus
 from openticket.application.ports.repositories import Page
+from openticket.application.sales import SalesFigures
 from openticket.application.seating.board import SeatView
 from openticket.domain.catalog import (
     Event,
@@ -590,6 +591,36 @@ class SeatMapOut(msgspec.Struct):
     """Every seat of a session with its status and price."""
 
     items: list[SeatOut]
+
+
+class SalesOut(msgspec.Struct):
+    """A session's sale now, as its organizer watches it.
+
+    ``sellable``, ``held`` and ``sold`` count the seats that have a price;
+    ``queue_depth`` the buyers waiting to be let in (0 without a waiting room);
+    ``orders_last_minute`` the orders placed in the minute up to ``at``.
+    """
+
+    session_id: UUID
+    sellable: int
+    held: int
+    sold: int
+    queue_depth: int
+    orders_last_minute: int
+    at: datetime
+
+
+def sales_out(figures: SalesFigures) -> SalesOut:
+    """The API form of one reading of a session's sale."""
+    return SalesOut(
+        figures.session_id,
+        figures.sellable,
+        figures.held,
+        figures.sold,
+        figures.queue_depth,
+        figures.orders_last_minute,
+        figures.at,
+    )
 
 
 def event_page(page: Page[Event]) -> EventPage:

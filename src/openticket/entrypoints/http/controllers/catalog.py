@@ -1,4 +1,4 @@
-"""Venues, events, price categories, sessions and their seats."""
+"""Venues, events, price categories, sessions and their seats; a session's sale."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from openticket.entrypoints.http.schemas import (
     EventPage,
     Limit,
     PriceCategoryBody,
+    SalesOut,
     SeatMapOut,
     SessionBody,
     SessionOut,
@@ -33,6 +34,7 @@ from openticket.entrypoints.http.schemas import (
     category_out,
     event_out,
     event_page,
+    sales_out,
     seat_out,
     session_out,
     venue_out,
@@ -260,3 +262,40 @@ class SessionController(Controller):
     ) -> SeatMapOut:
         """Every seat of the session: available, held or sold."""
         return SeatMapOut([seat_out(v) for v in await tickets.seats(SessionId(session_id))])
+
+
+class SalesController(Controller):
+    """A session's sale as its organizer watches it: private, so never cached."""
+
+    path = "/api/sessions"
+    tags = ["catalog"]
+    dependencies = {"requester": Provide(provide_requester)}
+
+    @get(
+        "/{session_id:uuid}/sales",
+        guards=[organizers],
+        summary="A session's sale now, for its organizer",
+        operation_id="readSales",
+        security=SIGNED_IN,
+        responses=problems(*READ, 401, 403, 404),
+    )
+    async def sales(
+        self,
+        session_id: FromPath[UUID],
+        tickets: NamedDependency[OpenTicket],
+        requester: NamedDependency[Requester],
+        clock: NamedDependency[Clock],
+    ) -> SalesOut:
+        """The seats sellable, held and sold now, the queue depth, the orders of the last minute.
+
+        For the organizer of the session's event and admins; another organizer's
+        session answers 404. The seat counts are the seat board's (seats with a
+        price); ``queue_depth`` counts the buyers waiting in the session's waiting
+        room (0 for a session sold without one). ``orders_last_minute`` counts the
+        orders placed in the 60 seconds up to ``at`` that this API process saw placed:
+        every order in the embedded profile; where several API processes serve one
+        sale, the share of the process that answers. Meant to be polled every few
+        seconds next to the seat feed; never cached.
+        """
+        figures = await tickets.sales(requester, SessionId(session_id), clock.now())
+        return sales_out(figures)
