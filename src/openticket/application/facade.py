@@ -41,12 +41,12 @@ from openticket.application.ports.messaging import Notifier
 from openticket.application.ports.repositories import DEFAULT_PAGE_SIZE, Page
 from openticket.application.roles import EventRole
 from openticket.application.saga import PurchaseSaga
-from openticket.application.sales import OrderPace, SalesFigures, SalesReader
+from openticket.application.sales import SalesFigures, SalesReader
 from openticket.application.seating.api import Seating
 from openticket.application.seating.board import SeatBoard, SeatView
 from openticket.application.ticketing.service import TicketingService
 from openticket.domain.catalog import Event, PriceCategory, Session
-from openticket.domain.ordering import Order, OrderCreated
+from openticket.domain.ordering import Order
 from openticket.domain.payment import Payment
 from openticket.domain.shared import (
     EventId,
@@ -99,6 +99,7 @@ class OpenTicket:
         bus: MessageBus,
         roles: Sequence[EventRole] = (),
         board: SeatBoard,
+        sales: SalesReader,
         gate: WaitingRoom | None = None,
         sweep_interval: timedelta = timedelta(seconds=1),
         components: Sequence[Component] = (),
@@ -119,10 +120,8 @@ class OpenTicket:
         """Seats of a session with their statuses, and its stock."""
         self.gate = gate
         """The waiting rooms of sessions sold through a queue (``None``: no waiting room)."""
-        self.pace = OrderPace()
-        """Orders placed per session in the last minute, as this process sees them."""
-        bus.subscribe(OrderCreated, "sales_pace", self.pace.placed, retry=False)
-        self._sales = SalesReader(catalog=catalog, board=board, pace=self.pace, queue=gate)
+        self.sales_reader = sales
+        """A session's sale as its organizer watches it."""
         self._sweep_interval = sweep_interval
         self._components = tuple(components)
         self._health_checks = dict(health_checks or {})
@@ -299,7 +298,7 @@ class OpenTicket:
         For the organizer of the session's event and admins (another organizer:
         ``NotFound``); see :mod:`~openticket.application.sales`.
         """
-        return await self._sales.sales(by, session_id, at)
+        return await self.sales_reader.sales(by, session_id, at)
 
     # --- buying -----------------------------------------------------------------------------
 

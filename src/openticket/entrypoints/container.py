@@ -49,6 +49,7 @@ from openticket.application.ordering.service import OrderingService
 from openticket.application.payments.service import PaymentService
 from openticket.application.roles import SagaPlacement
 from openticket.application.saga import PurchaseSaga
+from openticket.application.sales import SalesReader
 from openticket.application.seating.board import SeatBoard
 from openticket.application.seating.router import PartitionRouter
 from openticket.application.seating.service import SeatingService, TicketedSeats
@@ -350,6 +351,10 @@ class Container(containers.DeclarativeContainer):
         live_feeds_on_bus=providers.Callable(build.equals, config.live_feeds, "local"),
     )
     """The bus wired (commands, the saga's roles, the live feeds); the saga's roles."""
+    sales = providers.Singleton(
+        SalesReader, catalog=catalog, board=seat_board, transactions=transactions, queue=gate
+    )
+    """A session's sale as its organizer watches it (the sales dashboard)."""
     app = providers.Singleton(
         OpenTicket,
         catalog=catalog,
@@ -363,6 +368,7 @@ class Container(containers.DeclarativeContainer):
         bus=bus,
         roles=roles,
         board=seat_board,
+        sales=sales,
         gate=gate,
         sweep_interval=providers.Singleton(build.seconds, config.sweep_interval_seconds),
         components=components,

@@ -315,6 +315,7 @@ class MemoryDatabase:
             lambda o: o.order_id,
             groups={
                 "user": lambda o: o.user_id,
+                "session": lambda o: o.session_id,
                 "open": lambda o: True if o.is_open else None,
                 "counted": lambda o: o.session_id if o.counts_against_limits else None,
             },
@@ -514,6 +515,10 @@ class MemoryOrderRepository(_Repository[OrderId, Order]):
             for o in self._tx.peek("user", user_id)
             if o.session_id == session_id and o.counts_against_limits
         )
+
+    async def placed_since(self, session_id: SessionId, since: datetime) -> int:
+        """How many orders of the session were placed after ``since``."""
+        return sum(1 for _, o in self._tx.rows("session", session_id) if o.created_at > since)
 
     async def list_for_user(
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None

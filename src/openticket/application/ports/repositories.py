@@ -177,6 +177,13 @@ class OrderRepository(Protocol):
         """
         ...
 
+    async def placed_since(self, session_id: SessionId, since: datetime) -> int:
+        """How many orders of the session were placed after ``since`` (whatever became of them).
+
+        The pace of a sale, as its organizer watches it (committed orders).
+        """
+        ...
+
     async def get(self, order_id: OrderId) -> Order | None:
         """The order with this id, if any."""
         ...

@@ -539,6 +539,29 @@ class OrderRepositoryContract:
         assert [o.order_id for o in seen] == [o.order_id for o in orders]
         assert await _orders_page(uow_factory, None, user_id=UserId(uuid4()), limit=5) == Page(())
 
+    async def test_placed_since_counts_the_sessions_orders_placed_after_a_moment(
+        self, uow_factory: UnitOfWorkFactory
+    ) -> None:
+        """Orders of the session placed after ``since``, whatever their status; no others."""
+        session = SessionId(uuid4())
+        start = unique_moment()
+        placed = [new_order(session_id=session, now=start + timedelta(seconds=n)) for n in range(4)]
+        placed[3].cancel(now=start + timedelta(seconds=5), ids=new_id)
+        elsewhere = new_order(now=start + timedelta(seconds=3))
+        await add_each(uow_factory, lambda uow: uow.orders, [*placed, elsewhere])
+
+        async def since(seconds: int) -> int:
+            moment = start + timedelta(seconds=seconds)
+            return await read(uow_factory, lambda uow: uow.orders.placed_since(session, moment))
+
+        assert await since(-1) == 4
+        assert await since(1) == 2  # placed at 2 s and 3 s: after, not at, the moment
+        assert await since(3) == 0
+        assert (
+            await read(uow_factory, lambda uow: uow.orders.placed_since(SessionId(uuid4()), start))
+            == 0
+        )
+
     async def test_list_for_user_refuses_a_forged_cursor(
         self, uow_factory: UnitOfWorkFactory
     ) -> None:

@@ -84,6 +84,10 @@ _SEATS_TAKEN: Final[LiteralString] = (
     " WHERE o.session_id = %(session_id)s AND o.user_id = %(user_id)s"
     " AND o.status IN (" + _COUNTED + ")"
 )
+_PLACED_SINCE: Final[LiteralString] = (
+    "SELECT count(*) AS placed FROM orders"
+    " WHERE session_id = %(session_id)s AND created_at > %(since)s"
+)
 _LIMITS_CHECK: Final[LiteralString] = (
     "SELECT order_limits_check(%(session_id)s, %(user_id)s, %(order_id)s,"
     " %(seats)s, %(cap)s, %(quota)s, %(areas)s::text[], %(quota_seats)s)"
@@ -207,6 +211,11 @@ class PostgresOrderRepository:
             _SEATS_TAKEN, {"session_id": session_id, "user_id": user_id}
         )
         return 0 if row is None else int(row.seats)
+
+    async def placed_since(self, session_id: SessionId, since: datetime) -> int:
+        """How many orders of the session were placed after ``since`` (migration 0007's index)."""
+        row = await self._uow.fetch_one(_PLACED_SINCE, {"session_id": session_id, "since": since})
+        return 0 if row is None else int(row.placed)
 
     async def list_for_user(
         self, user_id: UserId, *, limit: int = DEFAULT_PAGE_SIZE, cursor: str | None = None
