@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 import segno
 
-from .conftest import Api
+from .conftest import Api, in_process
 
 pytestmark = pytest.mark.e2e
 
@@ -171,6 +171,35 @@ async def test_the_session_page_offers_the_seat_map_and_the_servers_providers(ap
     assert page.options == ["mock"]  # the embedded profile pays with the mock only
     assert "waiting-room" not in page.ids
     assert any(s.endswith("/js/session.js") for s in page.scripts)
+
+
+STRIPE = {"stripe_api_key": "sk_test_page", "stripe_webhook_secret": "whsec_page"}
+
+
+async def test_stripe_is_offered_with_its_publishable_key_and_lets_only_stripe_js_in(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with in_process(request, **STRIPE, stripe_publishable_key="pk_test_page") as api:
+        answer = await api.client.get(f"/sessions/{api.session_id}")
+        page = _Page()
+        page.feed(answer.text)
+    assert page.options == ["stripe"]  # the mock stands down once Stripe is configured
+    assert page.ids["card-field"]["data-stripe-key"] == "pk_test_page"
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self' https://js.stripe.com;" in policy
+    assert "frame-src https://js.stripe.com https://hooks.stripe.com;" in policy
+    assert page.inline == 0
+
+
+async def test_without_a_publishable_key_the_pages_do_not_offer_stripe(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with in_process(request, **STRIPE, mock_payments="on") as api:
+        page = await page_of(api, f"/sessions/{api.session_id}")
+        answer = await api.client.get(f"/sessions/{api.session_id}")
+    assert page.options == ["mock"]
+    assert "card-field" not in page.ids
+    assert "stripe" not in answer.headers["content-security-policy"]
 
 
 async def test_a_queued_sessions_page_has_its_waiting_room(api: Api) -> None:

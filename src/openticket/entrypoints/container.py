@@ -462,6 +462,7 @@ class Container(containers.DeclarativeContainer):
         ws_max_messages_per_minute=config.ws_max_messages_per_minute,
         ws_max_connections_per_user=config.ws_max_connections_per_user,
         ws_max_connections_per_address=config.ws_max_connections_per_address,
+        stripe_publishable_key=config.stripe_publishable_key,
     )
     """The edge's rules: CORS, trusted proxies, loopback limits, WebSocket caps."""
     http_app = providers.Singleton(

@@ -684,6 +684,14 @@ class Settings:
             secret=True,
         ),
     )
+    stripe_publishable_key: str = attrs.field(
+        default="",
+        metadata=_about(
+            Group.PAYMENTS,
+            "Stripe publishable key (pk_...): the checkout page's card form (Stripe.js);"
+            " without it the web pages do not offer Stripe",
+        ),
+    )
     stripe_webhook_secret: str = attrs.field(
         default="",
         repr=False,

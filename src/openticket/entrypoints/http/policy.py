@@ -29,3 +29,5 @@ class HttpPolicy:
     """Feeds one signed-in user may hold open in this process."""
     ws_max_connections_per_address: int = 100
     """Feeds one client address may hold open in this process."""
+    stripe_publishable_key: str = ""
+    """Stripe's publishable key for the checkout page's card form ("": no Stripe there)."""

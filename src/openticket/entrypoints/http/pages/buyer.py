@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
@@ -17,25 +17,34 @@ from litestar.response import Template
 from openticket.application.facade import OpenTicket
 from openticket.application.ports.clock import Clock
 from openticket.domain.shared import Money, SessionId
-from openticket.entrypoints.http.pages import MAX_LISTED_EVENTS, on_sale_view, page
+from openticket.entrypoints.http.auth import POLICY
+from openticket.entrypoints.http.pages import (
+    MAX_LISTED_EVENTS,
+    PAGE_CSP,
+    STRIPE_PAGE_CSP,
+    on_sale_view,
+    page,
+)
 
 PROVIDER_LABELS = {"mock": "Test payment (mock)", "linepay": "LINE Pay", "stripe": "Card (Stripe)"}
 """How the checkout names each payment provider; one missing here shows its own name."""
 
-PAGE_PROVIDERS = ("mock", "linepay")
-"""The providers the checkout can take a buyer through.
+PAGE_PROVIDERS = ("mock", "stripe", "linepay")
+"""The providers the checkout can take a buyer through, in the order it lists them.
 
-Stripe is left out: its card form needs the account's publishable key in the page,
-and the server has no setting for one yet.
+Stripe only with its publishable key (``OPENTICKET_STRIPE_PUBLISHABLE_KEY``): its card
+form is Stripe.js, which needs it.
 """
 
 
-def checkout_providers(configured: tuple[str, ...]) -> list[dict[str, str]]:
+def checkout_providers(
+    configured: tuple[str, ...], *, stripe_key: str = ""
+) -> list[dict[str, str]]:
     """The configured providers the page offers, in ``PAGE_PROVIDERS`` order."""
     return [
         {"name": name, "label": PROVIDER_LABELS.get(name, name)}
         for name in PAGE_PROVIDERS
-        if name in configured
+        if name in configured and (name != "stripe" or stripe_key)
     ]
 
 
@@ -82,8 +91,13 @@ class BuyerPages(Controller):
         session_id: FromPath[UUID],
         tickets: NamedDependency[OpenTicket],
         clock: NamedDependency[Clock],
+        request: Request[Any, Any, Any],
     ) -> Template:
-        """A session's seat map, live; holding seats, the countdown, paying."""
+        """A session's seat map, live; holding seats, the countdown, paying.
+
+        With Stripe offered, the page carries the publishable key and a policy that lets
+        Stripe.js and its frames in (``STRIPE_PAGE_CSP``).
+        """
         session = await tickets.get_session(SessionId(session_id))
         details = await tickets.get_event(session.event_id)
         venue = await tickets.get_venue(details.event.venue_id)
@@ -96,8 +110,13 @@ class BuyerPages(Controller):
             }
             for category in sorted(details.categories, key=lambda c: c.price.amount)
         ]
+        stripe_key: str = request.app.state[POLICY].stripe_publishable_key
+        providers = checkout_providers(tickets.payments.provider_names, stripe_key=stripe_key)
+        stripe = any(p["name"] == "stripe" for p in providers)
         return page(
             "session.html",
+            csp=STRIPE_PAGE_CSP if stripe else PAGE_CSP,
+            stripe_key=stripe_key if stripe else "",
             title=f"{details.event.name}: choose your seats",
             event=details.event,
             venue=venue,
@@ -105,7 +124,7 @@ class BuyerPages(Controller):
             categories=categories,
             session=on_sale_view(session, clock),
             max_seats_per_order=session.max_seats_per_order,
-            providers=checkout_providers(tickets.payments.provider_names),
+            providers=providers,
         )
 
     @get("/tickets")

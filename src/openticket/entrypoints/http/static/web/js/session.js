@@ -3,6 +3,7 @@
 import { api, liveFeed, signedIn } from "./api.js";
 import { SeatMap, priceText } from "./seatmap.js";
 import { waitingRoom } from "./queue.js";
+import { confirmCard, hideCard, showCard } from "./card.js";
 
 const root = document.getElementById("session");
 const sessionId = root.dataset.sessionId;
@@ -206,6 +207,11 @@ async function pay(e) {
       window.location.assign(payment.redirect_url); // LINE Pay: back to /orders/{id} afterwards
       return;
     }
+    if (payment.client_secret && payment.status !== "succeeded") {
+      await confirmCard(payment.client_secret); // Stripe: settled by its webhook, seen live
+      say("Card accepted: waiting for the payment to be confirmed…");
+      return;
+    }
     if (payment.status === "succeeded") ended("completed");
     else if (payment.status === "failed") ended("failed");
     else say("Waiting for the payment to be confirmed…");
@@ -283,6 +289,15 @@ async function start() {
 
   els.hold.addEventListener("click", hold);
   els.payForm.addEventListener("submit", pay);
+  const cardField = $("card-field");
+  if (cardField) {
+    const chooseProvider = () => {
+      if (els.provider.value === "stripe") showCard(cardField).catch((error) => fail(error));
+      else hideCard(cardField);
+    };
+    els.provider.addEventListener("change", chooseProvider);
+    chooseProvider();
+  }
   els.cancel.addEventListener("click", cancel);
   if (!els.provider.options.length) {
     els.pay.disabled = true;
