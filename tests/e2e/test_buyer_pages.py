@@ -45,6 +45,7 @@ def modules(svg: ET.Element) -> str:
     return path.attrib["d"]
 
 
+@pytest.mark.production
 async def test_a_buyer_reads_the_qr_code_of_each_of_their_tickets(api: Api) -> None:
     alice = await api.buyer("alice")
     tickets = await bought(api, alice, "B-2-1", "B-2-2")
@@ -70,6 +71,7 @@ async def test_a_buyer_reads_the_qr_code_of_each_of_their_tickets(api: Api) -> N
     assert len(drawings) == 2
 
 
+@pytest.mark.production
 async def test_nobody_else_reads_a_tickets_qr_code_but_an_admin(api: Api) -> None:
     alice, bob = await api.buyer("alice"), await api.buyer("bob")
     (ticket,) = await bought(api, alice, "B-3-1")
@@ -161,6 +163,7 @@ async def page_of(api: Api, path: str) -> _Page:
     return parsed
 
 
+@pytest.mark.production
 async def test_the_session_page_offers_the_seat_map_and_the_servers_providers(api: Api) -> None:
     page = await page_of(api, f"/sessions/{api.session_id}")
     assert page.ids["seat-map"]["tag"] == "svg"
@@ -211,6 +214,7 @@ async def test_a_queued_sessions_page_has_its_waiting_room(api: Api) -> None:
         assert element in page.ids, element
 
 
+@pytest.mark.production
 async def test_the_tickets_and_order_pages_are_shells_their_scripts_fill(api: Api) -> None:
     tickets = await page_of(api, "/tickets")
     assert tickets.ids["print-tickets"]["tag"] == "button"
