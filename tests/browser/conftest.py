@@ -23,7 +23,15 @@ import attrs
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 from tests.conftest import _serving, service_missing
 
 CHROMIUM = os.environ.get("OPENTICKET_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -136,7 +144,8 @@ OpenPage = Callable[..., Page]
 def open_page(browser: Browser, site: Site, device: str) -> Iterator[OpenPage]:
     """Pages in fresh browser contexts (no shared storage), at the test's size or another.
 
-    A script error or a Content-Security-Policy violation on any of them fails the test.
+    A script error, a Content-Security-Policy violation or an answer of 5xx on any of
+    them fails the test.
     """
     contexts = []
     problems: list[str] = []
@@ -151,7 +160,12 @@ def open_page(browser: Browser, site: Site, device: str) -> Iterator[OpenPage]:
             if "Content Security Policy" in message.text:
                 problems.append(f"{page.url}: {message.text}")
 
+        def answered(response: Response) -> None:
+            if response.status >= 500:
+                problems.append(f"{page.url}: {response.url} answered {response.status}")
+
         page.on("console", console)
+        page.on("response", answered)
         return page
 
     yield make
