@@ -51,19 +51,19 @@ def test_queue_position_moves_up_to_admission(page: Page, site: Site) -> None:
 
     position = page.locator("#queue-position")
     status = page.locator("#queue-status")
-    expect(status).to_contain_text("waiting")
+    expect(status).to_contain_text("waiting", ignore_case=True)
     expect(position).to_have_text(re.compile(r"\d"))
     shoot(page, "session-queue-waiting")
     assert_accessible(page)
 
     seen: list[int] = []
     deadline = time.monotonic() + AHEAD / QUEUE_ADMIT_PER_SECOND + 10
-    while "admitted" not in status.inner_text() and time.monotonic() < deadline:
+    while "admitted" not in status.inner_text().lower() and time.monotonic() < deadline:
         shown = _number(position.inner_text())
         if shown is not None and (not seen or shown != seen[-1]):
             seen.append(shown)
         page.wait_for_timeout(100)
-    expect(status).to_contain_text("admitted")
+    expect(status).to_contain_text("admitted", ignore_case=True)
     assert seen, "no position was shown while waiting"
     assert seen == sorted(seen, reverse=True), f"the position went back: {seen}"
     assert len(seen) >= 2, f"the position never moved before admission: {seen}"
