@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -62,6 +63,8 @@ QUEUE_ADMIT_PER_SECOND = 1
 """The waiting room lets one buyer in a second: a buyer behind others sees the line move."""
 
 BLOCKING_IMPACTS = ("serious", "critical")
+BUYER_PASSWORD = "a-long-password"
+"""The password of every buyer the tests make."""
 
 expect.set_options(timeout=5_000)
 
@@ -152,6 +155,7 @@ def open_page(browser: Browser, site: Site, device: str) -> Iterator[OpenPage]:
 
     def make(size: str | None = None) -> Page:
         context = browser.new_context(base_url=site.base_url, **DEVICES[size or device])
+        context.set_default_timeout(10_000)
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda e: problems.append(f"{page.url}: script error: {e}"))
@@ -188,7 +192,15 @@ def size_of(page: Page) -> str:
 
 
 def shoot(page: Page, name: str) -> Path:
-    """Save the whole page as ``build/screenshots/<name>-<phone|desktop>.png``."""
+    """Save the whole page as ``build/screenshots/<name>-<phone|desktop>.png``.
+
+    The page must fit its width: a page that scrolls sideways fails the test (a wide
+    part, as the seat map, scrolls inside a box of its own).
+    """
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"{page.url} scrolls sideways by {overflow} px at {size_of(page)} width"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}-{size_of(page)}.png"
     page.screenshot(path=str(path), full_page=True, animations="disabled")
@@ -233,7 +245,7 @@ def sign_up(page: Page, name: str, email: str, password: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Create my account").click()
-    page.wait_for_url(re.compile(r"/$"))
+    page.wait_for_url(lambda url: urlsplit(url).path == "/")
 
 
 def sign_in(page: Page, email: str, password: str, then: str = "/") -> None:
@@ -242,19 +254,19 @@ def sign_in(page: Page, email: str, password: str, then: str = "/") -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(re.compile(re.escape(then) + "$"))
+    page.wait_for_url(lambda url: urlsplit(url).path == then)
 
 
 def api_buyer(client: httpx.Client, email: str | None = None) -> dict[str, str]:
-    """A new buyer's account made over the API; their ``Authorization`` header."""
+    """A new buyer's account (``BUYER_PASSWORD``) made over the API; their
+    ``Authorization`` header."""
     email = email or new_email()
-    password = "a-long-password"
     made = client.post(
         "/api/auth/register",
-        json={"email": email, "password": password, "display_name": "Set-up buyer"},
+        json={"email": email, "password": BUYER_PASSWORD, "display_name": "Set-up buyer"},
     )
     assert made.status_code == 201, made.text
-    token = client.post("/api/auth/token", json={"email": email, "password": password})
+    token = client.post("/api/auth/token", json={"email": email, "password": BUYER_PASSWORD})
     assert token.status_code == 200, token.text
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 

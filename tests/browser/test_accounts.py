@@ -11,7 +11,7 @@ from .conftest import Site, assert_accessible, new_email, shoot, sign_up
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "a-long-password"
+PASSWORD = "an-account-password"
 
 
 def test_sign_up_sign_out_and_sign_in_again(page: Page, site: Site) -> None:

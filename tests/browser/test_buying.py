@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from .conftest import (
+    BUYER_PASSWORD,
     OpenPage,
     Site,
     assert_accessible,
@@ -102,7 +103,7 @@ def test_buy_two_seats_while_another_browser_watches(
     assert_accessible(watcher)
 
     buyer = open_page()
-    sign_up(buyer, "Grace Buyer", new_email(), "a-long-password")
+    sign_up(buyer, "Grace Buyer", new_email(), BUYER_PASSWORD)
     open_session(buyer, site.session_id)
     shoot(buyer, "session")
     assert_accessible(buyer)
@@ -134,7 +135,7 @@ def test_a_seat_held_elsewhere_leaves_the_selection(
         first, second = available_seats(client, site.session_id, 2, area="B")
     buyers = [open_page(), open_page(other_device(device))]
     for n, page in enumerate(buyers):
-        sign_up(page, f"Buyer {n}", new_email(), "a-long-password")
+        sign_up(page, f"Buyer {n}", new_email(), BUYER_PASSWORD)
         open_session(page, site.session_id)
     slow, fast = buyers
     seat(slow, first).click()
@@ -148,6 +149,30 @@ def test_a_seat_held_elsewhere_leaves_the_selection(
     expect(status_of(slow, first)).to_have_attribute("data-status", "held", timeout=LIVE)
     expect(seat(slow, first)).not_to_have_attribute("aria-pressed", "true")
     expect(seat(slow, second)).to_have_attribute("aria-pressed", "true")
-    expect(slow.get_by_text(re.compile(first)).first).to_be_visible()
+    expect(slow.get_by_role("status").filter(has_text=first)).to_be_visible()
     fast.get_by_role("button", name="Cancel order").click()
     expect(status_of(slow, first)).to_have_attribute("data-status", "available", timeout=LIVE)
+
+
+def test_the_picker_keeps_to_the_per_order_cap_from_the_keyboard_too(
+    page: Page, site: Site
+) -> None:
+    with site.api() as client:
+        cap = client.get(f"/api/sessions/{site.session_id}").json()["max_seats_per_order"]
+        seats = available_seats(client, site.session_id, cap + 1, area="B")
+    sign_up(page, "Keyboard Buyer", new_email(), BUYER_PASSWORD)
+    open_session(page, site.session_id)
+
+    for n, seat_id in enumerate(seats[:cap]):
+        seat(page, seat_id).press("Enter" if n % 2 else "Space")
+        expect(seat(page, seat_id)).to_have_attribute("aria-pressed", "true")
+    one_too_many = seat(page, seats[cap])
+    one_too_many.press("Enter")
+    expect(one_too_many).not_to_have_attribute("aria-pressed", "true")
+    expect(page.get_by_role("status").filter(has_text=str(cap))).to_be_visible()
+    shoot(page, "session-cap")
+
+    seat(page, seats[0]).press("Space")
+    expect(seat(page, seats[0])).not_to_have_attribute("aria-pressed", "true")
+    one_too_many.press("Enter")
+    expect(one_too_many).to_have_attribute("aria-pressed", "true")

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import (
+    BUYER_PASSWORD,
     QUEUE_ADMIT_PER_SECOND,
     Site,
     api_buyer,
@@ -32,7 +33,7 @@ def _number(text: str) -> int | None:
 
 
 def test_queue_position_moves_up_to_admission(page: Page, site: Site) -> None:
-    sign_up(page, "Queue Buyer", new_email(), "a-long-password")
+    sign_up(page, "Queue Buyer", new_email(), BUYER_PASSWORD)
     page.goto(f"/sessions/{site.queued_session_id}")
     room = page.locator("#waiting-room")
     join = room.get_by_role("button", name="Join the waiting room")
