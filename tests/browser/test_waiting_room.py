@@ -54,6 +54,8 @@ def test_queue_position_moves_up_to_admission(page: Page, site: Site) -> None:
     status = page.locator("#queue-status")
     expect(status).to_contain_text("waiting", ignore_case=True)
     expect(position).to_have_text(re.compile(r"\d"))
+    hold = page.get_by_role("button", name="Hold seats")
+    assert not (hold.is_visible() and hold.is_enabled()), "seats can be held before admission"
     shoot(page, "session-queue-waiting")
     assert_accessible(page)
 
@@ -72,5 +74,5 @@ def test_queue_position_moves_up_to_admission(page: Page, site: Site) -> None:
     assert_accessible(page)
 
     page.get_by_role("button", name=re.compile(rf"^Seat {wanted[0]},")).click()
-    page.get_by_role("button", name="Hold seats").click()
+    hold.click()
     expect(page.locator("#countdown")).to_have_text(re.compile(r"\d+:\d\d"))
