@@ -96,13 +96,18 @@ def site() -> Iterator[Site]:
     """``openticket serve`` on a free port, embedded profile, with its demo sale.
 
     Rate limits and the bot defence are off (one loopback address plays every buyer, at
-    a machine's pace), and the waiting room admits one buyer a second.
+    a machine's pace), the waiting room admits one buyer a second, and the mock is the
+    only payment provider.
     """
     env = {
         "OPENTICKET_RATE_LIMIT_PER_IP": "0",
         "OPENTICKET_RATE_LIMIT_PER_USER": "0",
         "OPENTICKET_BOT_DEFENCE": "false",
         "OPENTICKET_QUEUE_ADMIT_PER_SECOND": str(QUEUE_ADMIT_PER_SECOND),
+        # the mock provider only, whatever the machine has configured
+        "OPENTICKET_STRIPE_API_KEY": "",
+        "OPENTICKET_LINEPAY_CHANNEL_ID": "",
+        "OPENTICKET_LINEPAY_CHANNEL_SECRET": "",
     }
     with _serving(env) as (base_url, printed):
         yield Site(

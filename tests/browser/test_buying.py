@@ -64,6 +64,8 @@ def pay_with_the_mock(buyer: Page) -> None:
     """Choose the mock provider and pay; the page says so or shows the tickets."""
     pay_with = buyer.get_by_label("Pay with")
     expect(pay_with).to_have_id("provider")
+    offered = pay_with.locator("option").evaluate_all("options => options.map(o => o.value)")
+    assert offered == ["mock"], f"the embedded profile pays with the mock only: {offered}"
     pay_with.select_option("mock")
     buyer.get_by_role("button", name="Pay", exact=True).click()
     paid = buyer.get_by_text("Paid", exact=True).or_(buyer.locator(".ticket"))
@@ -99,6 +101,9 @@ def test_buy_two_seats_while_another_browser_watches(
     expect(watcher.get_by_role("link", name="Sign in to buy")).to_be_visible()
     for seat_id in picked:
         expect(status_of(watcher, seat_id)).to_have_attribute("data-status", "available")
+    area, row, number = picked[0].split("-")
+    announced = f"Seat {picked[0]}, area {area} row {row} number {number}, TWD 1,200.00"
+    expect(seat(watcher, picked[0])).to_have_attribute("aria-label", f"{announced}, available")
     shoot(watcher, "session-signed-out")
     assert_accessible(watcher)
 
@@ -121,6 +126,7 @@ def test_buy_two_seats_while_another_browser_watches(
     pay_with_the_mock(buyer)
     for seat_id in picked:
         expect(status_of(watcher, seat_id)).to_have_attribute("data-status", "sold", timeout=LIVE)
+    expect(seat(watcher, picked[0])).to_have_attribute("aria-label", f"{announced}, sold")
     shoot(watcher, "session-watching-sold")
 
     see_qr_tickets(buyer, picked)
