@@ -30,7 +30,6 @@ from playwright.sync_api import (
     Error,
     Page,
     Response,
-    expect,
     sync_playwright,
 )
 from tests.conftest import _serving, service_missing
@@ -65,8 +64,6 @@ QUEUE_ADMIT_PER_SECOND = 1
 BLOCKING_IMPACTS = ("serious", "critical")
 BUYER_PASSWORD = "a-long-password"
 """The password of every buyer the tests make."""
-
-expect.set_options(timeout=5_000)
 
 
 @attrs.frozen
