@@ -279,54 +279,70 @@ PRODUCTION_PARTITIONS = 4
 DEMO_PASSWORD = "demo-password-1"
 
 
-@pytest.fixture
-async def production(
-    *,
-    database_url: str,
-    redis_url: str,
-    nats_url: str,
-    schema_name: str,
-    key_prefix: str,
+@contextlib.asynccontextmanager
+async def production_deployment(
+    database_url: str, redis_url: str, nats_url: str
 ) -> AsyncIterator[dict[str, str]]:
-    """The settings every process of one production deployment shares.
+    """The settings every process of one production deployment shares, cleaned up after.
 
-    PostgreSQL (a migrated schema of the test's own), Redis (a key prefix of its own)
-    and NATS (a prefix of its own: its streams and buckets are deleted at the end).
+    PostgreSQL (a migrated schema of its own, dropped at the end), Redis (a key prefix
+    of its own, its keys deleted) and NATS (a prefix of its own: its streams and
+    buckets deleted).
     """
     import nats
 
     from openticket.adapters.nats.streams import stream_name
     from openticket.adapters.postgres import migrate
 
-    await migrate(database_url, schema=schema_name)
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    key_prefix = f"test:{uuid.uuid4().hex[:12]}:"
     nats_prefix = f"T{uuid.uuid4().hex[:10].upper()}"
-    yield {
-        "OPENTICKET_DATABASE_URL": database_url,
-        "OPENTICKET_DATABASE_SCHEMA": schema_name,
-        "OPENTICKET_REDIS_URL": redis_url,
-        "OPENTICKET_REDIS_PREFIX": key_prefix,
-        "OPENTICKET_NATS_URL": nats_url,
-        "OPENTICKET_NATS_PREFIX": nats_prefix,
-        "OPENTICKET_LOCK_STORE": "redis",
-        "OPENTICKET_PARTITIONS": str(PRODUCTION_PARTITIONS),
-        "OPENTICKET_WORKER_LEASE_SECONDS": "1.5",
-        "OPENTICKET_CONSUMER_ACK_WAIT_SECONDS": "3",
-        "OPENTICKET_DEMO_PASSWORD": DEMO_PASSWORD,
-        "OPENTICKET_JWT_SECRET": "production-profile-tests-signing-secret!",
-        "OPENTICKET_RATE_LIMIT_PER_IP": "0",
-        "OPENTICKET_RATE_LIMIT_PER_USER": "0",
-        # one loopback client plays every buyer, at a machine's pace (as with the rate
-        # limits): the bot defence's own tests turn it on
-        "OPENTICKET_BOT_DEFENCE": "false",
-    }
-    client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
     try:
-        js = client.jetstream()
-        for stream in ("SEATS", "ORDERS", "PAYMENTS", "PARKED"):
-            with contextlib.suppress(Exception):
-                await js.delete_stream(stream_name(stream, nats_prefix))
-        for bucket in ("openticket_leases", "openticket_seats"):
-            with contextlib.suppress(Exception):
-                await js.delete_key_value(stream_name(bucket, nats_prefix))
+        await migrate(database_url, schema=schema)
+        yield {
+            "OPENTICKET_DATABASE_URL": database_url,
+            "OPENTICKET_DATABASE_SCHEMA": schema,
+            "OPENTICKET_REDIS_URL": redis_url,
+            "OPENTICKET_REDIS_PREFIX": key_prefix,
+            "OPENTICKET_NATS_URL": nats_url,
+            "OPENTICKET_NATS_PREFIX": nats_prefix,
+            "OPENTICKET_LOCK_STORE": "redis",
+            "OPENTICKET_PARTITIONS": str(PRODUCTION_PARTITIONS),
+            "OPENTICKET_WORKER_LEASE_SECONDS": "1.5",
+            "OPENTICKET_CONSUMER_ACK_WAIT_SECONDS": "3",
+            "OPENTICKET_DEMO_PASSWORD": DEMO_PASSWORD,
+            "OPENTICKET_JWT_SECRET": "production-profile-tests-signing-secret!",
+            "OPENTICKET_RATE_LIMIT_PER_IP": "0",
+            "OPENTICKET_RATE_LIMIT_PER_USER": "0",
+            # one loopback client plays every buyer, at a machine's pace (as with the
+            # rate limits): the bot defence's own tests turn it on
+            "OPENTICKET_BOT_DEFENCE": "false",
+        }
     finally:
-        await client.close()
+        client = await nats.connect(nats_url, connect_timeout=5, allow_reconnect=False)
+        try:
+            js = client.jetstream()
+            for stream in ("SEATS", "ORDERS", "PAYMENTS", "PARKED"):
+                with contextlib.suppress(Exception):
+                    await js.delete_stream(stream_name(stream, nats_prefix))
+            for bucket in ("openticket_leases", "openticket_seats"):
+                with contextlib.suppress(Exception):
+                    await js.delete_key_value(stream_name(bucket, nats_prefix))
+        finally:
+            await client.close()
+        redis = aioredis.Redis.from_url(redis_url)
+        try:
+            await delete_prefixed(redis, key_prefix)
+        finally:
+            await redis.aclose()
+        await drop_schema(database_url, schema)
+
+
+@pytest.fixture
+async def production(
+    *, database_url: str, redis_url: str, nats_url: str
+) -> AsyncIterator[dict[str, str]]:
+    """The settings every process of one production deployment shares (see
+    ``production_deployment``)."""
+    async with production_deployment(database_url, redis_url, nats_url) as env:
+        yield env

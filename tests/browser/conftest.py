@@ -12,6 +12,8 @@ module, so no pytest-asyncio test of another module ever runs while it is alive.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import re
 import uuid
@@ -32,7 +34,15 @@ from playwright.sync_api import (
     Response,
     sync_playwright,
 )
-from tests.conftest import _serving, service_missing
+from tests.conftest import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_NATS_URL,
+    DEFAULT_REDIS_URL,
+    _serving,
+    _working,
+    production_deployment,
+    service_missing,
+)
 
 CHROMIUM = os.environ.get("OPENTICKET_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -88,9 +98,52 @@ def _printed(pattern: str, printed: str) -> str:
     return found.group(1)
 
 
+PROFILE = os.environ.get("OPENTICKET_BROWSER_PROFILE", "embedded")
+"""``embedded`` (one ``serve`` in memory) or ``production``: ``serve`` and two workers on
+PostgreSQL, Redis and NATS (tox env ``browser-production``)."""
+
+
+@contextlib.contextmanager
+def _production() -> Iterator[dict[str, str]]:
+    """A production deployment's shared settings (its schema, prefixes), cleaned after."""
+    urls = (
+        os.environ.get("OPENTICKET_TEST_DATABASE_URL", DEFAULT_DATABASE_URL),
+        os.environ.get("OPENTICKET_TEST_REDIS_URL", DEFAULT_REDIS_URL),
+        os.environ.get("OPENTICKET_TEST_NATS_URL", DEFAULT_NATS_URL),
+    )
+    loop = asyncio.new_event_loop()
+    deployment = production_deployment(*urls)
+    try:
+        env = loop.run_until_complete(deployment.__aenter__())
+        try:
+            yield env
+        finally:
+            loop.run_until_complete(deployment.__aexit__(None, None, None))
+    finally:
+        loop.close()
+
+
+@contextlib.contextmanager
+def _deployed(env: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """``serve --demo`` of ``env``'s profile; in production, with two workers beside it."""
+    if PROFILE != "production":
+        with _serving(env) as served:
+            yield served
+        return
+    with _production() as shared:
+        env = {**shared, **env}
+        last = int(env["OPENTICKET_PARTITIONS"]) - 1
+        with (
+            _working(env, f"0-{last // 2}", "browser-1"),
+            _working(env, f"{last // 2 + 1}-{last}", "browser-2"),
+            _serving(env, demo=True) as served,
+        ):
+            yield served
+
+
 @pytest.fixture(scope="session")
 def site() -> Iterator[Site]:
-    """``openticket serve`` on a free port, embedded profile, with its demo sale.
+    """``openticket serve`` on a free port with its demo sale (see ``PROFILE``).
 
     Rate limits and the bot defence are off (one loopback address plays every buyer, at
     a machine's pace), the waiting room admits one buyer a second, and the mock is the
@@ -106,7 +159,7 @@ def site() -> Iterator[Site]:
         "OPENTICKET_LINEPAY_CHANNEL_ID": "",
         "OPENTICKET_LINEPAY_CHANNEL_SECRET": "",
     }
-    with _serving(env) as (base_url, printed):
+    with _deployed(env) as (base_url, printed):
         yield Site(
             base_url=base_url,
             session_id=_printed(r"^demo session on sale now: (\S+)$", printed),
