@@ -44,6 +44,8 @@ from tests.conftest import (
     service_missing,
 )
 
+from openticket.testing.turnstile import TEST_SECRET_PASSES, TurnstileServer
+
 CHROMIUM = os.environ.get("OPENTICKET_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -76,6 +78,10 @@ BUYER_PASSWORD = "a-long-password"
 """The password of every buyer the tests make."""
 
 
+TURNSTILE_SITE_KEY = "1x00000000000000000000AA"
+"""Cloudflare's published test site key (its widget always passes)."""
+
+
 @attrs.frozen
 class Site:
     """The served platform and what its demo set up."""
@@ -86,6 +92,8 @@ class Site:
     queued_session_id: str
     """The demo session sold through a waiting room."""
     demo_password: str
+    turnstile: TurnstileServer
+    """The loopback siteverify the server checks waiting-room challenges with."""
 
     def api(self) -> httpx.Client:
         """A client of the site's API (the tests' own set-up, not what a page does)."""
@@ -149,25 +157,31 @@ def site() -> Iterator[Site]:
     a machine's pace), the waiting room admits one buyer a second, and the mock is the
     only payment provider.
     """
-    env = {
-        "OPENTICKET_RATE_LIMIT_PER_IP": "0",
-        "OPENTICKET_RATE_LIMIT_PER_USER": "0",
-        "OPENTICKET_BOT_DEFENCE": "false",
-        "OPENTICKET_QUEUE_ADMIT_PER_SECOND": str(QUEUE_ADMIT_PER_SECOND),
-        # the mock provider only, whatever the machine has configured
-        "OPENTICKET_STRIPE_API_KEY": "",
-        "OPENTICKET_LINEPAY_CHANNEL_ID": "",
-        "OPENTICKET_LINEPAY_CHANNEL_SECRET": "",
-    }
-    with _deployed(env) as (base_url, printed):
-        yield Site(
-            base_url=base_url,
-            session_id=_printed(r"^demo session on sale now: (\S+)$", printed),
-            queued_session_id=_printed(
-                r"^demo session on sale through a waiting room: (\S+)$", printed
-            ),
-            demo_password=_printed(r"^demo accounts, password '([^']+)'", printed),
-        )
+    with TurnstileServer(secret=TEST_SECRET_PASSES) as turnstile:
+        env = {
+            # challenge_required sessions: Cloudflare's test keys, verified on loopback
+            "OPENTICKET_TURNSTILE_SECRET": TEST_SECRET_PASSES,
+            "OPENTICKET_TURNSTILE_SITE_KEY": TURNSTILE_SITE_KEY,
+            "OPENTICKET_TURNSTILE_VERIFY_URL": turnstile.siteverify_url,
+            "OPENTICKET_RATE_LIMIT_PER_IP": "0",
+            "OPENTICKET_RATE_LIMIT_PER_USER": "0",
+            "OPENTICKET_BOT_DEFENCE": "false",
+            "OPENTICKET_QUEUE_ADMIT_PER_SECOND": str(QUEUE_ADMIT_PER_SECOND),
+            # the mock provider only, whatever the machine has configured
+            "OPENTICKET_STRIPE_API_KEY": "",
+            "OPENTICKET_LINEPAY_CHANNEL_ID": "",
+            "OPENTICKET_LINEPAY_CHANNEL_SECRET": "",
+        }
+        with _deployed(env) as (base_url, printed):
+            yield Site(
+                base_url=base_url,
+                session_id=_printed(r"^demo session on sale now: (\S+)$", printed),
+                queued_session_id=_printed(
+                    r"^demo session on sale through a waiting room: (\S+)$", printed
+                ),
+                demo_password=_printed(r"^demo accounts, password '([^']+)'", printed),
+                turnstile=turnstile,
+            )
 
 
 @pytest.fixture(scope="module")

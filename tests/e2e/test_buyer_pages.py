@@ -12,6 +12,7 @@ import pytest
 import segno
 
 from .conftest import Api, in_process
+from .test_waiting_room import queued_sale
 
 pytestmark = pytest.mark.e2e
 
@@ -203,6 +204,38 @@ async def test_without_a_publishable_key_the_pages_do_not_offer_stripe(
     assert page.options == ["mock"]
     assert "card-field" not in page.ids
     assert "stripe" not in answer.headers["content-security-policy"]
+
+
+async def test_a_challenged_sessions_page_shows_turnstile_with_the_site_key(
+    request: pytest.FixtureRequest,
+) -> None:
+    turnstile = {"turnstile_secret": "0x-secret", "turnstile_site_key": "0x-site-key"}
+    async with in_process(request, **turnstile) as api:
+        challenged = await queued_sale(api, challenge_required=True)
+        plain = await queued_sale(api)
+        answer = await api.client.get(f"/sessions/{challenged}")
+        page = _Page()
+        page.feed(answer.text)
+        unchallenged = await api.client.get(f"/sessions/{plain}")
+    assert page.ids["challenge"]["data-sitekey"] == "0x-site-key"
+    assert "challenge-widget" in page.ids
+    policy = answer.headers["content-security-policy"]
+    assert "script-src 'self' https://challenges.cloudflare.com;" in policy
+    assert "frame-src https://challenges.cloudflare.com;" in policy
+    assert page.inline == 0
+    assert 'id="challenge"' not in unchallenged.text
+    assert "cloudflare" not in unchallenged.headers["content-security-policy"]
+
+
+async def test_without_a_site_key_a_challenged_session_says_joining_will_be_refused(
+    request: pytest.FixtureRequest,
+) -> None:
+    async with in_process(request, turnstile_secret="0x-secret") as api:
+        challenged = await queued_sale(api, challenge_required=True)
+        answer = await api.client.get(f"/sessions/{challenged}")
+    assert 'id="challenge"' not in answer.text
+    assert "not set up to show" in answer.text
+    assert "cloudflare" not in answer.headers["content-security-policy"]
 
 
 async def test_a_queued_sessions_page_has_its_waiting_room(api: Api) -> None:

@@ -463,6 +463,7 @@ class Container(containers.DeclarativeContainer):
         ws_max_connections_per_user=config.ws_max_connections_per_user,
         ws_max_connections_per_address=config.ws_max_connections_per_address,
         stripe_publishable_key=config.stripe_publishable_key,
+        turnstile_site_key=config.turnstile_site_key,
     )
     """The edge's rules: CORS, trusted proxies, loopback limits, WebSocket caps."""
     http_app = providers.Singleton(

@@ -375,6 +375,14 @@ class Settings:
             secret=True,
         ),
     )
+    turnstile_site_key: str = attrs.field(
+        default="",
+        metadata=_about(
+            Group.SALES,
+            "Cloudflare Turnstile site key: the waiting room page shows the challenge of"
+            " sessions with challenge_required (with the secret key above)",
+        ),
+    )
     turnstile_verify_url: str = attrs.field(
         default="https://challenges.cloudflare.com/turnstile/v0/siteverify",
         metadata=_about(Group.SALES, "where Turnstile tokens are verified", check=_web_url),

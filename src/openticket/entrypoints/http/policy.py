@@ -31,3 +31,5 @@ class HttpPolicy:
     """Feeds one client address may hold open in this process."""
     stripe_publishable_key: str = ""
     """Stripe's publishable key for the checkout page's card form ("": no Stripe there)."""
+    turnstile_site_key: str = ""
+    """Turnstile's site key for the waiting room's challenge ("": no challenge shown)."""

@@ -39,22 +39,44 @@ WEB_ASSETS = Path(__file__).parent.parent / "static" / "web"
 ASSETS_PATH = f"/assets/{__version__}"
 """Where the pages' scripts and styles are served; the release is part of the path."""
 
-_SELF_ONLY = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:;"
-    " connect-src 'self'; font-src 'self'; manifest-src 'self'; form-action 'self';"
-    " base-uri 'none'; frame-ancestors 'none'"
-)
-PAGE_CSP = _SELF_ONLY
-"""A page loads its own scripts and styles from this server and talks to it only."""
+_TURNSTILE = "https://challenges.cloudflare.com"
 
-STRIPE_PAGE_CSP = (
-    "default-src 'none'; script-src 'self' https://js.stripe.com; style-src 'self';"
-    " img-src 'self' blob: data: https://*.stripe.com;"
-    " connect-src 'self' https://api.stripe.com;"
-    " frame-src https://js.stripe.com https://hooks.stripe.com; font-src 'self';"
-    " manifest-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-)
-"""The checkout page with Stripe configured: Stripe.js and its frames, as Stripe asks."""
+
+def page_csp(*, stripe: bool = False, turnstile: bool = False) -> str:
+    """A page's Content-Security-Policy: this server only, plus what it must embed.
+
+    ``stripe``: Stripe.js, its frames and API, as Stripe requires for its card form;
+    ``turnstile``: Cloudflare Turnstile's script and frame, for the waiting room's
+    challenge. Never an inline script, never ``eval``.
+    """
+    script, img, connect, frame = ["'self'"], ["'self'", "blob:", "data:"], ["'self'"], []
+    if stripe:
+        script.append("https://js.stripe.com")
+        img.append("https://*.stripe.com")
+        connect.append("https://api.stripe.com")
+        frame += ["https://js.stripe.com", "https://hooks.stripe.com"]
+    if turnstile:
+        script.append(_TURNSTILE)
+        frame.append(_TURNSTILE)
+    return "; ".join(
+        [
+            "default-src 'none'",
+            f"script-src {' '.join(script)}",
+            "style-src 'self'",
+            f"img-src {' '.join(img)}",
+            f"connect-src {' '.join(connect)}",
+            *([f"frame-src {' '.join(frame)}"] if frame else []),
+            "font-src 'self'",
+            "manifest-src 'self'",
+            "form-action 'self'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+PAGE_CSP = page_csp()
+"""A page loads its own scripts and styles from this server and talks to it only."""
 
 MAX_LISTED_EVENTS = 50
 """The home page lists at most this many events (the API pages through the rest)."""

@@ -20,10 +20,9 @@ from openticket.domain.shared import Money, SessionId
 from openticket.entrypoints.http.auth import POLICY
 from openticket.entrypoints.http.pages import (
     MAX_LISTED_EVENTS,
-    PAGE_CSP,
-    STRIPE_PAGE_CSP,
     on_sale_view,
     page,
+    page_csp,
 )
 
 PROVIDER_LABELS = {"mock": "Test payment (mock)", "linepay": "LINE Pay", "stripe": "Card (Stripe)"}
@@ -96,7 +95,8 @@ class BuyerPages(Controller):
         """A session's seat map, live; holding seats, the countdown, paying.
 
         With Stripe offered, the page carries the publishable key and a policy that lets
-        Stripe.js and its frames in (``STRIPE_PAGE_CSP``).
+        Stripe.js and its frames in; a session with ``challenge_required``, Turnstile's
+        site key and widget (``page_csp``).
         """
         session = await tickets.get_session(SessionId(session_id))
         details = await tickets.get_event(session.event_id)
@@ -110,13 +110,17 @@ class BuyerPages(Controller):
             }
             for category in sorted(details.categories, key=lambda c: c.price.amount)
         ]
-        stripe_key: str = request.app.state[POLICY].stripe_publishable_key
+        policy = request.app.state[POLICY]
+        stripe_key: str = policy.stripe_publishable_key
         providers = checkout_providers(tickets.payments.provider_names, stripe_key=stripe_key)
         stripe = any(p["name"] == "stripe" for p in providers)
+        challenge_key: str = policy.turnstile_site_key if session.challenge_required else ""
         return page(
             "session.html",
-            csp=STRIPE_PAGE_CSP if stripe else PAGE_CSP,
+            csp=page_csp(stripe=stripe, turnstile=bool(challenge_key)),
             stripe_key=stripe_key if stripe else "",
+            challenge_required=session.challenge_required,
+            challenge_key=challenge_key,
             title=f"{details.event.name}: choose your seats",
             event=details.event,
             venue=venue,

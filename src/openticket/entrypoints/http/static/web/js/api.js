@@ -136,3 +136,22 @@ export function requireSignIn() {
   window.location.assign(`/signin?next=${encodeURIComponent(here)}`);
   return false;
 }
+
+const loaded = new Map();
+
+/**
+ * A third party's script that must come from its own address (Stripe.js, Turnstile),
+ * loaded once; resolves to `window[global]`. Only pages whose policy lets it in may ask.
+ */
+export function loadScript(src, global, failure) {
+  if (!loaded.has(src)) {
+    loaded.set(src, new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = src;
+      script.addEventListener("load", () => resolve(window[global]));
+      script.addEventListener("error", () => { loaded.delete(src); reject(new Error(failure)); });
+      document.head.append(script);
+    }));
+  }
+  return loaded.get(src);
+}

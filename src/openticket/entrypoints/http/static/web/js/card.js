@@ -4,30 +4,18 @@
 // frames in only when this server offers Stripe. The payment settles by Stripe's webhook:
 // the order's status, followed live, tells the buyer when it has.
 
+import { loadScript } from "./api.js";
+
 const STRIPE_JS = "https://js.stripe.com/v3/";
 
-let loading = null;
 let card = null;
 let stripe = null;
-
-function loadStripe() {
-  if (!loading) {
-    loading = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = STRIPE_JS;
-      script.addEventListener("load", () => resolve(window.Stripe));
-      script.addEventListener("error", () => reject(new Error("Stripe could not be reached: try again, or pay another way.")));
-      document.head.append(script);
-    });
-  }
-  return loading;
-}
 
 /** Show (and mount once) the card form in `field` ([data-stripe-key]). */
 export async function showCard(field) {
   field.hidden = false;
   if (card) return;
-  const Stripe = await loadStripe();
+  const Stripe = await loadScript(STRIPE_JS, "Stripe", "Stripe could not be reached: try again, or pay another way.");
   stripe = Stripe(field.dataset.stripeKey);
   card = stripe.elements().create("card");
   card.mount(field.querySelector("#card-element"));

@@ -1,6 +1,7 @@
 // The waiting room of a session sold through a queue: join, follow the live position,
 // and hand the admission token to the page when it is the buyer's turn.
 import { ProblemError, api, liveFeed, requireSignIn, signedIn } from "./api.js";
+import { challenge } from "./challenge.js";
 
 const storeKey = (sessionId) => `openticket.queue.${sessionId}`;
 
@@ -27,6 +28,8 @@ export function waitingRoom(sessionId, { onAdmitted, onLeft = () => {} }) {
   let admitted = false;
 
   const fail = (message) => { error.textContent = message; error.hidden = !message; };
+  const box = document.getElementById("challenge");
+  const check = box ? challenge(box, { onError: (e) => fail(e.message) }) : null;
 
   function show(entry) {
     facts.hidden = false;
@@ -69,10 +72,22 @@ export function waitingRoom(sessionId, { onAdmitted, onLeft = () => {} }) {
     if (!requireSignIn()) return;
     fail("");
     join.disabled = true;
+    const headers = {};
+    if (check) {
+      const token = check.token();
+      if (!token) {
+        fail("Complete the human check above first.");
+        join.disabled = false;
+        return;
+      }
+      headers["X-Challenge-Token"] = token;
+    }
     try {
-      follow(await api(`/api/sessions/${sessionId}/queue`, { method: "POST" }));
+      follow(await api(`/api/sessions/${sessionId}/queue`, { method: "POST", headers }));
+      if (box) box.hidden = true;
     } catch (e) {
       fail(e.code === "forbidden" ? "Only buyers' accounts can join the waiting room." : e.message);
+      if (check) check.reset(); // a token is good for one try
     } finally {
       join.disabled = false;
     }
