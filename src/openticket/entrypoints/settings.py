@@ -159,6 +159,12 @@ def _not_negative(value: object) -> str | None:
     return None if number is not None and number >= 0 else "use 0 or a number above"
 
 
+def _port_or_zero(value: object) -> str | None:
+    number = _number(value)
+    ok = number is not None and number == int(number) and 0 <= number <= 65_535
+    return None if ok else "use a port from 1 to 65535, or 0 for none"
+
+
 def _at_least_one_second(value: object) -> str | None:
     number = _number(value)
     return None if number is not None and number >= 1 else "use 1 second or more"
@@ -533,6 +539,22 @@ class Settings:
         default=3.0,
         metadata=_about(
             Group.WORKERS, "how long a dead worker keeps its partitions", check=_above_zero
+        ),
+    )
+    worker_metrics_port: int = attrs.field(
+        default=0,
+        metadata=_about(
+            Group.WORKERS,
+            "port a worker serves Prometheus /metrics on (0: none); each worker on one"
+            " machine needs its own",
+            check=_port_or_zero,
+        ),
+    )
+    worker_metrics_host: str = attrs.field(
+        default="127.0.0.1",
+        metadata=_about(
+            Group.WORKERS,
+            "address a worker's /metrics listens on (0.0.0.0 for a scraper on another host)",
         ),
     )
     # --- HTTP ----------------------------------------------------------------------------

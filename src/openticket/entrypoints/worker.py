@@ -36,6 +36,7 @@ from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
 from openticket.entrypoints.task_dump import dump_tasks_on_sigusr1
+from openticket.entrypoints.worker_metrics import WorkerMetrics
 
 
 def parse_partitions(text: str, count: int) -> list[int]:
@@ -74,6 +75,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     except (DatabaseUnreachable, MigrationError, RedisUnreachable, NatsUnreachable) as e:
         print(f"openticket worker: {e}", file=sys.stderr)
         return 1
+    metrics = WorkerMetrics(app.bus, name) if settings.worker_metrics_port else None
     node: WorkerNode = container.worker_node(worker_id=name, preferred=partitions)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -86,17 +88,30 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         print(f"openticket worker: {e}", file=sys.stderr)
         await app.stop()
         return 1
+    scrape = ""
+    if metrics is not None:
+        metrics.follow(node)
+        try:
+            where = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
+        except OSError as e:
+            print(f"openticket worker: cannot serve /metrics: {e}", file=sys.stderr)
+            await node.stop()
+            await app.stop()
+            return 1
+        scrape = f"; metrics on {where}"
     roles = ", ".join(role.name for role in app.roles)
     print(
         f"openticket worker {name}: {settings.partitions} partitions, prefers "
         f"{_ranges(partitions) or 'none (takes over orphans)'}; saga roles {roles} "
-        f"({settings.worker_consumers} consumers each); Ctrl+C to stop",
+        f"({settings.worker_consumers} consumers each){scrape}; Ctrl+C to stop",
         flush=True,
     )
     settle_heap()
     await stopping.wait()
     print(f"openticket worker {name}: handing its work over...", flush=True)
     await node.stop()
+    if metrics is not None:
+        metrics.stop()
     await app.stop()
     return 0
 

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 import websockets
 from nats.js.errors import NotFoundError
+from tests.conftest import _free_port
 
 from openticket.adapters.nats.streams import stream_name, subject_name
 from openticket.application.seating.router import PartitionRouter
@@ -357,3 +358,47 @@ async def _parked(nats_url: str, prefix: str) -> int:
         return int(info.state.messages)
     finally:
         await nc.close()
+
+
+def _sample(exposition: str, name: str, **labels: str) -> float:
+    """The value of one sample of a Prometheus text exposition (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    prefix = f"{name}{{{wanted}}} " if labels else f"{name} "
+    for line in exposition.splitlines():
+        if line.startswith(prefix):
+            return float(line[len(prefix) :])
+    return 0.0
+
+
+async def test_a_worker_serves_metrics_of_the_holds_it_decides_and_the_partitions_it_owns(
+    production: dict[str, str], serve_process: ServeProcess, worker_process: WorkerProcess
+) -> None:
+    """Holds are decided in the workers: their /metrics count them; the API's do not."""
+    port = _free_port()
+    env = {**production, "OPENTICKET_WORKER_METRICS_PORT": str(port)}
+    last = int(env["OPENTICKET_PARTITIONS"]) - 1
+    scrape = f"http://127.0.0.1:{port}/metrics"
+    with serve_process(production, demo=True) as (api, _), worker_process(env, f"0-{last}", "m1"):
+        async with httpx.AsyncClient(base_url=api, timeout=15) as http:
+            owned, text = 0.0, ""
+            deadline = time.monotonic() + 20
+            while owned < last + 1:  # every partition's lease, taken at start
+                assert time.monotonic() < deadline, f"the worker never owned every partition: {text}"
+                await asyncio.sleep(0.2)
+                text = (await http.get(scrape)).text
+                owned = _sample(text, "openticket_worker_partitions_owned", worker="m1")
+            session_id = await _session(http)
+            first, second = await _buyer(http, "metered"), await _buyer(http, "late")
+            status, _ = await _buy(http, first, session_id, ["A-9-1", "A-9-2"])
+            assert status == 201
+            status, _ = await _buy(http, second, session_id, ["A-9-2"])
+            assert status == 409  # the seat is sold: a refused hold
+
+            async def counted() -> bool:
+                text = (await http.get(scrape)).text
+                return (
+                    _sample(text, "openticket_holds_total", outcome="granted") == 1
+                    and _sample(text, "openticket_holds_total", outcome="refused") == 1
+                )
+
+            await _eventually(counted, "the worker's metrics counted the holds")

@@ -1,0 +1,72 @@
+"""A worker's Prometheus ``/metrics``: what its partition actors and saga steps decide.
+
+Holds are decided in the workers in the production profile, so the API processes'
+hold counters stay at zero there; each worker counts its own (the same metrics as the
+API's, from its own event bus) and says which partitions it owns. Served by
+``prometheus_client``'s small HTTP server on ``OPENTICKET_WORKER_METRICS_PORT``, in a
+thread of its own: a busy event loop never delays a scrape.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import Gauge, start_http_server
+
+from openticket.adapters.nats.worker_node import WorkerNode
+from openticket.application.messagebus import MessageBus
+from openticket.entrypoints.http.observability import Metrics
+
+
+class WorkerMetrics:
+    """The API's metrics, counted from a worker's bus, and the worker's own partitions."""
+
+    def __init__(self, bus: MessageBus, worker_id: str) -> None:
+        self.metrics = Metrics()
+        self.metrics.watch(bus)
+        registry = self.metrics.registry
+        self.partitions_owned = Gauge(
+            "openticket_worker_partitions_owned",
+            "partitions whose lease this worker holds now (-1: the worker did not answer)",
+            ["worker"],
+            registry=registry,
+        )
+        self._worker_id = worker_id
+        self._server: WSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def follow(self, node: WorkerNode) -> None:
+        """Report how many partitions ``node`` owns, read at each scrape.
+
+        Leases tell time by the event loop's clock, so the scrape's thread asks the loop
+        (waiting a second at most; -1 when the loop does not answer in time).
+        """
+        leases = node.leases
+        loop = asyncio.get_running_loop()
+
+        async def owned() -> int:
+            return len(leases.owned)
+
+        def read() -> float:
+            try:
+                return asyncio.run_coroutine_threadsafe(owned(), loop).result(timeout=1)
+            except (TimeoutError, RuntimeError):
+                return -1
+
+        self.partitions_owned.labels(self._worker_id).set_function(read)
+
+    def serve(self, host: str, port: int) -> str:
+        """Listen on ``host:port``; the address of ``/metrics``."""
+        self._server, self._thread = start_http_server(
+            port, addr=host, registry=self.metrics.registry
+        )
+        return f"http://{host}:{port}/metrics"
+
+    def stop(self) -> None:
+        """Stop listening."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
