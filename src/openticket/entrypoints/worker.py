@@ -91,6 +91,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     scrape = ""
     if metrics is not None:
         metrics.follow(node)
+        metrics.follow_actors(node.seating)
         try:
             where = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
         except OSError as e:

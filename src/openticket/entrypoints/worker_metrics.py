@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import Gauge, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from openticket.adapters.nats.worker_node import WorkerNode
 from openticket.application.messagebus import MessageBus
+from openticket.application.seating.service import SeatingService
 from openticket.entrypoints.http.observability import Metrics
 
 
@@ -57,6 +61,10 @@ class WorkerMetrics:
 
         self.partitions_owned.labels(self._worker_id).set_function(read)
 
+    def follow_actors(self, seating: SeatingService) -> None:
+        """Report each partition actor's mailbox depth, batches and commands decided."""
+        self.metrics.registry.register(_ActorCollector(seating, asyncio.get_running_loop()))
+
     def serve(self, host: str, port: int) -> str:
         """Listen on ``host:port``; the address of ``/metrics``."""
         self._server, self._thread = start_http_server(
@@ -70,3 +78,45 @@ class WorkerMetrics:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+class _ActorCollector(Collector):
+    """The partition actors' figures, read in their event loop at each scrape."""
+
+    def __init__(self, seating: SeatingService, loop: asyncio.AbstractEventLoop) -> None:
+        self._seating = seating
+        self._loop = loop
+
+    def collect(self) -> Iterator[Metric]:
+        """Mailbox depth (gauge), batches and commands decided (counters), per partition."""
+
+        async def figures() -> list[tuple[str, int, int, int]]:
+            return [
+                (str(n), actor.mailbox_depth, actor.batches, actor.decided)
+                for n, actor in sorted(self._seating.actors.items())
+            ]
+
+        try:
+            rows = asyncio.run_coroutine_threadsafe(figures(), self._loop).result(timeout=1)
+        except (TimeoutError, RuntimeError):
+            rows = []
+        depth = GaugeMetricFamily(
+            "openticket_worker_mailbox_depth",
+            "seat commands waiting for a partition actor's next batch",
+            labels=["partition"],
+        )
+        batches = CounterMetricFamily(
+            "openticket_worker_batches",
+            "batches a partition actor decided (one lock-store call each)",
+            labels=["partition"],
+        )
+        decided = CounterMetricFamily(
+            "openticket_worker_commands_decided",
+            "seat commands a partition actor decided (over batches: the mean batch size)",
+            labels=["partition"],
+        )
+        for partition, waiting, batch_count, command_count in rows:
+            depth.add_metric([partition], waiting)
+            batches.add_metric([partition], batch_count)
+            decided.add_metric([partition], command_count)
+        yield from (depth, batches, decided)

@@ -383,7 +383,7 @@ async def test_a_worker_serves_metrics_of_the_holds_it_decides_and_the_partition
             owned, text = 0.0, ""
             deadline = time.monotonic() + 20
             while owned < last + 1:  # every partition's lease, taken at start
-                assert time.monotonic() < deadline, f"the worker never owned every partition: {text}"
+                assert time.monotonic() < deadline, f"never owned them all: {text}"
                 await asyncio.sleep(0.2)
                 text = (await http.get(scrape)).text
                 owned = _sample(text, "openticket_worker_partitions_owned", worker="m1")
@@ -402,3 +402,18 @@ async def test_a_worker_serves_metrics_of_the_holds_it_decides_and_the_partition
                 )
 
             await _eventually(counted, "the worker's metrics counted the holds")
+            text = (await http.get(scrape)).text
+            partitions = range(last + 1)
+            decided = sum(
+                _sample(text, "openticket_worker_commands_decided_total", partition=str(n))
+                for n in partitions
+            )
+            batches = sum(
+                _sample(text, "openticket_worker_batches_total", partition=str(n))
+                for n in partitions
+            )
+            assert decided >= 3  # two holds and a sale, at least
+            assert 1 <= batches <= decided
+            assert all(
+                f'openticket_worker_mailbox_depth{{partition="{n}"}}' in text for n in partitions
+            )

@@ -224,7 +224,9 @@ class PartitionActor:
         """Set while the actor waits for mail; the next command wakes it."""
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
+        """Batches decided (one lock-store call each)."""
         self.decided = 0
+        """Commands decided: ``decided / batches`` is the mean batch size."""
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -245,6 +247,11 @@ class PartitionActor:
     def forget(self) -> None:
         """Drop every in-memory inventory (as a crash would); they are rebuilt on next use."""
         self._inventories.clear()
+
+    @property
+    def mailbox_depth(self) -> int:
+        """Commands waiting for this actor's next batch."""
+        return len(self._mailbox)
 
     @property
     def running(self) -> bool:
