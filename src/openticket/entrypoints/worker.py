@@ -92,6 +92,7 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     if metrics is not None:
         metrics.follow(node)
         metrics.follow_actors(node.seating)
+        metrics.follow_consumers(node.consumers)
         try:
             where = metrics.serve(settings.worker_metrics_host, settings.worker_metrics_port)
         except OSError as e:

@@ -14,14 +14,18 @@ import threading
 from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
+import structlog
 from prometheus_client import Gauge, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from openticket.adapters.nats.roles import RoleConsumers
 from openticket.adapters.nats.worker_node import WorkerNode
 from openticket.application.messagebus import MessageBus
 from openticket.application.seating.service import SeatingService
 from openticket.entrypoints.http.observability import Metrics
+
+_log = structlog.get_logger("openticket.worker.metrics")
 
 
 class WorkerMetrics:
@@ -64,6 +68,10 @@ class WorkerMetrics:
     def follow_actors(self, seating: SeatingService) -> None:
         """Report each partition actor's mailbox depth, batches and commands decided."""
         self.metrics.registry.register(_ActorCollector(seating, asyncio.get_running_loop()))
+
+    def follow_consumers(self, consumers: RoleConsumers) -> None:
+        """Report the saga's durables' backlog and the parked messages, asked of NATS."""
+        self.metrics.registry.register(_ConsumerCollector(consumers, asyncio.get_running_loop()))
 
     def serve(self, host: str, port: int) -> str:
         """Listen on ``host:port``; the address of ``/metrics``."""
@@ -120,3 +128,46 @@ class _ActorCollector(Collector):
             batches.add_metric([partition], batch_count)
             decided.add_metric([partition], command_count)
         yield from (depth, batches, decided)
+
+
+class _ConsumerCollector(Collector):
+    """The saga's durable consumers as JetStream sees them, read at each scrape."""
+
+    def __init__(self, consumers: RoleConsumers, loop: asyncio.AbstractEventLoop) -> None:
+        self._consumers = consumers
+        self._loop = loop
+
+    def collect(self) -> Iterator[Metric]:
+        """Pending and unacknowledged messages per durable; parked messages."""
+
+        async def figures() -> tuple[dict[str, tuple[int, int]], int]:
+            return await self._consumers.backlog(), await self._consumers.parked()
+
+        backlog: dict[str, tuple[int, int]] = {}
+        parked: int | None = None
+        try:
+            backlog, parked = asyncio.run_coroutine_threadsafe(figures(), self._loop).result(
+                timeout=2
+            )
+        except Exception:  # NATS away or slow: the figures are left out of this scrape
+            _log.warning("consumer_metrics_unavailable", exc_info=True)
+        pending = GaugeMetricFamily(
+            "openticket_consumer_pending",
+            "messages of a saga durable not delivered yet (its lag)",
+            labels=["durable"],
+        )
+        unacked = GaugeMetricFamily(
+            "openticket_consumer_ack_pending",
+            "messages of a saga durable delivered and not acknowledged yet",
+            labels=["durable"],
+        )
+        for durable, (waiting, delivered) in sorted(backlog.items()):
+            pending.add_metric([durable], waiting)
+            unacked.add_metric([durable], delivered)
+        yield from (pending, unacked)
+        if parked is not None:
+            yield GaugeMetricFamily(
+                "openticket_parked_messages",
+                "messages parked for an operator (PARKED stream): alert on any",
+                value=parked,
+            )

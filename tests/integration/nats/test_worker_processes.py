@@ -417,3 +417,8 @@ async def test_a_worker_serves_metrics_of_the_holds_it_decides_and_the_partition
             assert all(
                 f'openticket_worker_mailbox_depth{{partition="{n}"}}' in text for n in partitions
             )
+            # the saga's durables as JetStream sees them, and nothing parked
+            lines = text.splitlines()
+            durables = [line for line in lines if line.startswith("openticket_consumer_pending{")]
+            assert len(durables) >= 3, text  # ticketing, order-saga, payments at least
+            assert "openticket_parked_messages 0.0" in lines

@@ -45,9 +45,11 @@ from typing import Final
 import structlog
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from openticket.adapters.nats.consumer import TRANSIENT, EventConsumer, Parking, ensure_parking
 from openticket.adapters.nats.exhausted import ExhaustedDeliveries
+from openticket.adapters.nats.parked import NatsParkedMessages
 from openticket.adapters.nats.streams import ROUTES, UnroutableEvent, stream_name, subject_name
 from openticket.application.errors import SeatingUnavailable
 from openticket.application.roles import EventRole
@@ -168,6 +170,28 @@ class RoleConsumers:
         for listener in self.exhausted:
             await listener.stop()
         _log.info("role_consumers_stopped", **self.counters())
+
+    async def backlog(self) -> dict[str, tuple[int, int]]:
+        """Per ``<stream>/<durable>``: messages not delivered yet, and delivered not acked.
+
+        Read from JetStream's consumer info (what every worker's instances share). A
+        durable NATS does not know (deleted by hand) is left out.
+        """
+        found: dict[str, tuple[int, int]] = {}
+        for stream, durable in dict.fromkeys((c.stream, c.durable) for c in self.consumers):
+            try:
+                info = await self._js.consumer_info(stream, durable)
+            except NotFoundError:
+                continue
+            found[f"{stream}/{durable}"] = (
+                int(info.num_pending or 0),
+                int(info.num_ack_pending or 0),
+            )
+        return found
+
+    async def parked(self) -> int:
+        """Messages waiting in the deployment's PARKED stream for an operator."""
+        return await NatsParkedMessages(self._js, prefix=self._prefix).parked()
 
     def counters(self) -> dict[str, dict[str, int]]:
         """The consumers' counters summed per ``<stream>/<durable>``."""
