@@ -46,7 +46,7 @@ class WorkerMetrics:
         self._thread: threading.Thread | None = None
 
     def follow(self, node: WorkerNode) -> None:
-        """Report how many partitions ``node`` owns, read at each scrape.
+        """Report how many partitions ``node`` owns, read at each scrape, and its lease moves.
 
         Leases tell time by the event loop's clock, so the scrape's thread asks the loop
         (waiting a second at most; -1 when the loop does not answer in time).
@@ -64,6 +64,7 @@ class WorkerMetrics:
                 return -1
 
         self.partitions_owned.labels(self._worker_id).set_function(read)
+        self.metrics.registry.register(_LeaseMoves(node, self._worker_id))
 
     def follow_actors(self, seating: SeatingService) -> None:
         """Report each partition actor's mailbox depth, batches and commands decided."""
@@ -171,3 +172,23 @@ class _ConsumerCollector(Collector):
                 "messages parked for an operator (PARKED stream): alert on any",
                 value=parked,
             )
+
+
+class _LeaseMoves(Collector):
+    """Partitions a worker took over and gave up (read without the loop: plain counts)."""
+
+    def __init__(self, node: WorkerNode, worker_id: str) -> None:
+        self._node = node
+        self._worker_id = worker_id
+
+    def collect(self) -> Iterator[Metric]:
+        """``openticket_worker_lease_moves_total{worker, kind}``."""
+        moves = CounterMetricFamily(
+            "openticket_worker_lease_moves",
+            "partitions this worker acquired (its own at start, others' when they stopped)"
+            " or lost, since it started",
+            labels=["worker", "kind"],
+        )
+        for kind, count in sorted(dict(self._node.lease_moves).items()):
+            moves.add_metric([self._worker_id, kind], count)
+        yield moves

@@ -362,11 +362,12 @@ async def _parked(nats_url: str, prefix: str) -> int:
 
 def _sample(exposition: str, name: str, **labels: str) -> float:
     """The value of one sample of a Prometheus text exposition (0 when absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
-    prefix = f"{name}{{{wanted}}} " if labels else f"{name} "
     for line in exposition.splitlines():
-        if line.startswith(prefix):
-            return float(line[len(prefix) :])
+        sample, _, value = line.rpartition(" ")
+        found, _, listed = sample.partition("{")
+        pairs = dict(p.split("=", 1) for p in listed.rstrip("}").split(",") if p)
+        if found == name and pairs == {k: f'"{v}"' for k, v in labels.items()}:
+            return float(value)
     return 0.0
 
 
@@ -422,3 +423,7 @@ async def test_a_worker_serves_metrics_of_the_holds_it_decides_and_the_partition
             durables = [line for line in lines if line.startswith("openticket_consumer_pending{")]
             assert len(durables) >= 3, text  # ticketing, order-saga, payments at least
             assert "openticket_parked_messages 0.0" in lines
+            acquired = _sample(
+                text, "openticket_worker_lease_moves_total", worker="m1", kind="acquired"
+            )
+            assert acquired == last + 1  # its own partitions, taken at start

@@ -70,6 +70,8 @@ class WorkerNode:
         self._forward = forward
         self._sweep_interval = sweep_interval
         self._sweeper: asyncio.Task[None] | None = None
+        self.lease_moves = {"acquired": 0, "lost": 0}
+        """Partitions this worker took over and gave up since it started (its metrics)."""
         for kind in ROUTES:  # the actors' seat events also go to the SEATS stream
             if issubclass(kind, SeatEvent) or kind is PartitionLoaded:
                 bus.subscribe(kind, "forward_to_seats_stream", forward)
@@ -117,11 +119,13 @@ class WorkerNode:
     async def _acquired(self, partition: int) -> None:
         self.seating.actors[partition].forget()  # whatever we knew may be stale: rebuild
         await self._host.serve(partition)
+        self.lease_moves["acquired"] += 1
         _log.info("partition_acquired", worker=self.worker_id, partition=partition)
 
     async def _lost(self, partition: int) -> None:
         await self._host.release(partition)
         self.seating.actors[partition].forget()
+        self.lease_moves["lost"] += 1
         _log.info("partition_lost", worker=self.worker_id, partition=partition)
 
     async def _sweep(self) -> None:
