@@ -20,12 +20,17 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
 import pytest
 import redis.asyncio as aioredis
 from psycopg import sql
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -346,3 +351,46 @@ async def production(
     ``production_deployment``)."""
     async with production_deployment(database_url, redis_url, nats_url) as env:
         yield env
+
+
+SpanReader = Callable[[], "tuple[ReadableSpan, ...]"]
+"""``spans()``: the spans this test finished so far, oldest first."""
+
+
+@pytest.fixture(scope="session")
+def _span_memory() -> Iterator[tuple[TracerProvider, InMemorySpanExporter]]:
+    """This test process's tracer provider, set up once as ``serve`` does, exporting to
+    the SDK's in-memory exporter; the adapters' spans are off until a test asks."""
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from openticket.adapters import tracing
+    from openticket.entrypoints.tracing import start_tracing
+
+    exporter = InMemorySpanExporter()
+    provider = start_tracing(
+        "http://127.0.0.1:4318", service="openticket-test", instance="pytest", exporter=exporter
+    )
+    tracing.enable(False)
+    try:
+        yield provider, exporter
+    finally:
+        provider.shutdown()
+
+
+@pytest.fixture
+def spans(_span_memory: tuple[TracerProvider, InMemorySpanExporter]) -> Iterator[SpanReader]:
+    """Tracing on for this test; ``spans()`` reads what it recorded."""
+    from openticket.adapters import tracing
+
+    provider, exporter = _span_memory
+    exporter.clear()
+    tracing.enable()
+
+    def finished() -> tuple[ReadableSpan, ...]:
+        provider.force_flush()
+        return exporter.get_finished_spans()
+
+    try:
+        yield finished
+    finally:
+        tracing.enable(False)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from nats.js import JetStreamContext
 
+from openticket.adapters import tracing
 from openticket.adapters.challenge.turnstile import TurnstileVerifier
 from openticket.adapters.identity import JwtTokenIssuer
 from openticket.adapters.identity.admission_tokens import JwtAdmissionTokens, admission_key
@@ -25,6 +26,7 @@ from openticket.adapters.nats.publisher import NatsEventPublisher
 from openticket.adapters.nats.streams import ensure_streams, stream_name
 from openticket.adapters.payments.linepay import LinePayProvider
 from openticket.adapters.payments.stripe import StripePaymentProvider
+from openticket.adapters.payments.traced import TracedPaymentProvider
 from openticket.adapters.postgres import PostgresDatabase
 from openticket.application.facade import OpenTicket
 from openticket.application.messagebus import MessageBus
@@ -149,9 +151,10 @@ def linepay(
 def configured(
     enabled: list[str], **candidates: PaymentProvider | None
 ) -> dict[str, PaymentProvider]:
-    """The payment providers the settings name, by name."""
+    """The payment providers the settings name, by name (traced while the process traces)."""
+    wrap = tracing.enabled()
     return {
-        name: provider
+        name: TracedPaymentProvider(provider) if wrap else provider
         for name, provider in candidates.items()
         if provider is not None and name in enabled
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import socket
 import sys
 
@@ -33,6 +34,7 @@ from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
 from openticket.entrypoints.task_dump import dump_tasks_on_sigusr1
+from openticket.entrypoints.tracing import start_tracing, stop_tracing
 
 BACKLOG = 2048
 FIRST_ADMIN = "openticket users create --email you@example.com --role admin"
@@ -106,6 +108,22 @@ async def serve(settings: Settings, *, host: str, port: int, demo: bool = False)
     if refused:
         print(f"openticket serve: {refused}", file=sys.stderr)
         return 2
+    traced = (
+        start_tracing(
+            settings.otlp_endpoint,
+            service="openticket-api",
+            instance=f"{socket.gethostname()}-{os.getpid()}",
+        )
+        if settings.otlp_endpoint
+        else None
+    )
+    try:
+        return await _build_and_serve(settings, host=host, port=port, demo=demo)
+    finally:
+        stop_tracing(traced)
+
+
+async def _build_and_serve(settings: Settings, *, host: str, port: int, demo: bool) -> int:
     container = build_container(settings)
     try:
         container.token_issuer()  # reads and checks the RS256 key files
@@ -262,6 +280,8 @@ def _announce(
         f"  API docs:     {base}/schema",
         f"  OpenAPI:      {base}/schema/openapi.json",
         f"  health:       {base}/health/ready",
+        f"  metrics:      {base}/metrics"
+        + (f"; traces to {settings.otlp_endpoint}" if settings.otlp_endpoint else ""),
         f"  storage:      {_storage(settings)}",
         f"  seat locks:   {_locks(settings)}",
         *([f"  saga:         {_saga(settings)}"] if settings.actors == "workers" else []),

@@ -53,6 +53,7 @@ class Group(StrEnum):
     RATE_LIMITS = "rate limits"
     WEBSOCKET = "WebSocket feeds"
     PAYMENTS = "payments"
+    TRACING = "tracing (OpenTelemetry)"
     DEMO = "demo data"
 
 
@@ -214,6 +215,10 @@ def _nats_url(value: str) -> str | None:
         # one server: the client learns the rest of a cluster from it once connected
         return "use one server's URL, e.g. nats://127.0.0.1:4222 (the client finds the cluster)"
     return _scheme(value, ("nats", "tls", "ws", "wss"), "nats://127.0.0.1:4222")
+
+
+def _url_or_empty(value: str) -> str | None:
+    return _web_url(value) if value else None
 
 
 def _web_url(value: str) -> str | None:
@@ -555,6 +560,16 @@ class Settings:
         metadata=_about(
             Group.WORKERS,
             "address a worker's /metrics listens on (0.0.0.0 for a scraper on another host)",
+        ),
+    )
+    # --- tracing -------------------------------------------------------------------------
+    otlp_endpoint: str = attrs.field(
+        default="",
+        metadata=_about(
+            Group.TRACING,
+            "OpenTelemetry collector to send traces to over OTLP/HTTP, e.g."
+            " http://127.0.0.1:4318 (empty: no tracing); OTEL_* variables tune the SDK",
+            check=_url_or_empty,
         ),
     )
     # --- HTTP ----------------------------------------------------------------------------

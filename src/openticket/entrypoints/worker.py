@@ -36,6 +36,7 @@ from openticket.entrypoints.logging import configure_logging
 from openticket.entrypoints.migrate import apply_migrations
 from openticket.entrypoints.settings import Settings
 from openticket.entrypoints.task_dump import dump_tasks_on_sigusr1
+from openticket.entrypoints.tracing import start_tracing, stop_tracing
 from openticket.entrypoints.worker_metrics import WorkerMetrics
 
 
@@ -65,6 +66,18 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
         )
         return 2
     name = worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    traced = (
+        start_tracing(settings.otlp_endpoint, service="openticket-worker", instance=name)
+        if settings.otlp_endpoint
+        else None
+    )
+    try:
+        return await _work(settings, partitions=partitions, name=name)
+    finally:
+        stop_tracing(traced)
+
+
+async def _work(settings: Settings, *, partitions: Sequence[int], name: str) -> int:
     container = build_container(settings, process="worker")
     app: OpenTicket = container.app()
     try:
@@ -105,7 +118,9 @@ async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str 
     print(
         f"openticket worker {name}: {settings.partitions} partitions, prefers "
         f"{_ranges(partitions) or 'none (takes over orphans)'}; saga roles {roles} "
-        f"({settings.worker_consumers} consumers each){scrape}; Ctrl+C to stop",
+        f"({settings.worker_consumers} consumers each){scrape}"
+        f"{f'; traces to {settings.otlp_endpoint}' if settings.otlp_endpoint else ''}"
+        "; Ctrl+C to stop",
         flush=True,
     )
     settle_heap()

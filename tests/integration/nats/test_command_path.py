@@ -14,7 +14,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import attrs
@@ -27,6 +27,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
 
 from openticket import bootstrap
+from openticket.adapters import tracing
 from openticket.adapters.memory import (
     FakeClock,
     MemoryLockStore,
@@ -85,6 +86,9 @@ from openticket.domain.shared import (
 from openticket.domain.venue import UnknownSeats
 from openticket.entrypoints.settings import Settings
 from openticket.testing.world import World, build_world
+
+if TYPE_CHECKING:
+    from tests.conftest import SpanReader
 
 pytestmark = pytest.mark.nats
 
@@ -530,6 +534,49 @@ async def test_the_request_id_reaches_the_events_the_owner_publishes(
     await worker.seating.flush_events()
 
     assert seen == {hold_id(1): "req-1", hold_id(2): "req-2", hold_id(3): None}
+
+
+async def test_each_traced_command_is_decided_in_a_child_span_of_its_own_caller(
+    worker_host: tuple[Side, PartitionHost], remote: RemoteSeating, spans: SpanReader
+) -> None:
+    """Two requests' holds share one message; each decision continues its own trace."""
+    side, _ = worker_host
+    await seat_statuses(remote, side.session, [A])
+    sent = remote.messages
+
+    async def hold_in_request(n: int) -> str:
+        with tracing.span(f"request {n}", tracing.SpanKind.SERVER) as request:
+            await hold(remote, side.session, n, [f"A-1-{n}"])
+            return format(request.get_span_context().span_id, "016x")
+
+    requests = await asyncio.gather(hold_in_request(1), hold_in_request(2))
+
+    assert remote.messages == sent + 1  # one message carried both traces
+    finished = spans()
+    by_id = {format(s.context.span_id, "016x"): s for s in finished}
+    decided = [s for s in finished if s.name == "seat hold decide"]
+    assert len(decided) == 2
+    roots = set()
+    for decision in decided:
+        assert decision.parent is not None
+        asked = by_id[format(decision.parent.span_id, "016x")]
+        assert (asked.name, asked.kind) == ("seat hold", tracing.SpanKind.CLIENT)
+        assert asked.context.trace_id == decision.context.trace_id
+        assert asked.parent is not None
+        roots.add(format(asked.parent.span_id, "016x"))
+    assert roots == set(requests)  # each under its own request, not the other's
+
+
+async def test_a_refused_command_s_spans_record_the_refusal(
+    worker: Side, remote: RemoteSeating, spans: SpanReader
+) -> None:
+    await hold(remote, worker.session, 1, ["A-1-5"])
+    with pytest.raises(SeatsUnavailable):
+        await hold(remote, worker.session, 2, ["A-1-5"])
+
+    refused = [s for s in spans() if s.name.startswith("seat hold") and not s.status.is_ok]
+    assert {s.name for s in refused} == {"seat hold", "seat hold decide"}
+    assert all("SeatsUnavailable" in (s.status.description or "") for s in refused)
 
 
 # --- nobody there, too slow, handing over --------------------------------------------------------

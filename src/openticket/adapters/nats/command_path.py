@@ -27,10 +27,12 @@ Wire format: compact JSON (msgspec)
          "correlation_ids": ["req-42", …]}
 
     with ``correlation_ids`` (the request ids, :data:`~openticket.application.
-    correlation.correlation_id`, one per command) left out when there are none. The
-    reply is a list with one entry per command, in order: ``{"ok": <result>}`` — the
-    command's ``reply_type``: a ``SeatHold``, a ``SaleRecorded``, the returned seat ids,
-    the seats of each status — or an error::
+    correlation.correlation_id`, one per command) left out when there are none, and
+    likewise ``traceparents`` (each command's W3C trace context, when this process
+    traces: :mod:`openticket.adapters.tracing`). The reply is a list with one entry
+    per command, in order: ``{"ok": <result>}`` — the command's ``reply_type``: a
+    ``SeatHold``, a ``SaleRecorded``, the returned seat ids, the seats of each status —
+    or an error::
 
         {"error": "seat_unavailable", "message": "seats not available: A-1-1",
          "seat_ids": ["A-1-1"], "kind": "domain"}
@@ -93,6 +95,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from openticket.adapters import tracing
 from openticket.adapters.nats.streams import SEAT_LOCK_REQUEST, subject_name
 from openticket.application.correlation import correlation_id
 from openticket.application.errors import ApplicationError, NotFound, SeatingUnavailable
@@ -151,6 +154,7 @@ class CommandBatch(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
 
     commands: list[AnySeatCommand]
     correlation_ids: list[str | None] | None = None
+    traceparents: list[str | None] | None = None
 
 
 class Reply(msgspec.Struct, Generic[T], frozen=True, kw_only=True, omit_defaults=True):
@@ -304,7 +308,8 @@ def _remote_error_class(kind: str, code: str) -> type[RemoteSeatingError]:
 
 # --- the sending side -------------------------------------------------------------------------
 
-_Asked = tuple[SeatCommand[Any], "asyncio.Future[Any]", str | None]
+_Asked = tuple[SeatCommand[Any], "asyncio.Future[Any]", str | None, str | None]
+"""A command, its caller's answer, its request id and its ``traceparent`` (if traced)."""
 """A command waiting for its partition's message: the command, its reply, its request id."""
 
 
@@ -361,8 +366,8 @@ class RemoteSeating:
 
     async def stop(self) -> None:
         """Wait for the answers and the releases of timed-out holds still under way."""
-        answers = [f for w in self._asked.values() for _, f, _ in w]
-        answers += [f for sent in self._awaited.values() for _, f, _ in sent.waiting]
+        answers = [f for w in self._asked.values() for _, f, *_ in w]
+        answers += [f for sent in self._awaited.values() for _, f, *_ in sent.waiting]
         if answers:  # each is answered within the timeout, if only by its expiry
             await asyncio.wait(answers, timeout=self.timeout * 2)
         pending = set(self._compensations)
@@ -396,8 +401,26 @@ class RemoteSeating:
         """
         reply: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         partition = self.router.partition_of(command.session_id, command.area_id)
-        self._queue(partition).append((command, reply, correlation_id.get()))
+        traced = self._trace(command, partition, reply) if tracing.enabled() else None
+        self._queue(partition).append((command, reply, correlation_id.get(), traced))
         return reply
+
+    def _trace(
+        self, command: SeatCommand[Any], partition: int, reply: asyncio.Future[Any]
+    ) -> str | None:
+        """A client span of ``command`` until ``reply`` settles; its ``traceparent``."""
+        span = tracing.start(
+            f"seat {command.__struct_config__.tag}",
+            tracing.SpanKind.CLIENT,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": self._subjects[partition],
+                "openticket.partition": partition,
+                "openticket.session_id": str(command.session_id),
+            },
+        )
+        reply.add_done_callback(functools.partial(_end_span, span))
+        return tracing.traceparent_of(span)
 
     def _queue(self, partition: int) -> list[_Asked]:
         """What goes to ``partition`` at the end of this tick (the sender woken for it)."""
@@ -469,7 +492,7 @@ class RemoteSeating:
         except SeatingUnavailable as e:
             self._answer(sent.waiting, e)
             return
-        for (command, future, _), result in zip(sent.waiting, results, strict=True):
+        for (command, future, *_), result in zip(sent.waiting, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
@@ -490,7 +513,7 @@ class RemoteSeating:
             return
         sent.timer.cancel()
         error = f"no answer on {sent.subject} within {timeout:g} s"
-        for command, future, correlation in sent.waiting:
+        for command, future, correlation, _ in sent.waiting:
             if future.done():
                 continue
             if isinstance(command, HoldSeats):
@@ -507,7 +530,7 @@ class RemoteSeating:
     @staticmethod
     def _answer(waiting: list[_Asked], error: SeatingUnavailable) -> None:
         """Every command of ``waiting`` raises ``error`` (each its own copy)."""
-        for _, future, _ in waiting:
+        for _, future, *_ in waiting:
             if not future.done():
                 future.set_exception(SeatingUnavailable(str(error)))
 
@@ -578,7 +601,7 @@ class RemoteSeating:
         try:
             while True:
                 released: asyncio.Future[Any] = loop.create_future()
-                self._owe(partition, (release, released, correlation), kick_after)
+                self._owe(partition, (release, released, correlation, None), kick_after)
                 try:
                     await released
                 except SeatingUnavailable:
@@ -629,11 +652,23 @@ class _Sent:
 
 
 def _batch(waiting: list[_Asked]) -> CommandBatch:
-    correlations = [correlation for _, _, correlation in waiting]
+    correlations = [correlation for _, _, correlation, _ in waiting]
+    traced = [traceparent for *_, traceparent in waiting]
     return CommandBatch(
-        commands=[command for command, _, _ in waiting],  # type: ignore[misc]  # the union
+        commands=[command for command, *_ in waiting],  # type: ignore[misc]  # the union
         correlation_ids=correlations if any(correlations) else None,
+        traceparents=traced if any(traced) else None,
     )
+
+
+def _end_span(span: tracing.Span, settled: asyncio.Future[Any]) -> None:
+    """End a command's span as its answer settles (an error recorded as its status)."""
+    error = (
+        SeatingUnavailable("the command was cancelled")
+        if settled.cancelled()
+        else settled.exception()
+    )
+    tracing.end_with(span, error)
 
 
 # --- the answering side -----------------------------------------------------------------------
@@ -772,7 +807,10 @@ class PartitionHost:
             return
         commands = batch.commands
         correlations = batch.correlation_ids
-        if correlations is not None and len(correlations) != len(commands):
+        traced = batch.traceparents
+        if (correlations is not None and len(correlations) != len(commands)) or (
+            traced is not None and len(traced) != len(commands)
+        ):
             self._send(
                 reply_to, encode_error(ValueError("malformed seat command: one id per command"))
             )
@@ -784,7 +822,12 @@ class PartitionHost:
             self._send(reply_to, encode_error(SeatingUnavailable(busy)))
             return
         futures = [
-            self._submit(partition, command, None if correlations is None else correlations[n])
+            self._submit(
+                partition,
+                command,
+                None if correlations is None else correlations[n],
+                None if traced is None else traced[n],
+            )
             if n < room
             else _failed(SeatingUnavailable(busy))  # the first ones fit; the rest: later
             for n, command in enumerate(commands)
@@ -796,9 +839,17 @@ class PartitionHost:
             future.add_done_callback(decided)
 
     def _submit(
-        self, partition: int, command: SeatCommand[Any], correlation: str | None
+        self,
+        partition: int,
+        command: SeatCommand[Any],
+        correlation: str | None,
+        traceparent: str | None,
     ) -> asyncio.Future[Any]:
-        """Put the command into its actor's mailbox; its reply future."""
+        """Put the command into its actor's mailbox; its reply future.
+
+        A traced command (``traceparent``) gets a server span, child of its caller's,
+        from now until its actor decided it.
+        """
         seating = self.seating
         owner = seating.router.partition_of(command.session_id, command.area_id)
         if owner != partition or owner not in seating.actors:
@@ -810,9 +861,22 @@ class PartitionHost:
             )
         token = correlation_id.set(correlation)
         try:
-            return seating.ask(command)
+            decided = seating.ask(command)
         finally:
             correlation_id.reset(token)
+        if traceparent is not None and tracing.enabled():
+            span = tracing.start(
+                f"seat {command.__struct_config__.tag} decide",
+                tracing.SpanKind.SERVER,
+                parent=tracing.parent_of(traceparent),
+                attributes={
+                    "messaging.system": "nats",
+                    "openticket.partition": partition,
+                    "openticket.session_id": str(command.session_id),
+                },
+            )
+            decided.add_done_callback(functools.partial(_end_span, span))
+        return decided
 
     def _on_decided(self, answer: _Answer, future: asyncio.Future[Any]) -> None:
         answer.inflight.discard(future)

@@ -138,6 +138,7 @@ from nats.js.api import (
     StreamConfig,
 )
 
+from openticket.adapters import tracing
 from openticket.adapters.nats.envelope import (
     MSG_ID_HEADER,
     SETTLED_BY_HEADER,
@@ -747,7 +748,9 @@ class EventConsumer:
                 if self._stopping.is_set():
                     await self._release(messages[index:])
                     return
-                verdict = self._settled_before(msg) or await self._judge(msg)
+                verdict = self._settled_before(msg) or await (
+                    self._judge_traced(msg) if tracing.enabled() else self._judge(msg)
+                )
                 self._held.remove(msg)  # before settling: no +WPI after a nak's delay
                 if not await self._settle(msg, verdict):
                     return  # the server is out of reach: leave the rest to redelivery
@@ -770,6 +773,26 @@ class EventConsumer:
                 await msg.nak()
 
     # -- one message -------------------------------------------------------------------------------
+
+    async def _judge_traced(self, msg: Msg) -> _Verdict:
+        """``_judge`` inside a consumer span, child of the publisher's (``traceparent``)."""
+        headers = msg.headers or {}
+        with tracing.span(
+            f"process {self._stream}",
+            tracing.SpanKind.CONSUMER,
+            parent=tracing.parent_of(headers.get(tracing.TRACEPARENT)),
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": msg.subject,
+                "messaging.consumer.group.name": self._durable,
+                "messaging.message.id": headers.get(MSG_ID_HEADER, ""),
+            },
+        ) as span:
+            verdict = await self._judge(msg)
+            span.set_attribute("openticket.settled", verdict.action)
+            if verdict.error:
+                span.set_attribute("openticket.error", verdict.error)
+            return verdict
 
     async def _judge(self, msg: Msg) -> _Verdict:
         """Run the handler on ``msg`` and say how to settle it."""

@@ -39,6 +39,12 @@ Steps already taken
     that paid it is thus not read again by a worker. The outbox's recovery path
     publishes without the header: a worker then checks, as it always may.
 
+Traces
+    While the process traces (:mod:`openticket.adapters.tracing`), each acknowledged
+    publish is a producer span whose context goes in the message's ``traceparent``
+    header: the consumer that handles the event continues the request's trace. The
+    seat feed's windows carry none (only live feeds read them).
+
 Repeats
     An event published again within the stream's duplicate window is acknowledged as a
     duplicate and not stored again: that is success (an outbox retry), counted in
@@ -61,6 +67,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
+from openticket.adapters import tracing
 from openticket.adapters.nats.envelope import SETTLED_BY_HEADER, encode
 from openticket.adapters.nats.streams import route_of, stream_name
 from openticket.adapters.serialization import EventCodec
@@ -124,17 +131,36 @@ class NatsEventPublisher:
             if settled is not None and (roles := settled.take(event.event_id)):
                 headers[SETTLED_BY_HEADER] = ",".join(roles)
             stream = stream_name(route_of(event).stream, self._prefix)
-            try:
-                ack = await self._js.publish(
-                    subject, body, timeout=self._timeout, stream=stream, headers=headers
-                )
-            except (nats.errors.Error, OSError) as e:
-                raise AdapterUnavailable(
-                    f"JetStream did not store {event.event_type} {event.event_id}"
-                    f" on {subject}: {e!r}"
-                ) from e
-            if ack.duplicate:
-                self.duplicates += 1
+            if not tracing.enabled():
+                await self._store(event, subject, body, stream, headers)
+                continue
+            with tracing.span(
+                f"publish {event.event_type}",
+                tracing.SpanKind.PRODUCER,
+                attributes={
+                    "messaging.system": "nats",
+                    "messaging.destination.name": subject,
+                    "messaging.message.id": str(event.event_id),
+                },
+            ):
+                tracing.inject(headers)  # the consumer's span is this one's child
+                await self._store(event, subject, body, stream, headers)
+
+    async def _store(
+        self, event: DomainEvent, subject: str, body: bytes, stream: str, headers: dict[str, str]
+    ) -> None:
+        """Publish one event's message and wait until its stream stored it."""
+        try:
+            ack = await self._js.publish(
+                subject, body, timeout=self._timeout, stream=stream, headers=headers
+            )
+        except (nats.errors.Error, OSError) as e:
+            raise AdapterUnavailable(
+                f"JetStream did not store {event.event_type} {event.event_id}"
+                f" on {subject}: {e!r}"
+            ) from e
+        if ack.duplicate:
+            self.duplicates += 1
 
     async def publish_window(self, events: Sequence[tuple[DomainEvent, str | None]]) -> None:
         """Publish ``events`` (each with its correlation id) in order; the last acknowledged.

@@ -46,6 +46,7 @@ from psycopg import sql
 from psycopg.rows import AsyncRowFactory, TupleRow, namedtuple_row
 from psycopg.types.json import Jsonb
 
+from openticket.adapters import tracing
 from openticket.adapters.postgres.errors import DRIVER_ERRORS, limit_refusal, translate
 from openticket.adapters.postgres.executor import Row
 from openticket.adapters.postgres.literals import Mogrify, bind, writes_literals
@@ -167,6 +168,8 @@ class PostgresUnitOfWork(RepositoriesOnFirstUse):
         self._new_events: list[DomainEvent] = []
         self._deferred: list[tuple[LiteralString, Params]] = []
         """Writes not sent yet: they go first with the next statement (see the module doc)."""
+        self._span: tracing.Span | None = None
+        """While the process traces: the unit's span, from ``async with`` to its end."""
 
     # Repositories are made when first used (see RepositoriesOnFirstUse).
 
@@ -221,6 +224,12 @@ class PostgresUnitOfWork(RepositoriesOnFirstUse):
         if self._active:
             raise NotInTransaction("this unit of work is already in use")
         self._active = True
+        if tracing.enabled():
+            self._span = tracing.start(
+                "postgres transaction",
+                tracing.SpanKind.CLIENT,
+                attributes={"db.system.name": "postgresql"},
+            )
         return self
 
     async def __aexit__(
@@ -237,6 +246,9 @@ class PostgresUnitOfWork(RepositoriesOnFirstUse):
             conn, self._conn = self._conn, None
             if conn is not None:
                 await self.database.give_back(conn)
+            span, self._span = self._span, None
+            if span is not None:
+                tracing.end_with(span, exc)
 
     def require_active(self) -> None:
         """Refuse use outside ``async with``."""

@@ -41,7 +41,12 @@ from openticket.entrypoints.http.docs import PackagedSwaggerUI, static_files
 from openticket.entrypoints.http.edge import compression_config, cors_config, edge_headers
 from openticket.entrypoints.http.feed_limits import FeedLimits
 from openticket.entrypoints.http.media import require_json
-from openticket.entrypoints.http.observability import Metrics, metrics_endpoint, observe
+from openticket.entrypoints.http.observability import (
+    Metrics,
+    metrics_endpoint,
+    observe,
+    traced_requests,
+)
 from openticket.entrypoints.http.openapi import COMPONENTS, RefinedJsonRenderPlugin, refine
 from openticket.entrypoints.http.pages import assets, template_config
 from openticket.entrypoints.http.pages.buyer import BuyerPages
@@ -170,6 +175,7 @@ def create_app(
         ],
         template_config=template_config(),
         middleware=[
+            *traced_requests(),
             ForwardedClientMiddleware(TrustedProxies(policy.trusted_proxies)),
             observe(metrics),
             *(

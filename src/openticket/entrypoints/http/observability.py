@@ -10,6 +10,7 @@ import structlog
 from litestar import MediaType, Response, get
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from opentelemetry import trace
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -18,6 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from openticket.adapters import tracing
 from openticket.application.correlation import correlation_id
 from openticket.application.messagebus import MessageBus
 from openticket.application.notifications import ORDER_STATUS_AFTER
@@ -209,5 +211,41 @@ def observe(metrics: Metrics) -> Any:
                 )
 
         return handle
+
+    return middleware
+
+
+def traced_requests() -> list[Any]:
+    """Litestar's OpenTelemetry middleware while the process traces; nothing otherwise.
+
+    Each request is a server span named by its method and route template (``POST
+    /api/orders/{order_id:uuid}/payments``), continuing the caller's ``traceparent``
+    (a browser or a gateway that traces). Litestar's middleware starts the span before
+    the request is routed, so a second middleware, run once it is, names it by its
+    route. The probes, ``/metrics`` and the static files are left out: they are no
+    buyer's work.
+    """
+    if not tracing.enabled():
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig  # noqa: PLC0415
+
+    return [
+        OpenTelemetryConfig(
+            exclude=["^/health/", "^/metrics$", "^/assets/", "^/schema/"],
+            exclude_spans=["receive", "send"],
+        ).middleware,
+        _name_span_by_route,
+    ]
+
+
+def _name_span_by_route(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        span = trace.get_current_span()
+        route = scope.get("path_template")
+        if route and span.is_recording():
+            method = scope.get("method", "") if scope["type"] == ScopeType.HTTP else "WEBSOCKET"
+            span.update_name(f"{method} {route}")
+            span.set_attribute("http.route", route)
+        await app(scope, receive, send)
 
     return middleware
