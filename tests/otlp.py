@@ -72,9 +72,7 @@ class Collector:
                             parent_id=span.parent_span_id.hex(),
                             start_ns=span.start_time_unix_nano,
                             end_ns=span.end_time_unix_nano,
-                            attributes={
-                                a.key: _value(a.value) for a in span.attributes
-                            },
+                            attributes={a.key: _value(a.value) for a in span.attributes},
                             error=span.status.code == 2,
                         )
                     )
@@ -137,6 +135,11 @@ def tree(spans: list[ReceivedSpan]) -> str:
             took = (span.end_ns - span.start_ns) / 1e6
             lines.append(
                 f"{'  ' * depth}{span.name}  [{span.service}, {span.kind}, {took:.1f} ms]"
+                + (
+                    f"  settled={span.attributes['openticket.settled']}"
+                    if "openticket.settled" in span.attributes
+                    else ""
+                )
                 + ("  ERROR" if span.error else "")
             )
             walk(span.span_id, depth + 1)

@@ -8,14 +8,17 @@ collector (:mod:`tests.otlp`). The buyer's client traces too: it sends one W3C
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from tests.integration.nats.test_worker_processes import _buyer, _session
+from tests.conftest import _free_port
+from tests.integration.nats.test_worker_processes import _buyer, _sample, _session
 from tests.otlp import ReceivedSpan, collecting, tree
 
 if TYPE_CHECKING:
@@ -25,6 +28,19 @@ pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.redis]
 
 SAMPLE = Path(os.environ.get("OPENTICKET_TRACE_SAMPLE", "build/traces/purchase.txt"))
 """Where the purchase's trace is written as a tree (docs/tracing.md shows one)."""
+
+
+async def _settled(http: httpx.AsyncClient, scrapes: dict[str, int], *, each: int) -> None:
+    """Wait until each worker owns its preferred partitions (no handover under way)."""
+
+    async def owned(worker: str) -> float:
+        text = (await http.get(f"http://127.0.0.1:{scrapes[worker]}/metrics")).text
+        return _sample(text, "openticket_worker_partitions_owned", worker=worker)
+
+    deadline = time.monotonic() + 20
+    while [await owned(worker) for worker in scrapes] != [each] * len(scrapes):
+        assert time.monotonic() < deadline, "the workers never settled their partitions"
+        await asyncio.sleep(0.2)
 
 
 def _keep_sample(spans: list[ReceivedSpan]) -> None:
@@ -44,13 +60,23 @@ async def test_one_purchase_is_one_connected_trace_across_the_api_and_the_worker
     last = int(production["OPENTICKET_PARTITIONS"]) - 1
     with collecting() as collector:
         env = {**production, "OPENTICKET_OTLP_ENDPOINT": collector.endpoint}
+        scrapes = {"t1": _free_port(), "t2": _free_port()}
         with (
             serve_process(env, demo=True) as (api, printed),
-            worker_process(env, f"0-{last // 2}", "t1"),
-            worker_process(env, f"{last // 2 + 1}-{last}", "t2"),
+            worker_process(
+                {**env, "OPENTICKET_WORKER_METRICS_PORT": str(scrapes["t1"])},
+                f"0-{last // 2}",
+                "t1",
+            ),
+            worker_process(
+                {**env, "OPENTICKET_WORKER_METRICS_PORT": str(scrapes["t2"])},
+                f"{last // 2 + 1}-{last}",
+                "t2",
+            ),
         ):
             assert f"traces to {collector.endpoint}" in printed
             async with httpx.AsyncClient(base_url=api, timeout=15) as http:
+                await _settled(http, scrapes, each=(last + 1) // 2)
                 session_id = await _session(http)
                 me = await _buyer(http, "traced")
                 placed = await http.post(
