@@ -88,7 +88,9 @@ async def _work(settings: Settings, *, partitions: Sequence[int], name: str) -> 
     except (DatabaseUnreachable, MigrationError, RedisUnreachable, NatsUnreachable) as e:
         print(f"openticket worker: {e}", file=sys.stderr)
         return 1
-    metrics = WorkerMetrics(app.bus, name) if settings.worker_metrics_port else None
+    metrics = (
+        WorkerMetrics(app.bus, name, settings.partitions) if settings.worker_metrics_port else None
+    )
     node: WorkerNode = container.worker_node(worker_id=name, preferred=partitions)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -29,12 +29,22 @@ _log = structlog.get_logger("openticket.worker.metrics")
 
 
 class WorkerMetrics:
-    """The API's metrics, counted from a worker's bus, and the worker's own partitions."""
+    """The API's metrics, counted from a worker's bus, and the worker's own partitions.
 
-    def __init__(self, bus: MessageBus, worker_id: str) -> None:
+    ``partitions`` is the deployment's partition count, exported as a gauge so that an
+    alert can compare the partitions owned with it.
+    """
+
+    def __init__(self, bus: MessageBus, worker_id: str, partitions: int) -> None:
         self.metrics = Metrics()
         self.metrics.watch(bus)
         registry = self.metrics.registry
+        Gauge(
+            "openticket_partitions_configured",
+            "seat-hold partitions of the deployment (OPENTICKET_PARTITIONS): the workers'"
+            " openticket_worker_partitions_owned should add up to it",
+            registry=registry,
+        ).set(partitions)
         self.partitions_owned = Gauge(
             "openticket_worker_partitions_owned",
             "partitions whose lease this worker holds now (-1: the worker did not answer)",

@@ -427,3 +427,5 @@ async def test_a_worker_serves_metrics_of_the_holds_it_decides_and_the_partition
                 text, "openticket_worker_lease_moves_total", worker="m1", kind="acquired"
             )
             assert acquired == last + 1  # its own partitions, taken at start
+            # the deployment's partition count, for the rule that every one has an owner
+            assert _sample(text, "openticket_partitions_configured") == last + 1
