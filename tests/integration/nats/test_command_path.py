@@ -582,14 +582,31 @@ async def test_a_refused_command_s_spans_record_the_refusal(
 # --- nobody there, too slow, handing over --------------------------------------------------------
 
 
-async def test_without_a_host_a_command_is_unavailable_at_once(
+async def test_without_a_host_a_command_is_tried_again_until_its_timeout(
     nats_client: Client, unique: str
 ) -> None:
-    nobody = RemoteSeating(nats_client, PartitionRouter(PARTITIONS), prefix=unique, timeout=2)
+    nobody = RemoteSeating(nats_client, PartitionRouter(PARTITIONS), prefix=unique, timeout=0.6)
     started = time.monotonic()
     with pytest.raises(SeatingUnavailable, match="no worker serves"):
         await hold(nobody, SessionId(UUID(int=1)), 1, ["A-1-1"])
-    assert time.monotonic() - started < 1  # "no responders", not the timeout
+    assert 0.4 <= time.monotonic() - started < 1.5  # about its timeout, not at once
+    assert nobody.resent >= 3  # "no responders" each time: sent again every 0.1 s
+
+
+async def test_a_command_sent_while_its_partition_moves_is_answered_by_the_next_owner(
+    nats_url: str, nats_client: Client, unique: str
+) -> None:
+    """No owner for a moment (a worker stopped, the next one not subscribed yet): the
+    buyer waits for the next owner instead of getting a 503."""
+    remote = RemoteSeating(nats_client, PartitionRouter(PARTITIONS), prefix=unique, timeout=3)
+    async with running_side() as side:
+        asked = asyncio.ensure_future(hold(remote, side.session, 1, ["A-1-3"]))
+        await asyncio.sleep(0.5)  # nobody serves the partition: "no responders", again
+        assert not asked.done()
+        async with hosting(nats_url, side.seating, unique):
+            granted = await asked
+    assert granted.hold_id == hold_id(1)
+    assert remote.resent >= 2
 
 
 async def test_a_host_that_does_not_answer_makes_the_command_unavailable_after_the_timeout(
@@ -737,6 +754,7 @@ async def test_a_released_partition_is_unavailable_and_the_others_still_answer(
     await host.release(partition)
 
     assert partition not in host.partitions
+    remote.timeout = 0.5  # what is asked of it waits for its next owner that long
     with pytest.raises(SeatingUnavailable, match="no worker serves"):
         await hold(remote, side.session, 2, ["A-1-9"])
     others = [a for a in (A, B) if remote_partition(side.session, a) != partition]

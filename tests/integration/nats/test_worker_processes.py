@@ -186,8 +186,9 @@ async def _sale_with_a_killed_worker(
     assert queue, "the sale ended before the kill"
     first.send_signal(signal.SIGKILL)
     await sale
-    assert unavailable > 0, "the killed worker's partition never answered 503"
-    assert outcomes == dict.fromkeys(seats, 201), outcomes
+    # the commands the killed worker had taken time out (503, bought on the retry); the
+    # ones sent while nobody served its partitions waited for the next owner instead
+    assert outcomes == dict.fromkeys(seats, 201), (outcomes, unavailable)
     # a sale interrupted by the move is finished by the saga's retry: wait for its tickets
     deadline = time.monotonic() + 20
     schema = env["OPENTICKET_DATABASE_SCHEMA"]

@@ -54,10 +54,12 @@ Errors
     class the HTTP layer maps to a status; ``internal`` (a bug, not one of our errors)
     stays a plain exception, a 500.
 
-    Nobody answering (no worker serves the partition), no answer within ``timeout``, a
-    connection that is closed or reconnecting, or a reply that cannot be read raise
-    ``SeatingUnavailable`` (HTTP 503) for every command of the message, as a stopped
-    local actor does.
+    A message nobody received (NATS's "no responders": the partition is moving from one
+    worker to another, or no worker runs) is sent again every
+    ``NO_OWNER_RETRY_SECONDS`` within its timeout, so a partition's move costs the
+    buyers a moment, not an error. No answer within ``timeout``, a connection that is
+    closed or reconnecting, or a reply that cannot be read raise ``SeatingUnavailable``
+    (HTTP 503) for every command of the message, as a stopped local actor does.
 
 At most once
     A message is sent once and never retried here. A command that timed out may still
@@ -132,6 +134,9 @@ COMPENSATION_PATIENCE: Final = 10
 
 RELEASE_RETRY_SECONDS: Final = 0.2
 """How often an owed release is sent on its own while nobody serves its partition."""
+
+NO_OWNER_RETRY_SECONDS: Final = 0.1
+"""How soon a message nobody received ("no responders") is sent again, within its timeout."""
 
 DEFAULT_MAX_PENDING: Final = 10_000
 """Undecided commands per partition beyond which a host refuses more (load shedding)."""
@@ -358,6 +363,9 @@ class RemoteSeating:
         self._owed: dict[int, list[_Asked]] = {}
         """Releases of timed-out holds, by partition: sent first in its next message."""
         self._stopping = False
+        self._resending: set[asyncio.Task[None]] = set()
+        self.resent = 0
+        """Messages sent again because nobody served their partition at that moment."""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -468,8 +476,9 @@ class RemoteSeating:
     async def _send(self, subject: str, waiting: list[_Asked], patience: float) -> None:
         """One message of ``waiting``'s commands; they are answered within ``patience`` s."""
         token = str(next(self._tokens))
-        timer = asyncio.get_running_loop().call_later(patience, self._no_answer, token, patience)
-        self._awaited[token] = _Sent(subject, waiting, timer)
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(patience, self._no_answer, token, patience)
+        self._awaited[token] = _Sent(subject, waiting, timer, loop.time() + patience)
         self.messages += 1
         try:
             await self._client.publish(
@@ -485,7 +494,7 @@ class RemoteSeating:
             return  # answered after its timeout: its commands were answered already
         sent.timer.cancel()
         if msg.headers and msg.headers.get("Status") == NO_RESPONDERS_STATUS:
-            self._answer(sent.waiting, SeatingUnavailable(f"no worker serves {sent.subject}"))
+            self._nobody_received(sent)
             return
         try:
             results = self._results(sent.subject, msg.data, len(sent.waiting))
@@ -502,6 +511,31 @@ class RemoteSeating:
                 future.set_result(self._result(command, sent.subject, result))
             except Exception as e:  # an error reply, or an unreadable result
                 future.set_exception(e)
+
+    def _nobody_received(self, sent: _Sent) -> None:
+        """Nobody serves the partition now: send the message again soon, while time is left.
+
+        Nobody received it, so sending it again decides nothing twice. A partition has no
+        subscriber only while it moves (a worker stopped, or started and took back its
+        preferred partitions; the next owner subscribes within a heartbeat), so a buyer
+        waits out the move instead of getting a 503; with no worker at all, the command
+        fails at its timeout.
+        """
+        loop = asyncio.get_running_loop()
+        if self._stopping or sent.deadline - loop.time() <= NO_OWNER_RETRY_SECONDS:
+            self._answer(sent.waiting, SeatingUnavailable(f"no worker serves {sent.subject}"))
+            return
+        loop.call_later(NO_OWNER_RETRY_SECONDS, self._send_again, sent)
+
+    def _send_again(self, sent: _Sent) -> None:
+        waiting = [asked for asked in sent.waiting if not asked[1].done()]
+        if not waiting:
+            return
+        self.resent += 1
+        patience = sent.deadline - asyncio.get_running_loop().time()
+        task = asyncio.get_running_loop().create_task(self._send(sent.subject, waiting, patience))
+        self._resending.add(task)
+        task.add_done_callback(self._resending.discard)
 
     def _no_answer(self, token: str, timeout: float) -> None:
         """A message's answer did not come in time: its commands may still be decided.
@@ -641,14 +675,17 @@ def _fail_once(answer: asyncio.Future[Any], error: str) -> None:
 
 
 class _Sent:
-    """A message sent and not answered yet."""
+    """A message sent and not answered yet (by the event loop's clock, ``deadline``)."""
 
-    __slots__ = ("subject", "timer", "waiting")
+    __slots__ = ("deadline", "subject", "timer", "waiting")
 
-    def __init__(self, subject: str, waiting: list[_Asked], timer: asyncio.TimerHandle) -> None:
+    def __init__(
+        self, subject: str, waiting: list[_Asked], timer: asyncio.TimerHandle, deadline: float
+    ) -> None:
         self.subject = subject
         self.waiting = waiting
         self.timer = timer
+        self.deadline = deadline
 
 
 def _batch(waiting: list[_Asked]) -> CommandBatch:
