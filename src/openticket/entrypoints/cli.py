@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 import textwrap
 from collections.abc import Coroutine, Iterable, Sequence
@@ -65,6 +66,13 @@ def port(text: str) -> int:
     return number
 
 
+def count(text: str) -> int:
+    """A number of things for ``--replicas``: 1 or more."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: use a number of 1 or more")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command-line parser with every sub-command."""
     parser = Parser(
@@ -108,6 +116,21 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="partitions this worker prefers, e.g. 0-7 or 0,2,4 (default: none; it then "
         "takes over partitions nobody owns)",
+    )
+    worker.add_argument(
+        "--replica",
+        default=None,
+        metavar="auto|N",
+        help="with --replicas: prefer this replica's share of the partitions instead of "
+        "--partitions (contiguous ranges, replica 0 first); auto: the number the host name "
+        "ends in (-<n>: a Kubernetes StatefulSet pod's ordinal)",
+    )
+    worker.add_argument(
+        "--replicas",
+        type=count,
+        default=None,
+        metavar="M",
+        help="with --replica: how many workers share the partitions",
     )
     worker.add_argument("--id", default=None, help="worker id (default: host name and pid)")
     migrate = commands.add_parser(
@@ -219,13 +242,13 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
 
         return run(serve(settings, host=args.host, port=args.port, demo=args.demo))
     if args.command == "worker":
-        from openticket.entrypoints.worker import parse_partitions, work  # noqa: PLC0415
-
         try:
-            preferred = parse_partitions(args.partitions, settings.partitions)
+            preferred = _preferred(args, settings.partitions)
         except ValueError as e:
             print(f"openticket worker: {e}", file=sys.stderr)
             return 2
+        from openticket.entrypoints.worker import work  # noqa: PLC0415
+
         return run(work(settings, partitions=preferred, worker_id=args.id))
     if args.command == "users":
         from openticket.entrypoints.users import create_user  # noqa: PLC0415
@@ -264,6 +287,24 @@ def _command(args: argparse.Namespace, settings: Settings) -> int:
     from openticket.entrypoints.migrate import run_migrations  # noqa: PLC0415
 
     return run(run_migrations(url, schema or None))
+
+
+def _preferred(args: argparse.Namespace, partitions: int) -> list[int]:
+    """The partitions ``worker`` prefers: ``--partitions``, or ``--replica``'s share."""
+    from openticket.entrypoints.worker import (  # noqa: PLC0415
+        parse_partitions,
+        replica_number,
+        replica_partitions,
+    )
+
+    if args.replica is None and args.replicas is None:
+        return parse_partitions(args.partitions, partitions)
+    if args.replica is None or args.replicas is None:
+        raise ValueError("--replica and --replicas go together: give both (or --partitions)")
+    if args.partitions:
+        raise ValueError("give either --partitions or --replica/--replicas, not both")
+    replica = replica_number(args.replica, socket.gethostname())
+    return replica_partitions(replica, args.replicas, partitions)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -53,6 +54,43 @@ def parse_partitions(text: str, count: int) -> list[int]:
             raise ValueError(f"partitions {part!r} are not within 0-{count - 1}")
         chosen.update(range(low, high + 1))
     return sorted(chosen)
+
+
+def replica_number(text: str, hostname: str) -> int:
+    """``--replica``: a number, or ``auto``: the trailing ``-<n>`` of ``hostname``.
+
+    A StatefulSet's pod is named (and its host name is) ``<statefulset>-<ordinal>``, so
+    ``auto`` is the pod's ordinal: ``openticket-worker-2`` → ``2``.
+    """
+    if text == "auto":
+        ordinal = re.search(r"-(\d+)$", hostname)
+        if ordinal is None:
+            raise ValueError(
+                f"--replica auto: the host name {hostname!r} does not end in -<number>"
+                " (a StatefulSet pod's ordinal); give the replica's number instead"
+            )
+        return int(ordinal.group(1))
+    if not (text.isascii() and text.isdigit()):
+        raise ValueError(f"--replica {text!r}: use auto or a number of 0 or more")
+    return int(text)
+
+
+def replica_partitions(replica: int, replicas: int, count: int) -> list[int]:
+    """The partitions replica ``replica`` of ``replicas`` prefers: its share of ``count``.
+
+    The partitions are cut into ``replicas`` contiguous ranges whose sizes differ by at
+    most one, replica 0 taking the first: 16 partitions over 2 replicas are 0-7 and 8-15,
+    over 3 replicas 0-4, 5-9 and 10-15. With more replicas than partitions, some prefer
+    none and take over the partitions of replicas that stop.
+    """
+    if replicas < 1:
+        raise ValueError(f"--replicas {replicas}: use 1 or more")
+    if not 0 <= replica < replicas:
+        raise ValueError(
+            f"replica {replica} is not within 0-{replicas - 1} (--replicas {replicas}):"
+            " raise --replicas to the number of workers"
+        )
+    return list(range(replica * count // replicas, (replica + 1) * count // replicas))
 
 
 async def work(settings: Settings, *, partitions: Sequence[int], worker_id: str | None) -> int:
