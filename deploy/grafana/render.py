@@ -22,6 +22,9 @@ by Playwright) takes the screenshot.
 With ``--prometheus-url`` it only reads the last ``--minutes`` of that Prometheus.
 
 Every process it starts is stopped when it ends, fails or runs past ``--timeout``.
+
+One module, over 500 lines: a script run by hand, whose deployment, load, queries and
+drawing serve one picture; split, its parts would be imported by nothing else.
 """
 
 from __future__ import annotations
