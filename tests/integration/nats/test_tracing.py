@@ -4,6 +4,8 @@
 NATS export their spans over OTLP/HTTP (``OPENTICKET_OTLP_ENDPOINT``) to a loopback
 collector (:mod:`tests.otlp`). The buyer's client traces too: it sends one W3C
 ``traceparent`` with each request of its purchase, as a traced browser or gateway does.
+The same purchase is then made with the API and a worker built in this process, the
+SDK's in-memory exporter holding every span.
 """
 
 from __future__ import annotations
@@ -21,8 +23,15 @@ from tests.conftest import _free_port
 from tests.integration.nats.test_worker_processes import _buyer, _sample, _session
 from tests.otlp import ReceivedSpan, collecting, tree
 
+from openticket.adapters import tracing
+from openticket.adapters.nats.worker_node import WorkerNode
+from openticket.application.facade import OpenTicket
+from openticket.entrypoints.bootstrap import build_container
+from openticket.entrypoints.demo import ensure_demo_accounts, seed_demo
+from openticket.entrypoints.settings import Settings
+
 if TYPE_CHECKING:
-    from tests.conftest import ServeProcess, WorkerProcess
+    from tests.conftest import ServeProcess, SpanReader, WorkerProcess
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.redis]
 
@@ -122,3 +131,76 @@ async def test_one_purchase_is_one_connected_trace_across_the_api_and_the_worker
         assert (asked.service, asked.kind) == ("openticket-api", "client")
         assert asked.name == decided.name.removesuffix(" decide")
     assert not any(s.error for s in spans), tree(spans)
+
+
+async def test_in_one_process_the_sdk_s_memory_exporter_holds_the_purchase_s_whole_trace(
+    production: dict[str, str], spans: SpanReader
+) -> None:
+    """The API and a worker built by the container in this process, on the real servers:
+    the worker's spans continue the API's only through what NATS carried."""
+    settings = Settings.from_env(production)
+    worker = build_container(settings, process="worker")
+    api = build_container(settings)
+    worker_app: OpenTicket = worker.app()
+    await worker_app.start(sweeper=False)
+    node: WorkerNode = worker.worker_node(
+        worker_id="in-memory", preferred=list(range(settings.partitions))
+    )
+    await node.start()
+    try:
+        await api.postgres_database().start()
+        await api.redis().start()
+        await api.nats().start()
+        tickets, identity = api.app(), api.identity()
+        await ensure_demo_accounts(identity, settings.demo_password)
+        demo = await seed_demo(tickets, identity, api.clock(), settings.demo_password)
+        assert demo is not None
+        spans()  # the seeding's spans are not the purchase's
+        app = api.http_app()
+        async with (
+            app.lifespan(),  # starts and stops the platform, as uvicorn's lifespan does
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+            ) as http,
+        ):
+            me = await _buyer(http, "in-memory")
+            with tracing.span("buyer's purchase", tracing.SpanKind.CLIENT) as root:
+                traced: dict[str, str] = {}
+                tracing.inject(traced)  # as a traced browser sends it
+                placed = await http.post(
+                    "/api/orders",
+                    json={"session_id": str(demo.session_id), "seat_ids": ["A-6-1"]},
+                    headers={**me, **traced},
+                )
+                assert placed.status_code == 201, placed.text
+                paid = await http.post(
+                    f"/api/orders/{placed.json()['order_id']}/payments",
+                    json={"provider": "mock"},
+                    headers={**me, **traced},
+                )
+                assert paid.status_code == 201, paid.text
+    finally:
+        await node.stop()
+        await worker_app.stop()
+
+    trace_id = root.get_span_context().trace_id
+    mine = [s for s in spans() if s.context.trace_id == trace_id]
+    ids = {s.context.span_id for s in mine}
+    assert all(s.parent is None or s.parent.span_id in ids for s in mine)  # one tree
+    names = {s.name for s in mine}
+    assert {
+        "buyer's purchase",
+        "POST /api/orders",
+        "POST /api/orders/{order_id}/payments",
+        "seat hold",
+        "seat hold decide",
+        "seat sell",
+        "seat sell decide",
+        "postgres transaction",
+        "payment mock create",
+    } <= names, names
+    by_id = {s.context.span_id: s for s in mine}
+    for decided in (s for s in mine if s.name.endswith(" decide")):
+        assert decided.parent is not None
+        assert decided.parent.is_remote  # read off the NATS message
+        assert by_id[decided.parent.span_id].name == decided.name.removesuffix(" decide")
