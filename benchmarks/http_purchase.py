@@ -38,7 +38,6 @@ import os
 import random
 import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -56,6 +55,7 @@ import psycopg
 import redis.asyncio as aioredis
 import uvloop
 
+from openticket.testing.processes import LoggedProcess as Process
 from openticket.testing.sales import SaleSetup
 
 CLI = [sys.executable, "-m", "openticket.entrypoints.cli"]
@@ -177,50 +177,6 @@ def client_cpu() -> float:
 
 
 # --- processes ------------------------------------------------------------------------------
-
-
-class Process:
-    """A child process with a log file of its own, ready once its log says so."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}.log"
-        self.command = command
-        self.env = env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        if self.proc is None:
-            raise RuntimeError(f"{self.name} is not running")
-        return self.proc.pid
-
-    def start(self, ready: str, within: float = 60.0) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603  # our own commands
-                self.command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
-        deadline = time.monotonic() + within
-        while ready not in self.log.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start:\n{self.tail()}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(FileNotFoundError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 class Stack:

@@ -59,6 +59,7 @@ import psycopg
 import redis.asyncio as aioredis
 from playwright.sync_api import sync_playwright
 
+from openticket.testing.processes import LoggedProcess as Process
 from openticket.testing.sales import SaleSetup
 
 HERE = Path(__file__).resolve().parent
@@ -87,47 +88,6 @@ def free_port() -> int:
 
 
 # --- the processes ----------------------------------------------------------------------------
-
-
-class Process:
-    """A child process with a log file of its own, ready once its log says so."""
-
-    def __init__(self, name: str, command: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.command = command
-        self.env = env
-        self.log = logs / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, ready: str, within: float = 60.0) -> None:
-        """Start it and wait until ``ready`` appears in its output."""
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603  # our own commands
-                self.command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env}
-            )
-        deadline = time.monotonic() + within
-        while ready not in self.log.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name} did not start:\n{self.tail()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        """SIGTERM, then SIGKILL if it has not exited within 20 s."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def tail(self, lines: int = 30) -> str:
-        """The end of what it printed."""
-        with contextlib.suppress(FileNotFoundError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
 
 
 @dataclass

@@ -8,9 +8,6 @@ file to know when a process is ready, and prints its tail when something goes wr
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -18,57 +15,20 @@ from pathlib import Path
 
 import httpx
 
+from openticket.testing.processes import LoggedProcess
+
 CLI = [sys.executable, "-m", "openticket.entrypoints.cli"]
 
 
-class Process:
+class Process(LoggedProcess):
     """One ``openticket`` process with its log file."""
 
     def __init__(self, name: str, arguments: list[str], env: dict[str, str], logs: Path) -> None:
-        self.name = name
-        self.log = logs / f"{name}.log"
-        self._arguments = arguments
-        self._env = env
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(name, [*CLI, *arguments], env, logs)
 
-    def start(self, ready: str, within: float = 60.0) -> None:
-        """Start it; returns once its log shows ``ready``."""
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(  # noqa: S603  # our own command
-                [*CLI, *self._arguments],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **self._env},
-            )
-        deadline = time.monotonic() + within
-        while ready not in self.log.read_text(errors="replace"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{self.name} did not start:\n{self.tail()}")
-            time.sleep(0.05)
-
-    def signal(self, number: int) -> None:
-        """Send a signal (SIGKILL, SIGSTOP, SIGCONT...)."""
-        assert self.proc is not None
-        self.proc.send_signal(number)
-
-    def stop(self) -> None:
+    def stop(self, patience: float = 15.0) -> None:
         """Stop it (SIGTERM, then SIGKILL after 15 s); idempotent."""
-        proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGCONT)  # a paused process cannot hear SIGTERM
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-    def tail(self, lines: int = 40) -> str:
-        """The end of its log."""
-        with contextlib.suppress(FileNotFoundError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
+        super().stop(patience)
 
 
 class Deployment:

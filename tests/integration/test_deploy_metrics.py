@@ -15,7 +15,6 @@ import asyncio
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import _free_port
+from tests.integration.nats.test_worker_processes import _buyer, _session
 
 if TYPE_CHECKING:
     from tests.conftest import ServeProcess, WorkerProcess
@@ -126,23 +126,10 @@ def _counted(exposition: str, family: str, **labels: str) -> bool:
     )
 
 
-async def _buyer(http: httpx.AsyncClient) -> dict[str, str]:
-    email = f"watched-{uuid.uuid4().hex[:6]}@example.com"
-    password = "a-buyers-password"  # a throwaway account's
-    made = await http.post(
-        "/api/auth/register", json={"email": email, "password": password, "display_name": "W"}
-    )
-    assert made.status_code == 201, made.text
-    token = await http.post("/api/auth/token", json={"email": email, "password": password})
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
 async def _purchase(http: httpx.AsyncClient) -> None:
     """A buyer holds two seats of the demo sale's first session, and pays."""
-    events = (await http.get("/api/events")).json()["items"]
-    details = (await http.get(f"/api/events/{events[0]['event_id']}")).json()
-    session_id = details["sessions"][0]["session_id"]
-    me = await _buyer(http)
+    session_id = await _session(http)
+    me = await _buyer(http, "watched")
     placed = await http.post(
         "/api/orders", json={"session_id": session_id, "seat_ids": ["A-3-1", "A-3-2"]}, headers=me
     )
